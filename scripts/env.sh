@@ -1,0 +1,14 @@
+# Sourced by the project's scripts: runs the Pulumi engine offline against this checkout, with no cloud account.
+# State lives in a local file backend and PULUMI_HOME in gitignored folders of the project.
+FLAGDAY_ROOT="${FLAGDAY_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+export FLAGDAY_ROOT
+export PATH="$FLAGDAY_ROOT/.engine/bin:$FLAGDAY_ROOT/node_modules/.bin:$PATH"
+export PULUMI_HOME="${PULUMI_HOME:-$FLAGDAY_ROOT/.pulumi-home}"
+export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$FLAGDAY_ROOT/.pulumi-state}"
+export PULUMI_SKIP_UPDATE_CHECK=true
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+export PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK="${PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK:-false}"
+# The rehearsal stack's passphrase only protects simulated secrets on this machine. Real stacks (testnet,
+# mainnet) must use their own passphrase or a KMS secrets provider: see README.md.
+export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE-flagday-rehearsal-only}"
+mkdir -p "$PULUMI_HOME" "${PULUMI_BACKEND_URL#file://}"
