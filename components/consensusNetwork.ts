@@ -1,0 +1,177 @@
+import * as pulumi from "@pulumi/pulumi";
+import { ChecksOptions, healthyCommand } from "./checks";
+import { NetworkSpec, NodeSpec, validateNetwork } from "./network";
+import { buildStages, StageSteps } from "./orchestrate";
+import { Deployed, HistoryEntry, planUpgrade, Plan, historyEntry, Transition } from "./plan";
+import { NodeHandle, Platform, Server, Step } from "./platform";
+import { EnclaveRelease } from "./release";
+
+export interface ConsensusNetworkArgs {
+  /** The network as the stack config describes it (validated here, before anything is registered). */
+  readonly network: NetworkSpec;
+  /** Where the nodes run. */
+  readonly platform: Platform;
+  /** What the last successful `pulumi up` recorded (the stack's own `flagday` output). @default first deployment */
+  readonly deployed?: Deployed;
+  /** Undo the last flag day (also implied by setting the release back). @default false */
+  readonly rollback?: boolean;
+  /** Overrides the operator stated (window, testnet-first, data loss), recorded in the history. */
+  readonly overrides?: readonly string[];
+  readonly checks?: ChecksOptions;
+}
+
+/** One consensus node: its long-lived pieces and its server on a release. */
+export class ConsensusNode extends pulumi.ComponentResource {
+  readonly handle: NodeHandle;
+  private serverResource?: Server;
+
+  constructor(
+    readonly spec: NodeSpec,
+    private readonly args: { platform: Platform; network: NetworkSpec },
+    opts?: pulumi.ComponentResourceOptions,
+  ) {
+    super("flagday:index:ConsensusNode", `${args.network.name}-${spec.name}`, {}, opts);
+    const handle = args.platform.node(spec, args.network, { parent: this });
+    this.handle = { ...handle, parent: this };
+  }
+
+  /** Registers the node's server on `release`; a change of release or settings replaces it (old one first). */
+  runRelease(release: EnclaveRelease, dependsOn: pulumi.Resource[]): Server {
+    if (this.serverResource) throw new Error(`flagday: node ${this.spec.name} already has a server`);
+    this.serverResource = this.args.platform.server(this.handle, release, this.args.network, {
+      parent: this,
+      dependsOn,
+    });
+    return this.serverResource;
+  }
+}
+
+/**
+ * A MobileCoin consensus network whose enclave release is code. Changing the release's consensus fields makes
+ * one `pulumi up` perform the whole flag day (stages.ts); changing anything else replaces nodes one at a time
+ * with the ingress open; changing nothing changes nothing.
+ */
+export class ConsensusNetwork extends pulumi.ComponentResource {
+  readonly plan: Plan;
+  readonly nodes: readonly ConsensusNode[];
+  readonly stages?: StageSteps;
+  /** The record the next `pulumi up` reads back: export it as the stack output `flagday`. */
+  readonly record: pulumi.Output<Deployed>;
+
+  constructor(name: string, args: ConsensusNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
+    // Validation runs before anything is registered: bad input fails the preview and changes nothing.
+    const network = validateNetwork(args.network);
+    const plan = planUpgrade(network.release, args.deployed, {
+      rollback: args.rollback,
+      overrides: args.overrides,
+    });
+    super("flagday:index:ConsensusNetwork", name, {}, opts);
+    this.plan = plan;
+    const checks = args.checks ?? {};
+    const platform = args.platform;
+
+    this.nodes = network.nodes.map(
+      (spec) => new ConsensusNode(spec, { platform, network }, { parent: this }),
+    );
+    const handles = this.nodes.map((n) => n.handle);
+    const gate = platform.ingressGate(network, handles, { parent: this });
+
+    // A node starts in the `start` stage of a transition, held back by the stages before it. Otherwise (first
+    // deployment, or a change that is not a flag day) nodes roll: each server waits for the previous node to be
+    // healthy again, so they are replaced one at a time with the network up and the ingress open.
+    const rolling = plan.kind !== "transition";
+    const servers: Server[] = [];
+    const healthy: Step[] = [];
+    const startNode = (i: number, stageDeps: pulumi.Resource[]): Server => {
+      const node = this.nodes[i];
+      const deps = rolling ? (i > 0 ? [healthy[i - 1].resource] : []) : stageDeps;
+      const server = (servers[i] = node.runRelease(network.release, deps));
+      healthy[i] = platform.command(
+        `${network.name}-${node.spec.name}-healthy`,
+        { create: healthyCommand(node.handle, network.release.mrenclave, checks), triggers: [server.id] },
+        { parent: node, dependsOn: [server] },
+      );
+      return server;
+    };
+
+    const transition = plan.kind === "initial" ? undefined : plan.transition;
+    let completed: pulumi.Output<unknown>;
+    if (transition) {
+      const stages = buildStages({
+        platform,
+        network,
+        nodes: handles,
+        gate,
+        transition,
+        checks,
+        startServer: startNode,
+        restoreFrom: restoreSource(transition, args.deployed),
+        parent: this,
+      });
+      this.stages = stages;
+      const last = [...stages.values()].at(-1) ?? [];
+      completed = pulumi.all([...last, ...healthy].map(stepDone));
+    } else {
+      this.nodes.forEach((_, i) => startNode(i, []));
+      completed = pulumi.all(healthy.map(stepDone));
+    }
+
+    this.record = pulumi
+      .all([
+        completed,
+        this.stages ? snapshotsOf(this.stages, handles) : pulumi.output<HistoryEntry["snapshots"]>({}),
+      ])
+      .apply(([, snapshots]) => recordAfter(network.release, args.deployed, plan, snapshots));
+    this.registerOutputs({ record: this.record });
+  }
+}
+
+function stepDone(step: Step): pulumi.Output<unknown> {
+  return step.output ?? step.resource.urn;
+}
+
+function snapshotsOf(
+  stages: StageSteps,
+  nodes: readonly NodeHandle[],
+): pulumi.Output<HistoryEntry["snapshots"]> {
+  const snaps = stages.get("snapshot") ?? stages.get("restore");
+  if (!snaps) return pulumi.output<HistoryEntry["snapshots"]>({});
+  const quiesce = stages.get("quiesce")?.[0]?.output ?? pulumi.output("");
+  return pulumi
+    .all([pulumi.all(snaps.map((s) => s.output ?? pulumi.output(""))), quiesce])
+    .apply(([ids, q]) => {
+      const height = parseHeight(q);
+      return Object.fromEntries(
+        nodes.map((n, i) => [n.spec.name, { id: ids[i], ...(height !== undefined ? { height } : {}) }]),
+      );
+    });
+}
+
+/** The quiesce check prints `height=<n>` once all nodes agree. */
+export function parseHeight(out: string): number | undefined {
+  const m = /\bheight=(\d+)/.exec(out);
+  return m ? Number(m[1]) : undefined;
+}
+
+function restoreSource(t: Transition, deployed: Deployed | undefined): HistoryEntry["snapshots"] | undefined {
+  if (!t.undoes) return undefined;
+  return deployed?.history.find((h) => h.id === t.undoes)?.snapshots;
+}
+
+/** The deployed record after this update completes. */
+export function recordAfter(
+  release: EnclaveRelease,
+  deployed: Deployed | undefined,
+  plan: Plan,
+  snapshots: HistoryEntry["snapshots"],
+): Deployed {
+  if (plan.kind !== "transition") {
+    return {
+      release,
+      history: deployed?.history ?? [],
+      ...(deployed?.lastTransition ? { lastTransition: deployed.lastTransition } : {}),
+    };
+  }
+  const history = [...(deployed?.history ?? []), historyEntry(plan.transition, snapshots)];
+  return { release, lastTransition: plan.transition, history };
+}

@@ -1,0 +1,132 @@
+import { EnclaveRelease, describe, releaseProblems, CONSENSUS_FIELDS } from "./release";
+
+/** How peers verify each other's enclave. Only MRENCLAVE is safe between peers (see the seed runbook). */
+export interface PeerAttestation {
+  /** @default "mrenclave" */
+  readonly mode?: "mrenclave" | "mrsigner";
+  /** Only meaningful (and refused) with `mode: mrsigner`. */
+  readonly productId?: number;
+  /** Only meaningful (and refused) with `mode: mrsigner`. */
+  readonly minimumSvn?: number;
+}
+
+/** One consensus node as the operator describes it. Settings other than `release` roll out node by node. */
+export interface NodeSpec {
+  /** The node's name, also its responder id host part: `node1.test.mobilecoin.com`. */
+  readonly name: string;
+  /**
+   * The release this node runs; must equal the network's. Stated per node only so that a stack file that
+   * drifts is caught at preview instead of stalling the network.
+   * @default the network's release
+   */
+  readonly release?: EnclaveRelease;
+  /** Non-consensus settings (instance type, AMI, log level, ...): changing one rolls nodes one at a time. */
+  readonly settings?: Readonly<Record<string, string | number | boolean>>;
+}
+
+/** A whole consensus network: the unit of a flag day. */
+export interface NetworkSpec {
+  /** e.g. `testnet`, `mainnet`, `rehearsal`. */
+  readonly name: string;
+  /** MC_CHAIN_ID, e.g. `test` or `main`. */
+  readonly chainId: string;
+  /** The release every node runs. Changing a consensus field of it is a flag day. */
+  readonly release: EnclaveRelease;
+  /** Quorum set threshold: how many nodes (counting a node itself) must agree. Mainnet 7 of 10, testnet 3 of 5. */
+  readonly quorumThreshold: number;
+  /** @default { mode: "mrenclave" } */
+  readonly peerAttestation?: PeerAttestation;
+  readonly nodes: readonly NodeSpec[];
+}
+
+const NAME = /^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$/;
+
+/**
+ * Every problem with a network description, each naming the field and the fix. Empty means valid. Run at
+ * preview, before any resource is registered, so that bad input changes nothing.
+ */
+export function networkProblems(net: Partial<NetworkSpec> | undefined, where = "flagday:network"): string[] {
+  if (!net || typeof net !== "object") return [`${where} is missing: describe the network (see stacks/).`];
+  const problems: string[] = [];
+  if (typeof net.name !== "string" || !NAME.test(net.name)) {
+    problems.push(`${where}.name must be lowercase letters, digits and dashes (got ${describe(net.name)}).`);
+  }
+  if (typeof net.chainId !== "string" || net.chainId.length === 0) {
+    problems.push(`${where}.chainId is required (MC_CHAIN_ID, e.g. "test" or "main").`);
+  }
+  problems.push(...releaseProblems(net.release, `${where}.release`));
+
+  const att = net.peerAttestation;
+  if (att && (att.mode ?? "mrenclave") !== "mrenclave") {
+    problems.push(
+      `${where}.peerAttestation.mode is ${describe(att.mode)}: peers must pin MRENCLAVE. Checking MRSIGNER ` +
+        `(with product id and SVN) between peers would let a key holder be forced to sign a malicious enclave ` +
+        `that any existing member could attach to the network and leak all inbound user traffic. Remove the ` +
+        `setting or set mode: mrenclave (clients, not peers, check MRSIGNER).`,
+    );
+  }
+
+  const nodes = net.nodes;
+  if (!Array.isArray(nodes) || nodes.length === 0) {
+    problems.push(`${where}.nodes is empty: list at least one node (a quorum needs a majority of nodes).`);
+    return problems;
+  }
+  const seen = new Map<string, number>();
+  nodes.forEach((n, i) => {
+    if (!n || typeof n.name !== "string" || !NAME.test(n.name)) {
+      problems.push(
+        `${where}.nodes[${i}].name must be lowercase letters, digits and dashes (got ${describe(n?.name)}).`,
+      );
+      return;
+    }
+    if (seen.has(n.name)) {
+      problems.push(
+        `${where}.nodes[${i}].name "${n.name}" duplicates nodes[${seen.get(n.name)}]: node names must be unique.`,
+      );
+    } else {
+      seen.set(n.name, i);
+    }
+    if (n.release !== undefined && net.release) {
+      const differs = CONSENSUS_FIELDS.filter((f) => n.release?.[f] !== net.release?.[f]);
+      if (differs.length > 0) {
+        problems.push(
+          `${where}.nodes[${i}] ("${n.name}") is on a different release than the network ` +
+            `(${differs.join(", ")} differ): all nodes must run the same enclave or they cannot attest to ` +
+            `each other. Remove the node's release or change it together with ${where}.release.`,
+        );
+      }
+    }
+  });
+
+  const t = net.quorumThreshold;
+  const count = nodes.length;
+  if (!Number.isInteger(t) || (t as number) < 1) {
+    problems.push(`${where}.quorumThreshold must be a positive integer (got ${describe(t)}).`);
+  } else if ((t as number) > count) {
+    problems.push(
+      `${where}.quorumThreshold is ${t} but there are only ${count} nodes: the network could never agree. ` +
+        `Lower it to at most ${count}.`,
+    );
+  } else if ((t as number) * 2 <= count) {
+    problems.push(
+      `${where}.quorumThreshold ${t} of ${count} is not a majority: two halves could each commit different ` +
+        `blocks. Use at least ${Math.floor(count / 2) + 1} (mainnet uses 7 of 10, testnet 3 of 5).`,
+    );
+  }
+  return problems;
+}
+
+/** Throws one error listing every problem, or returns the network typed as valid. */
+export function validateNetwork(
+  net: Partial<NetworkSpec> | undefined,
+  where = "flagday:network",
+): NetworkSpec {
+  const problems = networkProblems(net, where);
+  if (problems.length > 0) {
+    throw new Error(
+      `flagday: invalid network description (nothing was changed):\n` +
+        problems.map((p) => `  - ${p}`).join("\n"),
+    );
+  }
+  return net as NetworkSpec;
+}

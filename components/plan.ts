@@ -1,0 +1,142 @@
+import { createHash } from "node:crypto";
+import { EnclaveRelease, CONSENSUS_FIELDS, consensusChanges, needsFlagDay, releaseKey } from "./release";
+import { SequenceName } from "./stages";
+
+/** One flag day or rollback: what moves from which release to which. Stage steps re-run when its id changes. */
+export interface Transition {
+  /** Stable for a given upgrade, so that a re-run after a failure resumes instead of starting over. */
+  readonly id: string;
+  readonly sequence: SequenceName;
+  readonly from: EnclaveRelease;
+  readonly to: EnclaveRelease;
+  /** For a rollback: the id of the flag day it undoes (whose snapshots it restores). */
+  readonly undoes?: string;
+  /** Overrides the operator stated for this transition, recorded in the history. */
+  readonly overrides?: readonly string[];
+}
+
+/** What an upgrade left behind, kept in the stack output `flagday` (and read back through a stack reference). */
+export interface HistoryEntry {
+  readonly id: string;
+  readonly sequence: SequenceName;
+  readonly from: string;
+  readonly to: string;
+  readonly changed: readonly string[];
+  /** Per node: the snapshot (AWS snapshot id, local path) taken before the change, and the height then. */
+  readonly snapshots: Readonly<Record<string, { readonly id: string; readonly height?: number }>>;
+  readonly window?: { readonly start: string; readonly end: string };
+  readonly overrides?: readonly string[];
+  readonly outcome: "completed";
+  readonly undoes?: string;
+}
+
+/** The state of the network as the last successful `pulumi up` recorded it. */
+export interface Deployed {
+  readonly release: EnclaveRelease;
+  /** The last flag day or rollback; its stage steps stay registered, unchanged, so that nothing re-runs. */
+  readonly lastTransition?: Transition;
+  readonly history: readonly HistoryEntry[];
+}
+
+export type Plan =
+  /** First deployment: nodes start on the release; there is nothing to upgrade. */
+  | { readonly kind: "initial" }
+  /** The deployed release is the target: nothing to stage (the last transition's steps stay as they were). */
+  | { readonly kind: "steady"; readonly transition?: Transition }
+  /** A flag day or a rollback is due. */
+  | { readonly kind: "transition"; readonly transition: Transition };
+
+export interface PlanOptions {
+  /** Force a rollback of the last flag day even if the release was not set back by hand. */
+  readonly rollback?: boolean;
+  /** Use the release's reverse migrations instead of restoring snapshots. @default decided by the release */
+  readonly overrides?: readonly string[];
+}
+
+/**
+ * Decides what this `pulumi up` does. Pure: the deployed state comes from the stack's own output, the target
+ * from the stack config.
+ */
+export function planUpgrade(
+  target: EnclaveRelease,
+  deployed: Deployed | undefined,
+  opts: PlanOptions = {},
+): Plan {
+  if (!deployed) {
+    if (opts.rollback) throw new Error("flagday:rollback is set but this stack has never been upgraded.");
+    return { kind: "initial" };
+  }
+  const last = deployed.lastTransition;
+  const rollingBack =
+    last?.sequence === "flag-day" &&
+    !needsFlagDay(last.from, target) &&
+    needsFlagDay(deployed.release, target);
+  if (opts.rollback && !rollingBack) {
+    const hint = last
+      ? `the last transition (${last.id}) went ${last.from.version} -> ${last.to.version}; set flagday:release ` +
+        `back to ${last.from.version}'s values or remove flagday:rollback.`
+      : "there is no flag day to undo; remove flagday:rollback.";
+    throw new Error(
+      `flagday:rollback is set, but the target release is not the one before the last flag day: ${hint}`,
+    );
+  }
+  if (!needsFlagDay(deployed.release, target)) {
+    return { kind: "steady", transition: last };
+  }
+  const n = deployed.history.length + 1;
+  const from = deployed.release;
+  if (rollingBack && last) {
+    const sequence: SequenceName =
+      (last.to.reverseMigrations ?? []).length > 0 ? "rollback-reverse" : "rollback-restore";
+    return {
+      kind: "transition",
+      transition: {
+        id: transitionId(n, "rollback", from, target),
+        sequence,
+        from,
+        to: target,
+        undoes: last.id,
+        ...(opts.overrides?.length ? { overrides: opts.overrides } : {}),
+      },
+    };
+  }
+  return {
+    kind: "transition",
+    transition: {
+      id: transitionId(n, "upgrade", from, target),
+      sequence: "flag-day",
+      from,
+      to: target,
+      ...(opts.overrides?.length ? { overrides: opts.overrides } : {}),
+    },
+  };
+}
+
+/** e.g. `u3-upgrade-v5.1.0-to-v6.0.0-3f9a1c2e`: ordinal, kind, versions, digest of both identities. */
+export function transitionId(n: number, kind: string, from: EnclaveRelease, to: EnclaveRelease): string {
+  const digest = createHash("sha256")
+    .update(JSON.stringify([CONSENSUS_FIELDS.map((f) => from[f]), CONSENSUS_FIELDS.map((f) => to[f])]))
+    .digest("hex")
+    .slice(0, 8);
+  return `u${n}-${kind}-${from.version}-to-${to.version}-${digest}`;
+}
+
+/** The history entry a completed transition adds. */
+export function historyEntry(
+  t: Transition,
+  snapshots: HistoryEntry["snapshots"],
+  window?: HistoryEntry["window"],
+): HistoryEntry {
+  return {
+    id: t.id,
+    sequence: t.sequence,
+    from: releaseKey(t.from),
+    to: releaseKey(t.to),
+    changed: consensusChanges(t.from, t.to),
+    snapshots,
+    ...(window ? { window } : {}),
+    ...(t.overrides?.length ? { overrides: t.overrides } : {}),
+    ...(t.undoes ? { undoes: t.undoes } : {}),
+    outcome: "completed",
+  };
+}

@@ -1,0 +1,82 @@
+import * as pulumi from "@pulumi/pulumi";
+import { NetworkSpec, NodeSpec } from "./network";
+import { EnclaveRelease } from "./release";
+import { Stage } from "./stages";
+import { Transition } from "./plan";
+
+/**
+ * The one interface between the flag-day orchestration and where nodes run (AWS, Kubernetes, the local
+ * rehearsal). The orchestration never asks which platform it is on: it asks for a node, a server on a release,
+ * a node stage, a gate and a command, and wires them in stage order.
+ */
+export interface Platform {
+  readonly name: string;
+  /** A node's long-lived pieces (network identity, ledger volume): created once, never replaced by an upgrade. */
+  node(spec: NodeSpec, network: NetworkSpec, opts: pulumi.ComponentResourceOptions): NodeHandle;
+  /**
+   * The node's server running `release` with the node's settings (instance, Deployment, process). It is
+   * replaced, old one first, whenever the release or a setting changes; `dependsOn` holds it back until the
+   * stages before `start` are done.
+   */
+  server(
+    node: NodeHandle,
+    release: EnclaveRelease,
+    network: NetworkSpec,
+    opts: pulumi.CustomResourceOptions,
+  ): Server;
+  /** A node stage: stop, snapshot, migrate, restore or reverse-migrate, for one transition. */
+  nodeStep(step: NodeStepArgs, opts: pulumi.CustomResourceOptions): Step;
+  /** The client-facing ingress gate. Its steady state accepts; the gate stages run its reject/accept commands. */
+  ingressGate(
+    network: NetworkSpec,
+    nodes: readonly NodeHandle[],
+    opts: pulumi.ComponentResourceOptions,
+  ): IngressGate;
+  /** A command on the operator's machine: the checks and the gate switches. */
+  command(name: string, args: CommandArgs, opts: pulumi.CustomResourceOptions): Step;
+}
+
+export interface NodeHandle {
+  readonly spec: NodeSpec;
+  /** mc-admin-http-gateway's base URL (port 8000) as the operator's machine reaches it. */
+  readonly adminUrl: pulumi.Input<string>;
+  /** The node's client API base URL (port 3223), bypassing the ingress, for the transaction tests. */
+  readonly clientUrl: pulumi.Input<string>;
+  /** The component the node's resources hang under in `pulumi preview`. */
+  readonly parent: pulumi.Resource;
+}
+
+export type Server = pulumi.CustomResource;
+
+export interface NodeStepArgs {
+  readonly stage: Stage;
+  readonly node: NodeHandle;
+  readonly transition: Transition;
+  readonly network: NetworkSpec;
+  /** For restore: what the transition being undone recorded for this node (snapshot id). */
+  readonly restoreFrom?: string;
+}
+
+export interface CommandArgs {
+  /** Run when the step is created, i.e. once per transition (a change of `triggers` re-creates it). */
+  readonly create: pulumi.Input<string>;
+  /** Run when the step is deleted. @default nothing */
+  readonly delete?: pulumi.Input<string>;
+  readonly triggers: readonly pulumi.Input<unknown>[];
+  /** Secret values go here, never into the command text. */
+  readonly environment?: Readonly<Record<string, pulumi.Input<string>>>;
+}
+
+/** A resource a stage became, and what it reports (a snapshot id, a check's output) for the history. */
+export interface Step {
+  readonly resource: pulumi.Resource;
+  readonly output?: pulumi.Output<string>;
+}
+
+export interface IngressGate {
+  readonly resource: pulumi.Resource;
+  /** Shell command that makes the ingress refuse new client connections (peer traffic is untouched). */
+  readonly reject: pulumi.Input<string>;
+  /** Shell command that makes the ingress accept client connections again. */
+  readonly accept: pulumi.Input<string>;
+}
