@@ -2,7 +2,7 @@
 # State lives in a local file backend and PULUMI_HOME in gitignored folders of the project.
 FLAGDAY_ROOT="${FLAGDAY_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 export FLAGDAY_ROOT
-export PATH="$FLAGDAY_ROOT/.engine/bin:$FLAGDAY_ROOT/node_modules/.bin:$PATH"
+export PATH="$FLAGDAY_ROOT/.engine/bin:$FLAGDAY_ROOT/bin:$FLAGDAY_ROOT/node_modules/.bin:$PATH"
 export PULUMI_HOME="${PULUMI_HOME:-$FLAGDAY_ROOT/.pulumi-home}"
 export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$FLAGDAY_ROOT/.pulumi-state}"
 export PULUMI_SKIP_UPDATE_CHECK=true

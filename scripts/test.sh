@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# `npm test`: everything a new user (and CI) runs. Builds the engine if needed (idempotent), then runs every
+# test file with node's test runner: plain unit tests, resource-graph tests under Pulumi mocks, the simulator
+# and checks tests, and the end-to-end tests that drive the real Pulumi engine.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$FLAGDAY_ROOT"
+bash scripts/build-engine.sh
+echo "[test] type-check"
+tsc --noEmit
+echo "[test] node --test"
+exec node --import tsx --test --test-reporter=spec "${@:-test/**/*.test.ts}"
