@@ -1,0 +1,94 @@
+// Daemonizing helpers for consensus-service-sim (nodes and the ingress proxy): start a detached child running
+// the foreground `run` subcommand, wait for readiness, stop by SIGTERM and wait for the exit.
+
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { isAlive, livePid, sleep } from "./util";
+
+export const SIM_BIN = path.resolve(__dirname, "../../bin/consensus-service-sim.js");
+
+export function tail(file: string, lines = 20): string {
+  try {
+    return fs.readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
+export interface StartOptions {
+  label: string;
+  runArgs: string[];
+  pidFile: string;
+  logFile: string;
+  ready: () => Promise<boolean>;
+  timeoutMs?: number;
+}
+
+/** Returns a process exit code and prints what happened. */
+export async function startDaemon(o: StartOptions): Promise<number> {
+  const running = livePid(o.pidFile);
+  if (running !== undefined) {
+    console.error(`${o.label}: already running (pid ${running}); stop it first`);
+    return 2;
+  }
+  fs.mkdirSync(path.dirname(o.logFile), { recursive: true });
+  const fd = fs.openSync(o.logFile, "a");
+  const child = spawn(process.execPath, [SIM_BIN, ...o.runArgs], {
+    detached: true,
+    stdio: ["ignore", fd, fd],
+    env: process.env,
+  });
+  fs.closeSync(fd);
+  let exited: number | null | undefined;
+  child.once("exit", (code, sig) => {
+    exited = code ?? (sig ? 128 : 1);
+  });
+  if (child.pid === undefined) {
+    console.error(`${o.label}: failed to spawn`);
+    return 1;
+  }
+  fs.writeFileSync(o.pidFile, String(child.pid));
+  const deadline = Date.now() + (o.timeoutMs ?? 20_000);
+  while (Date.now() < deadline) {
+    if (exited !== undefined) {
+      console.error(
+        `${o.label}: exited with code ${exited} during start. Log tail (${o.logFile}):\n${tail(o.logFile)}`,
+      );
+      return 1;
+    }
+    if (await o.ready().catch(() => false)) {
+      child.unref();
+      console.log(`${o.label}: started (pid ${child.pid}), log ${o.logFile}`);
+      return 0;
+    }
+    await sleep(50);
+  }
+  console.error(
+    `${o.label}: not ready after ${o.timeoutMs ?? 20_000} ms; killing. Log tail:\n${tail(o.logFile)}`,
+  );
+  child.kill("SIGKILL");
+  return 1;
+}
+
+/** SIGTERM and wait for exit. Idempotent: already stopped is success. */
+export async function stopDaemon(label: string, pidFile: string, timeoutMs = 20_000): Promise<number> {
+  const pid = livePid(pidFile);
+  if (pid === undefined) {
+    console.log(`${label}: already stopped`);
+    fs.rmSync(pidFile, { force: true });
+    return 0;
+  }
+  process.kill(pid, "SIGTERM");
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isAlive(pid)) {
+      fs.rmSync(pidFile, { force: true });
+      console.log(`${label}: stopped (pid ${pid})`);
+      return 0;
+    }
+    await sleep(25);
+  }
+  console.error(`${label}: pid ${pid} still running ${timeoutMs} ms after SIGTERM`);
+  return 1;
+}
