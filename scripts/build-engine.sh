@@ -84,5 +84,8 @@ fi
 # 3. The launchers that Pulumi's release archives ship beside the CLI: dynamic providers and policy packs.
 install -m 0755 "$ROOT/node_modules/@pulumi/pulumi/pulumi-resource-pulumi-nodejs" "$BIN/"
 install -m 0755 "$ROOT/scripts/pulumi-analyzer-policy" "$BIN/"
+# The stage commands call the checks CLI and the simulator by name, as an installed package's bins would be.
+ln -sf "$ROOT/bin/flagday.js" "$BIN/flagday"
+ln -sf "$ROOT/bin/consensus-service-sim.js" "$BIN/consensus-service-sim"
 
 step "ready: $("$BIN/pulumi" version) in $BIN"

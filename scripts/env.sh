@@ -6,6 +6,8 @@ export PATH="$FLAGDAY_ROOT/.engine/bin:$FLAGDAY_ROOT/bin:$FLAGDAY_ROOT/node_modu
 export PULUMI_HOME="${PULUMI_HOME:-$FLAGDAY_ROOT/.pulumi-home}"
 export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$FLAGDAY_ROOT/.pulumi-state}"
 export PULUMI_SKIP_UPDATE_CHECK=true
+# `npm test` type-checks the whole project once; programs run transpile-only so an update starts quickly.
+export PULUMI_NODEJS_TRANSPILE_ONLY="${PULUMI_NODEJS_TRANSPILE_ONLY:-true}"
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 export PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK="${PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK:-false}"
 # The rehearsal stack's passphrase only protects simulated secrets on this machine. Real stacks (testnet,

@@ -23,6 +23,7 @@ export async function engineStack(
     PULUMI_BACKEND_URL: `file://${path.join(stateDir, "state")}`,
     PULUMI_CONFIG_PASSPHRASE: "flagday-test-only",
     PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_NODEJS_TRANSPILE_ONLY: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
     ...extraEnv,
   };

@@ -1,0 +1,65 @@
+import * as pulumi from "@pulumi/pulumi";
+import { ConsensusNetwork, Deployed, EnclaveRelease, NetworkSpec, Platform } from "../components";
+import { localPlatform, localPlatformArgs } from "../components/local/platform";
+
+/**
+ * The flagday program behind every stack (stacks/Pulumi.<stack>.yaml). It reads the network from config, what
+ * the last successful `pulumi up` recorded from the stack's own `flagday` output, and lets ConsensusNetwork
+ * decide: first deployment, nothing to do, a rolling change, a flag day or a rollback.
+ */
+export = async () => {
+  const config = new pulumi.Config("flagday");
+  const network = networkFromConfig(config);
+  const deployed = await readDeployed();
+  const platform = platformFromConfig(config);
+  const net = new ConsensusNetwork(network.name, {
+    network,
+    platform,
+    deployed,
+    rollback: config.getBoolean("rollback"),
+    checks: config.getObject("checks"),
+  });
+  return {
+    plan: net.plan.kind === "transition" ? `${net.plan.transition.sequence} ${net.plan.transition.id}` : net.plan.kind,
+    flagday: net.record,
+  };
+};
+
+/**
+ * `flagday:network` with its `release` either inline or the name of an entry in `flagday:releases`, and
+ * `flagday:release` (a name) overriding it: the catalogue lets a stack file hold both sides of a flag day.
+ */
+function networkFromConfig(config: pulumi.Config): NetworkSpec {
+  const raw = config.requireObject<Omit<NetworkSpec, "release"> & { release: EnclaveRelease | string }>("network");
+  const releases = config.getObject<Record<string, EnclaveRelease>>("releases") ?? {};
+  const chosen = config.get("release") ?? raw.release;
+  if (typeof chosen === "string") {
+    const release = releases[chosen];
+    if (!release) {
+      const known = Object.keys(releases);
+      throw new Error(
+        `flagday: the release "${chosen}" is not in flagday:releases` +
+          (known.length ? ` (known: ${known.join(", ")}).` : ": add it there, or give flagday:network.release inline."),
+      );
+    }
+    return { ...raw, release };
+  }
+  return { ...raw, release: chosen };
+}
+
+function platformFromConfig(config: pulumi.Config): Platform {
+  const name = config.get("platform") ?? "local";
+  switch (name) {
+    case "local":
+      return localPlatform(localPlatformArgs(config.getObject("local"), pulumi.getRootDirectory(), pulumi.getStack()));
+    default:
+      throw new Error(`flagday:platform must be one of local, aws, kubernetes (got "${name}").`);
+  }
+}
+
+/** The stack's own `flagday` output from its last successful update, read through a stack reference. */
+async function readDeployed(): Promise<Deployed | undefined> {
+  const self = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`);
+  const out = await self.getOutputDetails("flagday");
+  return (out.value ?? out.secretValue) as Deployed | undefined;
+}
