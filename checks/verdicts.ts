@@ -1,0 +1,180 @@
+// Flag-day verdicts as pure functions over NodeStatus samples. No I/O: the CLI polls and feeds them.
+
+import type { NodeStatus } from "./info";
+
+export interface Verdict {
+  ok: boolean;
+  /** One line, names the node(s) at fault. */
+  reason: string;
+  /** Nodes at fault (empty when ok). */
+  nodes: string[];
+}
+
+export interface Sample {
+  /** ms timestamp of the poll */
+  at: number;
+  nodes: NodeStatus[];
+}
+
+const pass = (reason: string): Verdict => ({ ok: true, reason, nodes: [] });
+const failV = (reason: string, nodes: string[]): Verdict => ({ ok: false, reason, nodes });
+
+/** Problems common to every check: unreachable nodes. */
+export function unreachable(nodes: NodeStatus[]): Verdict | undefined {
+  const bad = nodes.filter((n) => !n.reachable);
+  if (bad.length) return failV(`unreachable: ${bad.map((n) => `${n.name} (${n.error ?? "no answer"})`).join(", ")}`, bad.map((n) => n.name));
+  return undefined;
+}
+
+/** All synced (not catchup, blocks_behind 0) and at one height. */
+export function syncedAndEqual(nodes: NodeStatus[]): Verdict {
+  const u = unreachable(nodes);
+  if (u) return u;
+  const behind = nodes.filter((n) => n.syncStatus !== "synced" || (n.blocksBehind ?? 0) > 0);
+  if (behind.length) {
+    return failV(
+      `not synced: ${behind.map((n) => `${n.name} ${n.syncStatus ?? "?"} (${n.blocksBehind ?? "?"} behind)`).join(", ")}`,
+      behind.map((n) => n.name),
+    );
+  }
+  const heights = new Map<number, string[]>();
+  for (const n of nodes) heights.set(n.blockHeight!, [...(heights.get(n.blockHeight!) ?? []), n.name]);
+  if (heights.size > 1) {
+    const max = Math.max(...heights.keys());
+    const low = nodes.filter((n) => n.blockHeight !== max);
+    return failV(
+      `unequal heights: ${[...heights].map(([h, ns]) => `${ns.join(",")}=${h}`).join(" ")}`,
+      low.map((n) => n.name),
+    );
+  }
+  const hashes = new Set(nodes.map((n) => n.latestBlockHash).filter((h) => h !== undefined));
+  if (hashes.size > 1) {
+    return failV(`same height but different latest block hashes: ${nodes.map((n) => `${n.name}=${n.latestBlockHash?.slice(0, 12)}`).join(" ")}`, nodes.map((n) => n.name));
+  }
+  return pass(`all ${nodes.length} nodes synced at height ${nodes[0]?.blockHeight}`);
+}
+
+/**
+ * Quiesce (model: mc-consensus-tool wait-for-quiet): on the latest sample all nodes synced, equal heights,
+ * zero pending values; and no node's height changed during the last `quietMs` (needs samples spanning it).
+ */
+export function quiesceVerdict(samples: Sample[], quietMs: number): Verdict {
+  if (samples.length === 0) return failV("no samples", []);
+  const last = samples[samples.length - 1];
+  const base = syncedAndEqual(last.nodes);
+  if (!base.ok) return base;
+  const unknown = last.nodes.filter((n) => n.pendingValues === undefined);
+  if (unknown.length) {
+    return failV(`cur_num_pending_values unknown (no /metrics) on ${unknown.map((n) => n.name).join(", ")}`, unknown.map((n) => n.name));
+  }
+  const busy = last.nodes.filter((n) => n.pendingValues! > 0);
+  if (busy.length) {
+    return failV(`pending values: ${busy.map((n) => `${n.name}=${n.pendingValues}`).join(", ")}`, busy.map((n) => n.name));
+  }
+  const window = samples.filter((s) => s.at >= last.at - quietMs);
+  const covered = samples.some((s) => s.at <= last.at - quietMs);
+  const h = new Map(last.nodes.map((n) => [n.name, n.blockHeight]));
+  const moved = new Set<string>();
+  for (const s of window) for (const n of s.nodes) if (n.reachable && n.blockHeight !== h.get(n.name)) moved.add(n.name);
+  if (moved.size) {
+    return failV(`height changed within the last ${quietMs / 1000}s on ${[...moved].join(", ")}`, [...moved]);
+  }
+  if (!covered) {
+    const since = Math.round((last.at - samples[0].at) / 100) / 10;
+    return failV(`quiet for ${since}s so far, need ${quietMs / 1000}s`, []);
+  }
+  return pass(`quiet: ${last.nodes.length} nodes at height ${last.nodes[0].blockHeight}, no pending values, no change for ${quietMs / 1000}s`);
+}
+
+/**
+ * Attest: every node reports the expected MRENCLAVE (or does not report one, if allowed: real /info has
+ * none), sees all its peers attested when it says so, and the network made a new block that reached every
+ * node (height above the highest baseline height) — a network whose nodes cannot attest makes no blocks.
+ */
+export function attestVerdict(
+  baselineMax: number,
+  nodes: NodeStatus[],
+  expected: string,
+  opts: { allowUnreported?: boolean } = {},
+): Verdict {
+  const u = unreachable(nodes);
+  if (u) return u;
+  const exp = expected.toLowerCase();
+  const wrong = nodes.filter((n) => n.mrenclave !== undefined && n.mrenclave !== exp);
+  if (wrong.length) {
+    return failV(
+      `wrong MRENCLAVE: ${wrong.map((n) => `${n.name}=${n.mrenclave!.slice(0, 12)}…`).join(", ")} (expected ${exp.slice(0, 12)}…)`,
+      wrong.map((n) => n.name),
+    );
+  }
+  const unreported = nodes.filter((n) => n.mrenclave === undefined);
+  if (unreported.length && !opts.allowUnreported) {
+    return failV(
+      `MRENCLAVE not reported by /info on ${unreported.map((n) => n.name).join(", ")} (real nodes do not expose it: ` +
+        `pass --allow-unreported-mrenclave to rely on block production alone)`,
+      unreported.map((n) => n.name),
+    );
+  }
+  const lonely = nodes.filter((n) => n.attestedPeers !== undefined && n.attestedPeers.length < (n.broadcastPeerCount ?? 0));
+  if (lonely.length) {
+    return failV(
+      `not attested to all peers: ${lonely.map((n) => `${n.name} ${n.attestedPeers!.length}/${n.broadcastPeerCount} [${n.attestedPeers!.join(",")}]`).join("; ")}`,
+      lonely.map((n) => n.name),
+    );
+  }
+  const stale = nodes.filter((n) => n.blockHeight! <= baselineMax);
+  if (stale.length) {
+    return failV(`no new block since height ${baselineMax} on ${stale.map((n) => n.name).join(", ")}`, stale.map((n) => n.name));
+  }
+  const se = syncedAndEqual(nodes);
+  if (!se.ok) return se;
+  const how = unreported.length ? `MRENCLAVE unreported on ${unreported.map((n) => n.name).join(",")}, ` : "";
+  return pass(`attested: ${how}all ${nodes.length} nodes on ${exp.slice(0, 12)}…, new block(s) up to height ${nodes[0].blockHeight}`);
+}
+
+/**
+ * Live: over the samples, no node unreachable or stuck in catchup at the end, and no stall: a stretch of at
+ * least `stallMs` with no height change on the network while some node had pending values. With
+ * `requireProgress` (traffic was submitted) the height must have advanced over the period.
+ */
+export function liveVerdict(samples: Sample[], stallMs: number, opts: { requireProgress?: boolean } = {}): Verdict {
+  if (samples.length === 0) return failV("no samples", []);
+  for (const s of samples) {
+    const u = unreachable(s.nodes);
+    if (u) return { ...u, reason: `${u.reason} at ${new Date(s.at).toISOString()}` };
+  }
+  const maxH = (s: Sample) => Math.max(...s.nodes.map((n) => n.blockHeight ?? 0));
+  let lastChange = samples[0].at;
+  let prev = maxH(samples[0]);
+  let pendingSince: number | undefined;
+  for (const s of samples) {
+    const h = maxH(s);
+    if (h !== prev) {
+      prev = h;
+      lastChange = s.at;
+    }
+    const pendingNodes = s.nodes.filter((n) => (n.pendingValues ?? 0) > 0);
+    if (pendingNodes.length === 0) pendingSince = undefined;
+    else pendingSince ??= s.at;
+    if (pendingSince !== undefined && s.at - Math.max(lastChange, pendingSince) >= stallMs) {
+      return failV(
+        `stall: no new block for ${Math.round((s.at - Math.max(lastChange, pendingSince)) / 100) / 10}s at height ${h} ` +
+          `with pending values on ${pendingNodes.map((n) => `${n.name}=${n.pendingValues}`).join(", ")}`,
+        pendingNodes.map((n) => n.name),
+      );
+    }
+  }
+  const last = samples[samples.length - 1];
+  const se = syncedAndEqual(last.nodes);
+  const first = maxH(samples[0]);
+  const end = maxH(last);
+  if (opts.requireProgress && end <= first) {
+    return failV(`height did not advance during the live period (stayed at ${end})`, last.nodes.map((n) => n.name));
+  }
+  if (!se.ok) {
+    // Heights differing by a block in flight at the last poll are normal under traffic; catchup is not.
+    const catching = last.nodes.filter((n) => n.syncStatus !== "synced");
+    if (catching.length) return se;
+  }
+  return pass(`live: height ${first} -> ${end} over ${Math.round((last.at - samples[0].at) / 1000)}s, no stall`);
+}
