@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `npm run rehearse`: the main job. Until the rehearsal network lands this runs the engine smoke program.
+# `npm run rehearse [-- --rollback|--teardown|--keep]`: the flag day on a local network of simulated nodes.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$FLAGDAY_ROOT"
 bash scripts/build-engine.sh
-exec node --import tsx --test test/engine/smoke.test.ts
+exec tsx rehearsal/rehearse.ts "$@"

@@ -1,0 +1,289 @@
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as path from "node:path";
+import { EngineEvent, LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { FLAG_DAY, SEQUENCES, SequenceName, StageName } from "../components/stages";
+import { fetchAll, submitPayment, waitCommitted } from "../checks/client";
+import type { NodeStatus } from "../checks/info";
+
+/** The project root: the rehearsal drives the project's own `rehearsal` stack (stacks/Pulumi.rehearsal.yaml). */
+export const ROOT = path.resolve(__dirname, "..");
+
+export interface RehearsalOptions {
+  /** @default "rehearsal" */
+  readonly stackName?: string;
+  /** Config overrides (path syntax, e.g. `flagday:local.basePort`) written to the stack before it runs. */
+  readonly config?: Readonly<Record<string, string>>;
+  /** The release the network starts on and the one the flag day moves to. @default v1.0.0 -> v2.0.0 */
+  readonly from?: string;
+  readonly to?: string;
+  /** Payments sent before the window, so the ledger has blocks to carry across. @default 5 */
+  readonly payments?: number;
+  /** Progress lines go here. @default stdout */
+  readonly log?: (line: string) => void;
+  /** Extra environment for the engine (e.g. PULUMI_CONFIG_PASSPHRASE). */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+export interface StageTiming {
+  readonly stage: StageName;
+  readonly start: number;
+  readonly end: number;
+  readonly steps: number;
+}
+
+export interface NetworkSnapshot {
+  readonly at: number;
+  readonly nodes: readonly NodeStatus[];
+}
+
+export interface FlagDayReport {
+  readonly stack: string;
+  readonly from: string;
+  readonly to: string;
+  readonly sequence: SequenceName;
+  /** The engine's resource steps in event order. */
+  readonly steps: readonly { op: string; name: string; type: string }[];
+  readonly stages: readonly StageTiming[];
+  /** From the ingress rejecting to it accepting again, in milliseconds. */
+  readonly downtimeMs: number;
+  readonly before: NetworkSnapshot;
+  readonly after: NetworkSnapshot;
+  readonly clientProbes: { readonly during: ProbeResult[]; readonly after: ProbeResult };
+  readonly outputs: Record<string, unknown>;
+}
+
+export type ProbeResult = "served" | "refused";
+
+/** A rehearsal stack driven through the Automation API, by the engine in .engine/bin. */
+export async function rehearsalStack(opts: RehearsalOptions = {}): Promise<Stack> {
+  const stackName = opts.stackName ?? "rehearsal";
+  const stackFile = path.join(ROOT, "stacks", `Pulumi.${stackName}.yaml`);
+  if (!fs.existsSync(stackFile)) {
+    fs.copyFileSync(path.join(ROOT, "stacks", "Pulumi.rehearsal.yaml"), stackFile);
+  }
+  const pulumiCommand = await PulumiCommand.get({ root: path.join(ROOT, ".engine") });
+  const envVars: Record<string, string> = {};
+  for (const k of [
+    "PATH",
+    "PULUMI_HOME",
+    "PULUMI_BACKEND_URL",
+    "PULUMI_CONFIG_PASSPHRASE",
+    "PULUMI_SKIP_UPDATE_CHECK",
+    "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION",
+    "PULUMI_NODEJS_TRANSPILE_ONLY",
+  ]) {
+    if (process.env[k] !== undefined) envVars[k] = process.env[k]!;
+  }
+  Object.assign(envVars, opts.env ?? {});
+  const ws = await LocalWorkspace.create({
+    workDir: ROOT,
+    envVars,
+    pulumiCommand,
+    pulumiHome: envVars.PULUMI_HOME,
+  });
+  const stack = await Stack.createOrSelect(stackName, ws);
+  for (const [key, value] of Object.entries(opts.config ?? {})) {
+    await stack.setConfig(key, { value }, true);
+  }
+  return stack;
+}
+
+/** Addresses of the rehearsal network, from the stack's config (same layout as components/local/platform.ts). */
+export async function layout(stack: Stack) {
+  const cfg = await stack.getAllConfig();
+  const local = JSON.parse(cfg["flagday:local"]?.value ?? "{}") as { basePort?: number };
+  const network = JSON.parse(cfg["flagday:network"].value) as { nodes: { name: string }[] };
+  const base = local.basePort ?? 24000;
+  return {
+    ingress: { listen: base + 1, control: base + 2 },
+    nodes: network.nodes.map((n, i) => ({
+      name: n.name,
+      admin: `http://127.0.0.1:${base + 10 * (i + 1)}`,
+      client: `http://127.0.0.1:${base + 10 * (i + 1) + 3}`,
+    })),
+  };
+}
+
+/** Whether the client-facing ingress takes a new connection and answers an HTTP request on it. */
+export function probeIngress(port: number, timeoutMs = 1500): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: "127.0.0.1", port });
+    let answered = false;
+    const done = (r: ProbeResult) => {
+      socket.destroy();
+      resolve(r);
+    };
+    socket.setTimeout(timeoutMs, () => done("refused"));
+    socket.on("connect", () =>
+      socket.write("GET /balance/alice HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+    );
+    socket.on("data", (d) => {
+      answered = answered || /^HTTP\/1\.[01] \d{3}/.test(d.toString());
+    });
+    socket.on("error", () => done("refused"));
+    socket.on("close", () => resolve(answered ? "served" : "refused"));
+  });
+}
+
+/** Brings the rehearsal network up on `from` (idempotent: an existing network on `from` is left as it is). */
+export async function bringUp(stack: Stack, release: string, log: (l: string) => void) {
+  await stack.setConfig("flagday:release", { value: release });
+  log(`bringing the rehearsal network up on ${release} (pulumi up)...`);
+  const res = await stack.up({ onOutput: undefined, onEvent: progressPrinter(log) });
+  log(`network up on ${release}: ${res.summary.result}`);
+  return res;
+}
+
+/** Sends payments through the nodes' client API and waits for them to commit. */
+export async function sendTraffic(stack: Stack, count: number, log: (l: string) => void): Promise<number[]> {
+  const { nodes } = await layout(stack);
+  const blocks: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const node = nodes[i % nodes.length];
+    const r = await submitPayment(node.client, "alice", i % 2 ? "bob" : "alice", 1, i % 3 === 0);
+    if (!r.ok) throw new Error(`payment ${i + 1} refused by ${node.name}: ${r.error}`);
+    blocks.push(await waitCommitted(node.client, r.txId, 30_000));
+  }
+  log(`traffic: ${count} payments committed (blocks ${blocks.join(", ")})`);
+  return blocks;
+}
+
+/** Performs the flag day (or rollback) to `to` through one `pulumi up`, timing every stage. */
+export async function flagDay(stack: Stack, to: string, log: (l: string) => void): Promise<FlagDayReport> {
+  const { nodes, ingress } = await layout(stack);
+  const before: NetworkSnapshot = { at: Date.now(), nodes: await fetchAll(nodes) };
+  const from = (await stack.getConfig("flagday:release")).value;
+  await stack.setConfig("flagday:release", { value: to });
+
+  const events: EngineEvent[] = [];
+  const probes: ProbeResult[] = [];
+  let windowOpen = false;
+  const onEvent = (e: EngineEvent) => {
+    events.push(e);
+    const name = e.resOutputsEvent?.metadata.urn.split("::").pop();
+    if (name?.endsWith("-ingress-reject")) windowOpen = true;
+    if (name?.endsWith("-ingress-accept")) windowOpen = false;
+    printer(e);
+  };
+  const printer = progressPrinter(log);
+  // While the window is open, keep knocking on the client-facing ingress as a client would.
+  const prober = setInterval(() => {
+    if (windowOpen) void probeIngress(ingress.listen).then((r) => windowOpen && probes.push(r));
+  }, 500);
+  log(`flag day ${from} -> ${to} (pulumi up)...`);
+  let outputs: Record<string, unknown>;
+  try {
+    const res = await stack.up({ onEvent });
+    outputs = Object.fromEntries(Object.entries(res.outputs).map(([k, v]) => [k, v.value]));
+  } finally {
+    clearInterval(prober);
+  }
+  const after: NetworkSnapshot = { at: Date.now(), nodes: await fetchAll(nodes) };
+  const stepList = resourceSteps(events);
+  const planned = String(outputs.plan ?? "");
+  const sequence = (Object.keys(SEQUENCES).find((s) => planned.startsWith(s)) ?? "flag-day") as SequenceName;
+  const stages = stageTimings(events, sequence);
+  const reject = stages.find((s) => s.stage === "ingress-reject");
+  const accept = stages.find((s) => s.stage === "ingress-accept");
+  return {
+    stack: stack.name,
+    from,
+    to,
+    sequence,
+    steps: stepList,
+    stages,
+    downtimeMs: reject && accept ? accept.end - reject.start : 0,
+    before,
+    after,
+    clientProbes: { during: probes, after: await probeIngress(ingress.listen) },
+    outputs,
+  };
+}
+
+/** Engine resource steps in event order (`resourcePreEvent`), as the engine really ran them. */
+export function resourceSteps(events: readonly EngineEvent[]) {
+  return events
+    .filter((e) => e.resourcePreEvent)
+    .map((e) => {
+      const m = e.resourcePreEvent!.metadata;
+      return { op: m.op, name: m.urn.split("::").pop() ?? m.urn, type: m.type };
+    });
+}
+
+/** The stage a resource name belongs to: `<network>-<stage>` or `<network>-<node>-<stage>`; servers are `start`. */
+export function stageOf(name: string, sequence: SequenceName = "flag-day"): StageName | undefined {
+  if (name.endsWith("-server")) return "start";
+  return SEQUENCES[sequence].map((s) => s.name).find((s) => name.endsWith(`-${s}`));
+}
+
+/** First start and last end of each stage's steps, from the engine's events, in sequence order. */
+export function stageTimings(events: readonly EngineEvent[], sequence: SequenceName): StageTiming[] {
+  const t = new Map<StageName, { start: number; end: number; steps: number }>();
+  for (const e of events) {
+    const pre = e.resourcePreEvent?.metadata;
+    const out = e.resOutputsEvent?.metadata;
+    const m = pre ?? out;
+    if (!m || m.op === "same" || m.op === "read" || m.op === "delete-replaced" || m.op === "delete") continue;
+    const stage = stageOf(m.urn.split("::").pop() ?? "", sequence);
+    if (!stage) continue;
+    const at = e.timestamp * 1000;
+    const cur = t.get(stage) ?? { start: at, end: at, steps: 0 };
+    if (pre) {
+      cur.start = Math.min(cur.start, at);
+      cur.steps++;
+    } else {
+      cur.end = Math.max(cur.end, at);
+    }
+    t.set(stage, cur);
+  }
+  return SEQUENCES[sequence].filter((s) => t.has(s.name)).map((s) => ({ stage: s.name, ...t.get(s.name)! }));
+}
+
+/** Prints one line per resource step as the engine starts and finishes it: progress the call can follow. */
+export function progressPrinter(log: (l: string) => void) {
+  const started = new Map<string, number>();
+  return (e: EngineEvent) => {
+    const clock = new Date(e.timestamp * 1000).toISOString().slice(11, 19);
+    if (e.resourcePreEvent) {
+      const m = e.resourcePreEvent.metadata;
+      if (m.op === "same" || m.op === "read") return;
+      started.set(m.urn, e.timestamp);
+      log(`${clock}  > ${m.op.padEnd(18)} ${m.urn.split("::").pop()}`);
+    } else if (e.resOutputsEvent) {
+      const m = e.resOutputsEvent.metadata;
+      if (m.op === "same" || m.op === "read") return;
+      const secs = (e.timestamp - (started.get(m.urn) ?? e.timestamp)).toFixed(1);
+      log(`${clock}  ok ${m.op.padEnd(17)} ${m.urn.split("::").pop()} (${secs}s)`);
+    } else if (e.resOpFailedEvent) {
+      log(`${clock}  FAILED ${e.resOpFailedEvent.metadata.urn.split("::").pop()}`);
+    } else if (e.diagnosticEvent && e.diagnosticEvent.severity === "error") {
+      log(`${clock}  error: ${e.diagnosticEvent.message.trim()}`);
+    }
+  };
+}
+
+/** The summary operators paste into the call. */
+export function formatReport(r: FlagDayReport): string {
+  const t0 = r.stages[0]?.start ?? 0;
+  const s = (ms: number) => (ms / 1000).toFixed(1).padStart(6);
+  const lines = [
+    `${r.sequence} ${r.from} -> ${r.to} on stack ${r.stack}`,
+    ``,
+    `stage            start    end   (seconds from the first stage)`,
+    ...r.stages.map((x) => `${x.stage.padEnd(15)} ${s(x.start - t0)} ${s(x.end - t0)}   ${x.steps} step(s)`),
+    ``,
+    `downtime (ingress closed): ${(r.downtimeMs / 1000).toFixed(1)} s; client probes during the window: ` +
+      `${r.clientProbes.during.filter((p) => p === "refused").length}/${r.clientProbes.during.length} refused; ` +
+      `after: ${r.clientProbes.after}`,
+    ``,
+    `node     height before -> after   MRENCLAVE before -> after`,
+    ...r.before.nodes.map((b, i) => {
+      const a = r.after.nodes[i];
+      return `${b.name.padEnd(8)} ${String(b.blockHeight ?? "?").padStart(6)} -> ${String(a?.blockHeight ?? "?").padEnd(8)}   ${(b.mrenclave ?? "?").slice(0, 12)} -> ${(a?.mrenclave ?? "?").slice(0, 12)}`;
+    }),
+  ];
+  return lines.join("\n");
+}
+
+export const STAGE_ORDER = FLAG_DAY.map((s) => s.name);
