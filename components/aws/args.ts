@@ -1,0 +1,203 @@
+import * as pulumi from "@pulumi/pulumi";
+import { describe } from "../release";
+import { NetworkSpec } from "../network";
+
+/** Where a node's subnet is: the ledger volume must be created in the subnet's availability zone. */
+export interface AwsSubnet {
+  /** e.g. `subnet-0abc…`. */
+  readonly id: string;
+  /** e.g. `us-west-2a`: the subnet's zone, where the node's ledger volume is created. */
+  readonly availabilityZone: string;
+}
+
+/** The client-facing load balancer: the ingress gate. Peers never go through it. */
+export interface AwsIngressArgs {
+  /** At least two subnets in different zones (an ALB needs two). */
+  readonly subnetIds: readonly string[];
+  /** Must allow 443 from clients; the nodes' group must allow 3223 from this group. */
+  readonly securityGroupIds: readonly string[];
+  /** ACM certificate for the client endpoint (gRPC over TLS). */
+  readonly certificateArn: string;
+  /** @default false (internet-facing) */
+  readonly internal?: boolean;
+}
+
+/**
+ * Everything the AWS platform needs, read from the stack config `flagday:aws` by `awsPlatformArgs` (the SSH key
+ * is not in it: it comes from the secret `flagday:sshPrivateKey`).
+ */
+export interface AwsPlatformArgs {
+  /** AWS region every resource and CLI call uses, e.g. `us-west-2`. */
+  readonly region: string;
+  /** The VPC the nodes and the ingress gate's target group are in. */
+  readonly vpcId: string;
+  /** Node subnets; node i goes into subnet i mod n, so listing several zones spreads the quorum. */
+  readonly subnets: readonly AwsSubnet[];
+  /**
+   * Security groups of the nodes: 8443 from the other nodes only, 3223 from the gate's group, 8000 and 22 from
+   * the operators' network (the checks and the flag-day steps run from there).
+   */
+  readonly securityGroupIds: readonly string[];
+  /** An SGX-capable AMI with docker and the AWS CLI (the node's default; `settings.ami` overrides per node). */
+  readonly ami: string;
+  /** @default "m5.2xlarge" (per node: `settings.instanceType`) */
+  readonly instanceType?: string;
+  /**
+   * Instance profile allowed to read the message-signer key (`ssm:GetParameter` + `kms:Decrypt`, or
+   * `secretsmanager:GetSecretValue`) and `tokensConfigUri` (`s3:GetObject`).
+   */
+  readonly iamInstanceProfile: string;
+  /** EC2 key pair for break-glass SSH. @default none */
+  readonly keyName?: string;
+  /** Node image repository; the tag is `<version>-<chainId>` unless the release names a full image. @default "mobilecoin/node_hw" */
+  readonly imageRepository?: string;
+  /** Size of each ledger volume. @default 512 (MobileCoin's Helm chart) */
+  readonly ledgerSizeGiB?: number;
+  /** KMS key for the ledger volumes and their snapshots. @default the account's EBS default key */
+  readonly ledgerKmsKeyId?: string;
+  /**
+   * ARN of each node's message-signer key (base64 DER Ed25519), with `{node}` standing for the node's name: an
+   * SSM SecureString (`arn:aws:ssm:…:parameter/…`) or a Secrets Manager secret (`arn:aws:secretsmanager:…`).
+   * The instance reads it at boot, so the key is never in user data, stack config or Pulumi state.
+   */
+  readonly msgSignerKeyArn: string;
+  /** `s3://…/tokens.signed.json`; checked at boot against the release's `tokensConfigDigest`. */
+  readonly tokensConfigUri: string;
+  /** SSH user for the flag-day steps. @default "ubuntu" */
+  readonly sshUser?: string;
+  /**
+   * SSH private key for the flag-day steps (stop, migrate): a Pulumi secret, from `flagday:sshPrivateKey` read
+   * with `requireSecret`. Only needed once a flag day runs. @default none (a flag day then fails at preview)
+   */
+  readonly sshPrivateKey?: pulumi.Input<string>;
+  /** RUST_LOG of every node (per node: `settings.logLevel`). @default "info" */
+  readonly logLevel?: string;
+  readonly ingress: AwsIngressArgs;
+}
+
+/** Per-node settings (`flagday:network.nodes[i].settings`) the AWS platform understands. */
+export const AWS_NODE_SETTINGS = ["instanceType", "ami", "logLevel", "msgPublicKey"] as const;
+
+const ID = (prefix: string) => new RegExp(`^${prefix}-[0-9a-f]{8,17}$`);
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
+const ZONE = /^[a-z]{2}(-[a-z]+)+-\d[a-z]$/;
+
+/**
+ * Reads and checks `flagday:aws`. Throws one error listing every problem, each naming the field and the fix, so
+ * a bad stack config fails the preview before anything is registered.
+ */
+export function awsPlatformArgs(raw: unknown, where: string): AwsPlatformArgs {
+  const problems = awsArgsProblems(raw, where);
+  if (problems.length > 0) {
+    throw new Error(
+      `flagday: invalid AWS settings (nothing was changed):\n` + problems.map((p) => `  - ${p}`).join("\n"),
+    );
+  }
+  return raw as AwsPlatformArgs;
+}
+
+export function awsArgsProblems(raw: unknown, where: string): string[] {
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) {
+    return [`${where} is missing: set it to the AWS settings (see stacks/Pulumi.testnet.yaml).`];
+  }
+  const a = raw as Record<string, unknown>;
+  const problems: string[] = [];
+  const str = (field: string, test: RegExp | undefined, fix: string, optional = false) => {
+    const v = a[field];
+    if (optional && v === undefined) return;
+    if (typeof v !== "string" || v.length === 0 || (test && !test.test(v))) {
+      problems.push(`${where}.${field} ${fix} (got ${describe(v)}).`);
+    }
+  };
+  const ids = (v: unknown, path: string, prefix: string, min: number, fix: string) => {
+    if (!Array.isArray(v) || v.length < min || v.some((x) => typeof x !== "string" || !ID(prefix).test(x))) {
+      problems.push(`${path} ${fix} (got ${describe(v)}).`);
+    }
+  };
+
+  if ("sshPrivateKey" in a) {
+    problems.push(
+      `${where}.sshPrivateKey must not be in plain config: remove it and run ` +
+        `\`pulumi config set --secret flagday:sshPrivateKey < key\`.`,
+    );
+  }
+  str("region", REGION, "must be an AWS region like us-west-2");
+  str("vpcId", ID("vpc"), "must be the nodes' VPC id, like vpc-0123456789abcdef0");
+  if (!Array.isArray(a.subnets) || a.subnets.length === 0) {
+    problems.push(
+      `${where}.subnets must list the node subnets as { id: subnet-…, availabilityZone: us-west-2a } ` +
+        `(got ${describe(a.subnets)}).`,
+    );
+  } else {
+    a.subnets.forEach((s: { id?: unknown; availabilityZone?: unknown } | undefined, i: number) => {
+      if (typeof s?.id !== "string" || !ID("subnet").test(s.id)) {
+        problems.push(`${where}.subnets[${i}].id must be a subnet id like subnet-0123456789abcdef0 (got ${describe(s?.id)}).`);
+      }
+      if (typeof s?.availabilityZone !== "string" || !ZONE.test(s.availabilityZone)) {
+        problems.push(
+          `${where}.subnets[${i}].availabilityZone must be the subnet's zone like us-west-2a: the ledger volume ` +
+            `is created there (got ${describe(s?.availabilityZone)}).`,
+        );
+      }
+    });
+  }
+  ids(a.securityGroupIds, `${where}.securityGroupIds`, "sg", 1, "must list the nodes' security group ids (sg-…)");
+  str("ami", ID("ami"), "must be an AMI id like ami-0123456789abcdef0");
+  str("instanceType", /^[a-z][a-z0-9-]*\.[a-z0-9]+$/, "must be an EC2 instance type like m5.2xlarge", true);
+  str("iamInstanceProfile", undefined, "must name the nodes' instance profile (it reads the signer key)");
+  str("keyName", undefined, "must name an EC2 key pair, or be removed", true);
+  str("imageRepository", undefined, "must be an image repository like mobilecoin/node_hw, or be removed", true);
+  str("ledgerKmsKeyId", /^arn:aws[a-z-]*:kms:/, "must be a KMS key ARN, or be removed", true);
+  str("sshUser", /^[a-z_][a-z0-9_-]*$/, "must be a login name like ubuntu", true);
+  str("logLevel", undefined, "must be a RUST_LOG value like info", true);
+  if (a.ledgerSizeGiB !== undefined && (!Number.isInteger(a.ledgerSizeGiB) || (a.ledgerSizeGiB as number) < 1)) {
+    problems.push(`${where}.ledgerSizeGiB must be a whole number of GiB (got ${describe(a.ledgerSizeGiB)}).`);
+  }
+  const key = a.msgSignerKeyArn;
+  if (
+    typeof key !== "string" ||
+    !/^arn:aws[a-z-]*:(ssm|secretsmanager):[a-z0-9-]+:\d{12}:(parameter\/|secret:)/.test(key) ||
+    !key.includes("{node}")
+  ) {
+    problems.push(
+      `${where}.msgSignerKeyArn must be the ARN of an SSM SecureString or Secrets Manager secret with {node} ` +
+        `for the node's name, e.g. arn:aws:ssm:us-west-2:123456789012:parameter/flagday/testnet/{node}/msg-signer-key ` +
+        `(got ${describe(key)}). Each node has its own key; never put the key itself in config.`,
+    );
+  }
+  str("tokensConfigUri", /^s3:\/\/[^/]+\/.+/, "must be the s3://bucket/key of tokens.signed.json");
+
+  const ing = a.ingress as Partial<AwsIngressArgs> | undefined;
+  if (!ing || typeof ing !== "object") {
+    problems.push(`${where}.ingress is missing: give subnetIds, securityGroupIds and certificateArn of the client gate.`);
+  } else {
+    ids(ing.subnetIds, `${where}.ingress.subnetIds`, "subnet", 2, "must list at least two subnets in different zones (an ALB needs two)");
+    ids(ing.securityGroupIds, `${where}.ingress.securityGroupIds`, "sg", 1, "must list the gate's security group ids (sg-…)");
+    if (typeof ing.certificateArn !== "string" || !/^arn:aws[a-z-]*:acm:/.test(ing.certificateArn)) {
+      problems.push(
+        `${where}.ingress.certificateArn must be an ACM certificate ARN for the client endpoint (got ${describe(ing.certificateArn)}).`,
+      );
+    }
+    if (ing.internal !== undefined && typeof ing.internal !== "boolean") {
+      problems.push(`${where}.ingress.internal must be true or false (got ${describe(ing.internal)}).`);
+    }
+  }
+  return problems;
+}
+
+/** Node settings the AWS platform does not understand: caught before anything is registered. */
+export function awsNodeSettingsProblems(network: NetworkSpec, where = "flagday:network"): string[] {
+  const problems: string[] = [];
+  network.nodes.forEach((n, i) => {
+    for (const [k, v] of Object.entries(n.settings ?? {})) {
+      if (!(AWS_NODE_SETTINGS as readonly string[]).includes(k)) {
+        problems.push(
+          `${where}.nodes[${i}].settings.${k} is not an AWS node setting: use one of ${AWS_NODE_SETTINGS.join(", ")}.`,
+        );
+      } else if (typeof v !== "string" || v.length === 0) {
+        problems.push(`${where}.nodes[${i}].settings.${k} must be a non-empty string (got ${describe(v)}).`);
+      }
+    }
+  });
+  return problems;
+}

@@ -1,0 +1,403 @@
+import * as aws from "@pulumi/aws";
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { NetworkSpec } from "../network";
+import { CommandArgs, IngressGate, NodeHandle, NodeStepArgs, Platform, Step } from "../platform";
+import { Transition } from "../plan";
+import { EnclaveRelease, hasDistributionStateFile, releaseKey } from "../release";
+import { AwsPlatformArgs, awsNodeSettingsProblems } from "./args";
+import { ADMIN_PORT, CLIENT_PORT, CONTAINER, LEDGER_PATH, renderUserData } from "./userData";
+
+/** The node's long-lived pieces, kept by the platform between `node()` and the calls that use them. */
+interface AwsNode {
+  readonly eni: aws.ec2.NetworkInterface;
+  readonly ledger: aws.ebs.Volume;
+  readonly subnet: AwsPlatformArgs["subnets"][number];
+  /** Set by a restore step: the node's server attaches this volume instead of `ledger`. */
+  restored?: aws.ebs.Volume;
+}
+
+/** The image a release runs: the release's own if it names one, else `<repository>:<version>-<chainId>`. */
+export function awsImage(release: EnclaveRelease, network: NetworkSpec, args: AwsPlatformArgs): string {
+  return release.image ?? `${args.imageRepository ?? "mobilecoin/node_hw"}:${release.version}-${network.chainId}`;
+}
+
+/** A command that re-runs nothing: what a step does when its inputs drift outside its own flag day. */
+export function noopUpdate(what: string): string {
+  return `echo 'flagday: ${what} already ran for its transition; nothing to do'`;
+}
+
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * MobileCoin consensus nodes on EC2. A node is a persistent ENI (its peer address) and an encrypted gp3 ledger
+ * volume, both protected and independent of the release; its server is an instance on that ENI running the
+ * release's container, replaced old-first whenever the release or a node setting changes. Flag-day steps run
+ * over SSH on the node (stop, migrate), snapshot the ledger volume with EBS, and gate clients at an ALB.
+ */
+export function awsPlatform(args: AwsPlatformArgs): Platform {
+  const nodes = new Map<string, AwsNode>();
+  const checked = new Set<string>();
+  const key = (network: NetworkSpec, name: string) => `${network.name}/${name}`;
+  const stateOf = (network: NetworkSpec, node: NodeHandle): AwsNode => {
+    const s = nodes.get(key(network, node.spec.name));
+    if (!s) throw new Error(`flagday: AWS node ${node.spec.name} was not created by this platform's node()`);
+    return s;
+  };
+  const baseTags = (network: NetworkSpec, node?: string) => ({
+    "flagday:network": network.name,
+    ...(node ? { "flagday:node": node } : {}),
+  });
+  const sshKey = (): pulumi.Output<string> => {
+    if (args.sshPrivateKey === undefined) {
+      throw new Error(
+        "flagday: a flag day runs commands on the nodes over SSH, but flagday:sshPrivateKey is not set: run " +
+          "`pulumi config set --secret flagday:sshPrivateKey < key` and pass it to awsPlatform as sshPrivateKey.",
+      );
+    }
+    return pulumi.secret(args.sshPrivateKey);
+  };
+
+  const remote = (
+    name: string,
+    s: AwsNode,
+    what: string,
+    create: pulumi.Input<string>,
+    transition: Transition,
+    opts: pulumi.CustomResourceOptions,
+  ): Step => {
+    const cmd = new command.remote.Command(
+      name,
+      {
+        connection: { host: s.eni.privateIp, user: args.sshUser ?? "ubuntu", privateKey: sshKey() },
+        create,
+        update: noopUpdate(what),
+        triggers: [transition.id],
+      },
+      opts,
+    );
+    return { resource: cmd, output: cmd.stdout };
+  };
+
+  return {
+    name: "aws",
+
+    node(spec, network, opts) {
+      if (!checked.has(network.name)) {
+        // Checked on the first node, for all of them, so a bad setting registers nothing.
+        const problems = awsNodeSettingsProblems(network);
+        if (problems.length > 0) {
+          throw new Error(`flagday: invalid node settings (nothing was changed):\n  - ${problems.join("\n  - ")}`);
+        }
+        checked.add(network.name);
+      }
+      const index = network.nodes.findIndex((n) => n.name === spec.name);
+      const subnet = args.subnets[index % args.subnets.length];
+      const prefix = `${network.name}-${spec.name}`;
+      // The peer address other nodes' network.json names: an ENI outlives every instance replacement.
+      const eni = new aws.ec2.NetworkInterface(
+        `${prefix}-identity`,
+        {
+          region: args.region,
+          subnetId: subnet.id,
+          securityGroups: [...args.securityGroupIds],
+          description: `MobileCoin consensus ${network.name}/${spec.name}: peer and client address`,
+          tags: { ...baseTags(network, spec.name), Name: prefix },
+        },
+        { ...opts, protect: true },
+      );
+      // Nothing of the release may reach these inputs: an enclave change must never replace the ledger.
+      const ledger = new aws.ebs.Volume(
+        `${prefix}-ledger`,
+        {
+          region: args.region,
+          availabilityZone: subnet.availabilityZone,
+          size: args.ledgerSizeGiB ?? 512,
+          type: "gp3",
+          encrypted: true,
+          ...(args.ledgerKmsKeyId ? { kmsKeyId: args.ledgerKmsKeyId } : {}),
+          tags: { ...baseTags(network, spec.name), Name: `${prefix}-ledger`, "flagday:mount": LEDGER_PATH },
+        },
+        { ...opts, protect: true },
+      );
+      nodes.set(key(network, spec.name), { eni, ledger, subnet });
+      return {
+        spec,
+        adminUrl: pulumi.interpolate`http://${eni.privateIp}:${ADMIN_PORT}`,
+        clientUrl: pulumi.interpolate`insecure-mc://${eni.privateIp}:${CLIENT_PORT}/`,
+        parent: opts.parent as pulumi.Resource,
+      };
+    },
+
+    server(node, release, network, opts) {
+      const s = stateOf(network, node);
+      const settings = node.spec.settings ?? {};
+      const prefix = `${network.name}-${node.spec.name}`;
+      const image = awsImage(release, network, args);
+      const ledger = s.restored ?? s.ledger;
+      const others = network.nodes.filter((n) => n.name !== node.spec.name);
+      const peers = pulumi.all(others.map((n) => nodes.get(key(network, n.name))!.eni.privateIp));
+      const userData = pulumi.all([s.eni.privateIp, peers, ledger.id]).apply(([ip, peerIps, volumeId]) =>
+        renderUserData({
+          region: args.region,
+          chainId: network.chainId,
+          blockVersion: release.blockVersion,
+          image,
+          logLevel: String(settings.logLevel ?? args.logLevel ?? "info"),
+          ip,
+          peers: others.map((n, i) => ({
+            name: n.name,
+            ip: peerIps[i],
+            ...(n.settings?.msgPublicKey ? { msgPublicKey: String(n.settings.msgPublicKey) } : {}),
+          })),
+          threshold: network.quorumThreshold,
+          ledgerVolumeId: volumeId,
+          msgSignerKeyArn: args.msgSignerKeyArn.replace(/\{node\}/g, node.spec.name),
+          tokensConfigUri: args.tokensConfigUri,
+          tokensConfigDigest: release.tokensConfigDigest,
+        }),
+      );
+      // Old instance first: the ENI and the ledger volume attach to one instance at a time, and a new enclave
+      // must never run beside the old one.
+      const instance = new aws.ec2.Instance(
+        `${prefix}-server`,
+        {
+          region: args.region,
+          ami: String(settings.ami ?? args.ami),
+          instanceType: String(settings.instanceType ?? args.instanceType ?? "m5.2xlarge"),
+          iamInstanceProfile: args.iamInstanceProfile,
+          ...(args.keyName ? { keyName: args.keyName } : {}),
+          primaryNetworkInterface: { networkInterfaceId: s.eni.id },
+          metadataOptions: { httpTokens: "required" },
+          userData,
+          userDataReplaceOnChange: true,
+          tags: {
+            ...baseTags(network, node.spec.name),
+            Name: prefix,
+            "flagday:release": releaseKey(release),
+            "flagday:mrenclave": release.mrenclave,
+            "flagday:image": image,
+          },
+        },
+        // An instance type change is an in-place stop/start for EC2; replacing instead keeps one rule: any
+        // change is a new server, which the rolling path's health check then waits for.
+        { ...opts, deleteBeforeReplace: true, replaceOnChanges: ["instanceType"] },
+      );
+      // The attachment is the node's server as the orchestration sees it: it exists only once the instance
+      // has its ledger, so the stages after `start` wait for both.
+      return new aws.ec2.VolumeAttachment(
+        `${prefix}-server-ledger`,
+        {
+          region: args.region,
+          instanceId: instance.id,
+          volumeId: ledger.id,
+          deviceName: "/dev/sdf",
+          stopInstanceBeforeDetaching: true,
+        },
+        { ...opts, deleteBeforeReplace: true },
+      );
+    },
+
+    nodeStep(step: NodeStepArgs, opts): Step {
+      const { stage, node, transition, network } = step;
+      const s = stateOf(network, node);
+      const name = `${network.name}-${node.spec.name}-${stage.name}-${transition.id}`;
+      const tags = {
+        ...baseTags(network, node.spec.name),
+        "flagday:transition": transition.id,
+        "flagday:from": releaseKey(transition.from),
+        "flagday:to": releaseKey(transition.to),
+      };
+      switch (stage.name) {
+        case "stop":
+          // LMDB is only safe to copy when nothing writes it: stop the container and flush before the snapshot.
+          return remote(
+            name,
+            s,
+            "stop",
+            [
+              "set -eu",
+              `docker stop --time 120 ${CONTAINER}-admin ${CONTAINER}`,
+              `test "$(docker inspect -f '{{.State.Running}}' ${CONTAINER})" = false`,
+              "sync",
+            ].join("\n"),
+            transition,
+            opts,
+          );
+        case "snapshot": {
+          const snapshot = new aws.ebs.Snapshot(
+            name,
+            {
+              region: args.region,
+              volumeId: (s.restored ?? s.ledger).id,
+              description: `flagday ${transition.id}: ${network.name}/${node.spec.name} before ${transition.to.version}`,
+              tags: {
+                ...tags,
+                // ledger-distribution's state file sits on the same volume up to v6.0.0, so one snapshot holds both.
+                "flagday:contents": hasDistributionStateFile(transition.from)
+                  ? `ledger-db ${LEDGER_PATH}/data.mdb + ledger-distribution state ${LEDGER_PATH}/.distribution-state`
+                  : `ledger-db ${LEDGER_PATH}/data.mdb`,
+              },
+            },
+            // Kept when a later transition drops this step: the snapshot is the way back from this flag day.
+            { ...opts, retainOnDelete: true },
+          );
+          return { resource: snapshot, output: snapshot.id };
+        }
+        case "migrate": {
+          const image = awsImage(transition.to, network, args);
+          const run = (cmd: string) => `docker run --rm -v ${LEDGER_PATH}:${LEDGER_PATH} ${q(image)} ${cmd}`;
+          return remote(
+            name,
+            s,
+            "migrate",
+            [
+              "set -eu",
+              `docker pull ${q(image)}`,
+              run(`mc-ledger-migration --ledger-db ${LEDGER_PATH}`),
+              // The release's own migrations ship in its image, and run in order after the format migration.
+              ...(transition.to.migrations ?? []).map((m) => run(`/bin/sh -c ${q(m)}`)),
+            ].join("\n"),
+            transition,
+            opts,
+          );
+        }
+        case "reverse-migrate": {
+          // The release being undone knows how to go back: its image runs its reverse migrations.
+          const image = awsImage(transition.from, network, args);
+          const run = (cmd: string) => `docker run --rm -v ${LEDGER_PATH}:${LEDGER_PATH} ${q(image)} /bin/sh -c ${q(cmd)}`;
+          return remote(
+            name,
+            s,
+            "reverse-migrate",
+            ["set -eu", ...(transition.from.reverseMigrations ?? []).map(run)].join("\n"),
+            transition,
+            opts,
+          );
+        }
+        case "restore": {
+          if (!step.restoreFrom) {
+            throw new Error(
+              `flagday: cannot restore ${network.name}/${node.spec.name}: the flag day ${transition.undoes ?? "being undone"} ` +
+                `recorded no snapshot for it in the stack output flagday.history. Restore by hand, or roll back ` +
+                `with reverse migrations (set the release's reverseMigrations).`,
+            );
+          }
+          // EBS cannot restore in place: a new volume from the snapshot becomes the node's ledger, and the
+          // migrated one stays (protected) for inspection.
+          const volume = new aws.ebs.Volume(
+            name,
+            {
+              region: args.region,
+              availabilityZone: s.subnet.availabilityZone,
+              snapshotId: step.restoreFrom,
+              size: args.ledgerSizeGiB ?? 512,
+              type: "gp3",
+              encrypted: true,
+              ...(args.ledgerKmsKeyId ? { kmsKeyId: args.ledgerKmsKeyId } : {}),
+              tags: { ...tags, Name: `${network.name}-${node.spec.name}-ledger`, "flagday:restored-from": step.restoreFrom },
+            },
+            { ...opts, retainOnDelete: true },
+          );
+          s.restored = volume;
+          return { resource: volume, output: volume.id };
+        }
+        default:
+          throw new Error(`flagday: the AWS platform has no node step ${stage.name}`);
+      }
+    },
+
+    ingressGate(network, gateNodes, opts): IngressGate {
+      const gate = new pulumi.ComponentResource("flagday:aws:IngressGate", `${network.name}-gate`, {}, opts);
+      const child = { parent: gate };
+      const prefix = `${network.name}-gate`;
+      const lb = new aws.lb.LoadBalancer(
+        `${prefix}-lb`,
+        {
+          region: args.region,
+          loadBalancerType: "application",
+          internal: args.ingress.internal ?? false,
+          subnets: [...args.ingress.subnetIds],
+          securityGroups: [...args.ingress.securityGroupIds],
+          tags: baseTags(network),
+        },
+        child,
+      );
+      // Client port only: peers reach each other directly on 8443, so closing the gate never splits the quorum.
+      const clients = new aws.lb.TargetGroup(
+        `${prefix}-clients`,
+        {
+          region: args.region,
+          vpcId: args.vpcId,
+          targetType: "ip",
+          port: CLIENT_PORT,
+          protocol: "HTTP",
+          protocolVersion: "GRPC",
+          // Any gRPC answer (even UNIMPLEMENTED) means the client API is up.
+          healthCheck: { path: "/grpc.health.v1.Health/Check", matcher: "0-99" },
+          tags: baseTags(network),
+        },
+        child,
+      );
+      for (const n of gateNodes) {
+        new aws.lb.TargetGroupAttachment(
+          `${prefix}-${n.spec.name}`,
+          {
+            region: args.region,
+            targetGroupArn: clients.arn,
+            targetId: stateOf(network, n).eni.privateIp,
+            port: CLIENT_PORT,
+          },
+          child,
+        );
+      }
+      const listener = new aws.lb.Listener(
+        `${prefix}-listener`,
+        {
+          region: args.region,
+          loadBalancerArn: lb.arn,
+          port: 443,
+          protocol: "HTTPS",
+          certificateArn: args.ingress.certificateArn,
+          defaultActions: [{ type: "forward", targetGroupArn: clients.arn }],
+          tags: baseTags(network),
+        },
+        child,
+      );
+      // The gate switches the listener outside Pulumi's view and always ends a flag day back at the state
+      // Pulumi recorded (forward), so no refresh or drift is involved.
+      const modify = (actions: pulumi.Input<string>) =>
+        pulumi.interpolate`aws elbv2 modify-listener --region ${args.region} --listener-arn ${listener.arn} --default-actions ${actions}`;
+      const closed = JSON.stringify([
+        {
+          Type: "fixed-response",
+          FixedResponseConfig: {
+            StatusCode: "503",
+            ContentType: "text/plain",
+            MessageBody: "consensus upgrade in progress",
+          },
+        },
+      ]);
+      return {
+        resource: gate,
+        reject: modify(q(closed)),
+        accept: modify(clients.arn.apply((arn) => q(JSON.stringify([{ Type: "forward", TargetGroupArn: arn }])))),
+      };
+    },
+
+    command(name: string, c: CommandArgs, opts): Step {
+      const cmd = new command.local.Command(
+        name,
+        {
+          create: c.create,
+          update: noopUpdate(name),
+          ...(c.delete !== undefined ? { delete: c.delete } : {}),
+          triggers: [...c.triggers],
+          ...(c.environment ? { environment: { ...c.environment } } : {}),
+        },
+        opts,
+      );
+      return { resource: cmd, output: cmd.stdout };
+    },
+  };
+}

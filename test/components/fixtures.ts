@@ -1,0 +1,88 @@
+/** Releases, networks and programs the component tests share. */
+import * as pulumi from "@pulumi/pulumi";
+import { awsPlatform, AwsPlatformArgs } from "../../components/aws";
+import { ConsensusNetwork } from "../../components/consensusNetwork";
+import { NetworkSpec, NodeSpec } from "../../components/network";
+import { Deployed } from "../../components/plan";
+import { Platform } from "../../components/platform";
+import { EnclaveRelease } from "../../components/release";
+import { ChecksOptions } from "../../components/checks";
+import { captureGraph, Capture } from "../graph/harness";
+
+export const hex = (c: string) => c.repeat(64).slice(0, 64);
+
+export const V5: EnclaveRelease = {
+  version: "v5.2.3",
+  mrenclave: hex("a1"),
+  mrsigner: hex("5f"),
+  enclaveUri: "https://enclave-distribution.test.mobilecoin.com/pool/abc/5f/libconsensus-enclave.signed.so",
+  enclaveSha256: hex("e5"),
+  tokensConfigDigest: hex("70"),
+  blockVersion: 3,
+};
+
+export const V6: EnclaveRelease = {
+  ...V5,
+  version: "v6.0.0",
+  mrenclave: hex("b2"),
+  enclaveSha256: hex("e6"),
+  blockVersion: 4,
+  migrations: ["mc-util-migrate --ledger /ledger --step 1", "mc-util-migrate --ledger /ledger --step 2"],
+};
+
+export function network(n: number, release: EnclaveRelease = V5, extra: Partial<NetworkSpec> = {}): NetworkSpec {
+  const nodes: NodeSpec[] = Array.from({ length: n }, (_, i) => ({ name: `node${i + 1}` }));
+  return {
+    name: "testnet",
+    chainId: "test",
+    release,
+    quorumThreshold: Math.floor(n / 2) + 1,
+    nodes,
+    ...extra,
+  };
+}
+
+export function awsArgs(extra: Partial<AwsPlatformArgs> = {}): AwsPlatformArgs {
+  return {
+    region: "us-west-2",
+    vpcId: "vpc-0123456789abcdef0",
+    subnets: [
+      { id: "subnet-0aaaaaaaaaaaaaaa1", availabilityZone: "us-west-2a" },
+      { id: "subnet-0bbbbbbbbbbbbbbb2", availabilityZone: "us-west-2b" },
+    ],
+    securityGroupIds: ["sg-0123456789abcdef0"],
+    ami: "ami-0123456789abcdef0",
+    iamInstanceProfile: "flagday-consensus-node",
+    msgSignerKeyArn: "arn:aws:ssm:us-west-2:123456789012:parameter/flagday/testnet/{node}/msg-signer-key",
+    tokensConfigUri: "s3://flagday-testnet-config/tokens.signed.json",
+    sshPrivateKey: pulumi.secret("-----BEGIN OPENSSH PRIVATE KEY-----\nmock\n-----END OPENSSH PRIVATE KEY-----"),
+    ingress: {
+      subnetIds: ["subnet-0ccccccccccccccc3", "subnet-0ddddddddddddddd4"],
+      securityGroupIds: ["sg-0fedcba9876543210"],
+      certificateArn: "arn:aws:acm:us-west-2:123456789012:certificate/0000-mock",
+    },
+    ...extra,
+  };
+}
+
+export interface RunResult {
+  readonly net: ConsensusNetwork;
+  readonly record: Deployed;
+}
+
+/** Runs a ConsensusNetwork program under mocks; the platform is built inside, as a stack program would. */
+export async function runNetwork(
+  makePlatform: () => Platform,
+  spec: NetworkSpec,
+  deployed?: Deployed,
+  extra: { rollback?: boolean; checks?: ChecksOptions } = {},
+): Promise<Capture<RunResult>> {
+  let net: ConsensusNetwork | undefined;
+  const capture = await captureGraph(() => {
+    net = new ConsensusNetwork("flagday", { network: spec, platform: makePlatform(), deployed, ...extra });
+    return net.record;
+  });
+  return { graph: capture.graph, result: { net: net!, record: capture.result as unknown as Deployed } };
+}
+
+export const aws = (extra: Partial<AwsPlatformArgs> = {}) => () => awsPlatform(awsArgs(extra));

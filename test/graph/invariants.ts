@@ -1,0 +1,201 @@
+/**
+ * The flag-day ordering rules as checks on a captured resource graph (harness.ts), the same checks for every
+ * platform. They read the graph, not the stage lists: a platform that forgot a `dependsOn`, attached its ledger
+ * outside the server or made its ledger depend on the release fails here whatever stages.ts says.
+ *
+ * What counts as "A waits for B" is `Graph.dependsOn`: B is in A's registered dependencies (explicit `dependsOn`,
+ * components expanded to their custom children, which is how Pulumi waits for a component, plus resources A's
+ * inputs came from), or B is A's custom parent, or that holds through a chain of such edges.
+ *
+ * Resources are recognised by their Pulumi names (the convention every platform follows; pass your own
+ * `classify` otherwise), with `<net>` the network name and `<node>` a node name:
+ *   `<net>-<stage>`                          a network stage step (from orchestrate.ts)
+ *   `<net>-<node>-<stage>-<transition id>`   a node stage step (stop, snapshot, migrate, restore, …)
+ *   `<net>-<node>-server`, `…-server-<part>` the node's server, and pieces of it (e.g. its ledger attachment)
+ *   `<net>-<node>-healthy`                   the rolling path's per-node health check (consensusNetwork.ts)
+ *   `<net>-<node>-ledger` / `-data`          the node's durable ledger storage (volume, PVC)
+ *   `<net>-<node>-identity` / `-client` / `-peer`   the node's durable network identity (ENI, Services)
+ */
+import { NetworkSpec } from "../../components/network";
+import { Plan } from "../../components/plan";
+import { EnclaveRelease } from "../../components/release";
+import { SEQUENCES, StageName } from "../../components/stages";
+import { CapturedResource, Graph, stableJson } from "./harness";
+
+export type Role =
+  | { readonly kind: "network-step"; readonly stage: StageName }
+  | { readonly kind: "node-step"; readonly node: string; readonly stage: StageName; readonly transitionId: string }
+  | { readonly kind: "server"; readonly node: string; readonly part?: string }
+  | { readonly kind: "healthy"; readonly node: string }
+  | { readonly kind: "ledger" | "identity"; readonly node: string }
+  | { readonly kind: "other" };
+
+export type Classifier = (r: CapturedResource) => Role;
+
+const STAGES: readonly StageName[] = [
+  ...new Set(Object.values(SEQUENCES).flatMap((s) => s.map((x) => x.name))),
+].sort((a, b) => b.length - a.length);
+const LEDGER = new Set(["ledger", "data"]);
+const IDENTITY = new Set(["identity", "client", "peer"]);
+
+/** Reads a resource's role from its name, by the convention in this file's header. */
+export function nameClassifier(network: NetworkSpec): Classifier {
+  const nodes = network.nodes.map((n) => n.name).sort((a, b) => b.length - a.length);
+  const net = `${network.name}-`;
+  return (r) => {
+    if (!r.custom || !r.name.startsWith(net)) return { kind: "other" };
+    const rest = r.name.slice(net.length);
+    if ((STAGES as readonly string[]).includes(rest)) return { kind: "network-step", stage: rest as StageName };
+    const node = nodes.find((n) => rest.startsWith(`${n}-`));
+    if (!node) return { kind: "other" };
+    const what = rest.slice(node.length + 1);
+    if (what === "server") return { kind: "server", node };
+    if (what.startsWith("server-")) return { kind: "server", node, part: what.slice("server-".length) };
+    if (what === "healthy") return { kind: "healthy", node };
+    if (LEDGER.has(what)) return { kind: "ledger", node };
+    if (IDENTITY.has(what)) return { kind: "identity", node };
+    const stage = STAGES.find((s) => what.startsWith(`${s}-`));
+    if (stage) return { kind: "node-step", node, stage, transitionId: what.slice(stage.length + 1) };
+    return { kind: "other" };
+  };
+}
+
+/**
+ * Every rule a flag-day graph must obey, for the plan it was built from. Returns the violations (empty: the
+ * graph is right), each naming the rule and the resources.
+ *
+ * Transition plans: each stage of the plan's sequence waits for the stage before it as stages.ts says (every
+ * node, or the same node), which gives ingress-reject -> quiesce -> every stop -> every snapshot -> each node's
+ * migration after its own snapshot -> every server after every migration -> attest after every server (and
+ * every part of it) -> txtest -> ingress-accept -> live. Rolling plans (initial, steady): no stage step of any
+ * other transition, no server held back by a stage step, and node i's server waits for node i-1's health check.
+ * Always: servers are replaced old-first; ledgers and identities are protected and owe nothing to the release.
+ */
+export function checkFlagDayGraph(
+  graph: Graph,
+  network: NetworkSpec,
+  plan: Plan,
+  classify: Classifier = nameClassifier(network),
+): string[] {
+  const v: string[] = [];
+  const roles = graph.resources.map((r) => ({ r, role: classify(r) }));
+  const nodeNames = network.nodes.map((n) => n.name);
+  const find = <K extends Role["kind"]>(kind: K) =>
+    roles.filter((x): x is { r: CapturedResource; role: Extract<Role, { kind: K }> } => x.role.kind === kind);
+  const servers = find("server");
+  const mainServer = (node: string) => servers.find((s) => s.role.node === node && !s.role.part)?.r;
+  const waits = (a: CapturedResource, b: CapturedResource, rule: string) => {
+    if (!graph.dependsOn(a, b)) v.push(`${rule}: ${a.name} does not wait for ${b.name}`);
+  };
+
+  for (const node of nodeNames) {
+    if (!mainServer(node)) v.push(`every node has a server: none for ${node}`);
+    for (const kind of ["ledger", "identity"] as const) {
+      if (!roles.some((x) => x.role.kind === kind && x.role.node === node)) {
+        v.push(`every node has a durable ${kind}: none for ${node}`);
+      }
+    }
+  }
+  for (const { r } of servers) {
+    if (!r.deleteBeforeReplace) v.push(`servers are replaced old-first: ${r.name} lacks deleteBeforeReplace`);
+  }
+
+  // Durable pieces: protected, and no input or dependency that a release could change.
+  const releases: EnclaveRelease[] = [];
+  if (plan.kind !== "initial" && plan.transition) releases.push(plan.transition.from, plan.transition.to);
+  releases.push(network.release);
+  const releaseMarks = new Set(releases.flatMap((rel) => [rel.mrenclave, rel.enclaveSha256, `${rel.version}-`]));
+  const releaseBound = new Set(
+    roles.filter((x) => ["server", "node-step", "network-step", "healthy"].includes(x.role.kind)).map((x) => x.r.urn),
+  );
+  for (const { r, role } of roles) {
+    if (role.kind !== "ledger" && role.kind !== "identity") continue;
+    if (!r.protect) v.push(`durable ${role.kind} is protected: ${r.name} is not`);
+    const text = stableJson(r.inputs);
+    for (const mark of releaseMarks) {
+      if (text.includes(mark)) v.push(`durable ${role.kind} inputs owe nothing to the release: ${r.name} has ${mark}`);
+    }
+    for (const d of r.dependencies) {
+      if (releaseBound.has(d)) {
+        v.push(`durable ${role.kind} depends on nothing release-bound: ${r.name} depends on ${d}`);
+      }
+    }
+  }
+
+  const networkSteps = find("network-step");
+  const nodeSteps = find("node-step");
+  if (plan.kind === "transition") {
+    const t = plan.transition;
+    const stages = SEQUENCES[t.sequence];
+    const stepsOf = (stage: StageName): CapturedResource[][] => {
+      const s = stages.find((x) => x.name === stage)!;
+      if (s.name === "start") return nodeNames.map((n) => servers.filter((x) => x.role.node === n).map((x) => x.r));
+      if (s.scope === "network") return [networkSteps.filter((x) => x.role.stage === stage).map((x) => x.r)];
+      return nodeNames.map((n) =>
+        nodeSteps.filter((x) => x.role.stage === stage && x.role.node === n).map((x) => x.r),
+      );
+    };
+    for (const stage of stages) {
+      const got = stepsOf(stage.name);
+      got.forEach((rs, i) => {
+        const whose = stage.scope === "network" ? "the network" : nodeNames[i];
+        if (rs.length === 0) v.push(`stage ${stage.name} has a step for ${whose}: none found`);
+      });
+    }
+    for (const x of nodeSteps) {
+      if (x.role.transitionId !== t.id) {
+        v.push(`node steps belong to this transition (${t.id}): ${x.r.name} belongs to ${x.role.transitionId}`);
+      }
+    }
+    for (let k = 1; k < stages.length; k++) {
+      const before = stages[k - 1];
+      const stage = stages[k];
+      const prev = stepsOf(before.name);
+      const cur = stepsOf(stage.name);
+      const rule = `${stage.name} after ${before.name}`;
+      cur.forEach((rs, i) => {
+        const awaited =
+          stage.scope === "node" && stage.waitFor === "same-node" && before.scope === "node" ? prev[i] : prev.flat();
+        // Every part of a server counts: an instance without its ledger attached is not started.
+        for (const a of rs) for (const b of awaited) waits(a, b, rule);
+      });
+    }
+  } else {
+    const last = plan.kind === "steady" ? plan.transition : undefined;
+    for (const x of nodeSteps) {
+      if (x.role.transitionId !== last?.id) {
+        v.push(`a ${plan.kind} update has no stage step of another transition: ${x.r.name}`);
+      }
+    }
+    for (const x of networkSteps) {
+      const triggers = stableJson(x.r.inputs.triggers);
+      if (!last || !triggers.includes(JSON.stringify(last.id))) {
+        v.push(`a ${plan.kind} update has no stage step of another transition: ${x.r.name} (${triggers})`);
+      }
+    }
+    const steps = [...networkSteps, ...nodeSteps].map((x) => x.r);
+    nodeNames.forEach((node, i) => {
+      const server = mainServer(node);
+      if (!server) return;
+      for (const step of steps) {
+        if (graph.dependsOn(server, step)) v.push(`a rolling server is not held by stage steps: ${server.name} waits for ${step.name}`);
+      }
+      const healthy = find("healthy").find((h) => h.role.node === node)?.r;
+      if (!healthy) v.push(`every node has a health check on the rolling path: none for ${node}`);
+      else waits(healthy, server, "a node's health check waits for its server");
+      if (i > 0) {
+        const prev = find("healthy").find((h) => h.role.node === nodeNames[i - 1])?.r;
+        if (prev) waits(server, prev, `rolling: ${node}'s server after ${nodeNames[i - 1]} is healthy`);
+      }
+    });
+  }
+  return v;
+}
+
+/** `checkFlagDayGraph`, throwing one error listing every violation. */
+export function assertFlagDayGraph(graph: Graph, network: NetworkSpec, plan: Plan, classify?: Classifier): void {
+  const v = checkFlagDayGraph(graph, network, plan, classify);
+  if (v.length > 0) {
+    throw new Error(`${v.length} flag-day rule(s) broken:\n  - ${[...new Set(v)].slice(0, 40).join("\n  - ")}`);
+  }
+}
