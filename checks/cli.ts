@@ -82,13 +82,19 @@ export function loadTargets(o: Pick<Opts, "nodes" | "admin" | "client">): NodeTa
       if (typeof t?.name !== "string" || typeof t.admin !== "string") {
         throw new UsageError(`--nodes ${o.nodes}: each entry needs "name" and "admin"`);
       }
-      targets.push({ name: t.name, admin: t.admin, client: typeof t.client === "string" ? t.client : undefined });
+      targets.push({
+        name: t.name,
+        admin: t.admin,
+        client: typeof t.client === "string" ? t.client : undefined,
+      });
     }
   }
   const clients = pairs(o.client, "--client");
-  for (const [name, admin] of pairs(o.admin, "--admin")) targets.push({ name, admin, client: clients.get(name) });
+  for (const [name, admin] of pairs(o.admin, "--admin"))
+    targets.push({ name, admin, client: clients.get(name) });
   for (const name of clients.keys()) {
-    if (!targets.some((t) => t.name === name)) throw new UsageError(`--client ${name}=… without --admin ${name}=…`);
+    if (!targets.some((t) => t.name === name))
+      throw new UsageError(`--client ${name}=… without --admin ${name}=…`);
   }
   if (targets.length === 0) throw new UsageError("no targets: give --nodes <file> or --admin name=url");
   const dup = targets.find((t, i) => targets.findIndex((u) => u.name === t.name) !== i);
@@ -98,7 +104,14 @@ export function loadTargets(o: Pick<Opts, "nodes" | "admin" | "client">): NodeTa
 
 function pad(rows: string[][]): string {
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(w[i])).join(" | ").trimEnd()).join("\n");
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(w[i]))
+        .join(" | ")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 export function statusTable(st: NodeStatus[]): string {
@@ -108,7 +121,8 @@ export function statusTable(st: NodeStatus[]): string {
       rows.push([s.name, "-", "UNREACHABLE", "-", "-", s.error ?? ""]);
       continue;
     }
-    const sync = s.syncStatus === "synced" ? "synced" : `${s.syncStatus ?? "?"} (${s.blocksBehind ?? "?"} behind)`;
+    const sync =
+      s.syncStatus === "synced" ? "synced" : `${s.syncStatus ?? "?"} (${s.blocksBehind ?? "?"} behind)`;
     const peers =
       s.attestedPeers !== undefined
         ? `${s.attestedPeers.length}/${s.broadcastPeerCount ?? "?"} attested`
@@ -142,7 +156,8 @@ async function cmdStatus(o: Opts): Promise<number> {
   if (o.json) console.log(JSON.stringify(st, null, 2));
   else console.log(statusTable(st));
   const down = st.filter((s) => !s.reachable);
-  if (down.length) return fail("status", `unreachable: ${down.map((s) => `${s.name} (${s.error})`).join(", ")}`);
+  if (down.length)
+    return fail("status", `unreachable: ${down.map((s) => `${s.name} (${s.error})`).join(", ")}`);
   return 0;
 }
 
@@ -171,21 +186,27 @@ async function cmdQuiesce(o: Opts): Promise<number> {
 
 async function submitSomewhere(targets: NodeTarget[], i: number, fog = false): Promise<string> {
   const clients = targets.filter((t) => t.client);
-  if (clients.length === 0) throw new UsageError("--submit-tx/--traffic need client URLs (simulator client API)");
+  if (clients.length === 0)
+    throw new UsageError("--submit-tx/--traffic need client URLs (simulator client API)");
   const t = clients[i % clients.length];
   const r = await submitPayment(t.client!, "alice", "alice", 1, fog);
-  return r.ok ? `submitted self-payment ${r.txId.slice(0, 12)} to ${t.name}` : `submit to ${t.name} refused: ${r.error}`;
+  return r.ok
+    ? `submitted self-payment ${r.txId.slice(0, 12)} to ${t.name}`
+    : `submit to ${t.name} refused: ${r.error}`;
 }
 
 async function cmdAttest(o: Opts): Promise<number> {
   const targets = loadTargets(o);
   const expected = o.mrenclave;
-  if (!expected || !/^[0-9a-fA-F]{64}$/.test(expected)) throw new UsageError("--mrenclave <64 hex> is required");
+  if (!expected || !/^[0-9a-fA-F]{64}$/.test(expected))
+    throw new UsageError("--mrenclave <64 hex> is required");
   const timeoutMs = seconds(o.timeout, "--timeout") * 1000;
   const intervalMs = seconds(o.interval, "--interval", 0.5) * 1000;
   const first = await fetchAll(targets);
   const baseline = Math.max(0, ...first.filter((s) => s.reachable).map((s) => s.blockHeight ?? 0));
-  console.log(`${stamp()} attest: baseline height ${baseline}; expecting MRENCLAVE ${expected.toLowerCase()}`);
+  console.log(
+    `${stamp()} attest: baseline height ${baseline}; expecting MRENCLAVE ${expected.toLowerCase()}`,
+  );
   let last = first;
   let v = attestVerdict(baseline, first, expected, { allowUnreported: o["allow-unreported-mrenclave"] });
   let submitted = 0;
@@ -194,7 +215,9 @@ async function cmdAttest(o: Opts): Promise<number> {
   for (;;) {
     // Resubmit now and then: a tx sent while peers were still attesting may have been refused or dropped.
     if (o["submit-tx"] && Date.now() - lastSubmit > 3000) {
-      console.log(`${stamp()} attest: ${await submitSomewhere(targets, submitted++).catch((e: Error) => e.message)}`);
+      console.log(
+        `${stamp()} attest: ${await submitSomewhere(targets, submitted++).catch((e: Error) => e.message)}`,
+      );
       lastSubmit = Date.now();
     }
     await sleep(Math.min(intervalMs, Math.max(0, deadline - Date.now())));
@@ -211,16 +234,27 @@ async function cmdTxtest(o: Opts): Promise<number> {
   const targets = loadTargets(o);
   const commands = pairs(o.command, "--command");
   const timeoutMs = seconds(o.timeout, "--timeout", 30) * 1000;
-  let only = o.only ? o.only.split(",").map((s) => s.trim()).filter(Boolean) : [];
+  let only = o.only
+    ? o.only
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : [];
   if (only.length === 0) {
     const hasClient = targets.some((t) => t.client);
-    only = hasClient ? [...new Set([...TX_CHECKS, ...commands.keys()])] : commands.size ? [...commands.keys()] : [...TX_CHECKS];
+    only = hasClient
+      ? [...new Set([...TX_CHECKS, ...commands.keys()])]
+      : commands.size
+        ? [...commands.keys()]
+        : [...TX_CHECKS];
   }
   const unknown = only.filter((n) => !(TX_CHECKS as readonly string[]).includes(n) && !commands.has(n));
-  if (unknown.length) throw new UsageError(`unknown check(s) ${unknown.join(", ")}: give --command name=cmd for them`);
+  if (unknown.length)
+    throw new UsageError(`unknown check(s) ${unknown.join(", ")}: give --command name=cmd for them`);
   const results = await runTxTests({ targets, only, commands, timeoutMs });
   const rows = [["check", "result", "time", "detail"]];
-  for (const r of results) rows.push([r.name, r.ok ? "PASS" : "FAIL", `${(r.ms / 1000).toFixed(1)}s`, r.detail]);
+  for (const r of results)
+    rows.push([r.name, r.ok ? "PASS" : "FAIL", `${(r.ms / 1000).toFixed(1)}s`, r.detail]);
   console.log(pad(rows));
   const bad = results.filter((r) => !r.ok);
   if (bad.length) return fail("txtest", bad.map((r) => `${r.name}: ${r.detail}`).join("; "));
@@ -263,7 +297,9 @@ async function cmdLive(o: Opts): Promise<number> {
   }
   const v = liveVerdict(samples, stallMs, { requireProgress: o.traffic });
   console.log(statusTable(samples[samples.length - 1].nodes));
-  return v.ok ? ok("live", `${v.reason}${o.traffic ? `, ${sent} payments submitted` : ""}`) : fail("live", v.reason);
+  return v.ok
+    ? ok("live", `${v.reason}${o.traffic ? `, ${sent} payments submitted` : ""}`)
+    : fail("live", v.reason);
 }
 
 async function cmdIngress(o: Opts, action: string | undefined): Promise<number> {
@@ -278,10 +314,14 @@ async function cmdIngress(o: Opts, action: string | undefined): Promise<number> 
   } catch (e) {
     return fail(`ingress ${action}`, `${base}: ${(e as Error).message}`);
   }
-  if (r.status !== 200) return fail(`ingress ${action}`, `${base}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
+  if (r.status !== 200)
+    return fail(`ingress ${action}`, `${base}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
   const s = r.body as { state: string; since: string };
   if (action !== "state" && s.state !== action) return fail(`ingress ${action}`, `state is ${s.state}`);
-  return ok(`ingress ${action}`, `client connections ${s.state === "accept" ? "ACCEPTED" : "REJECTED"} since ${s.since}`);
+  return ok(
+    `ingress ${action}`,
+    `client connections ${s.state === "accept" ? "ACCEPTED" : "REJECTED"} since ${s.since}`,
+  );
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -65,7 +65,8 @@ export interface TxStatus {
 export async function submitPayment(client: string, from: string, to: string, amount: number, fog: boolean) {
   const r = await httpJson(`${trim(client)}/tx`, { from, to, amount, fog });
   const b = r.body as { tx_id?: string; error?: string };
-  if (r.status !== 200 || !b.tx_id) return { ok: false as const, status: r.status, error: b.error ?? String(r.body) };
+  if (r.status !== 200 || !b.tx_id)
+    return { ok: false as const, status: r.status, error: b.error ?? String(r.body) };
   return { ok: true as const, txId: b.tx_id };
 }
 
@@ -85,7 +86,11 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Poll until fn returns a value or the deadline passes. */
-export async function pollUntil<T>(timeoutMs: number, intervalMs: number, fn: () => Promise<T | undefined>): Promise<T | undefined> {
+export async function pollUntil<T>(
+  timeoutMs: number,
+  intervalMs: number,
+  fn: () => Promise<T | undefined>,
+): Promise<T | undefined> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -104,12 +109,16 @@ export async function waitCommitted(client: string, id: string, timeoutMs: numbe
   let last: TxStatus | undefined;
   const r = await pollUntil(timeoutMs, 100, async () => {
     last = await txStatus(client, id);
-    if (last?.status === "rejected") throw Object.assign(new Error(`rejected: ${last.reason}`), { final: true });
+    if (last?.status === "rejected")
+      throw Object.assign(new Error(`rejected: ${last.reason}`), { final: true });
     return last?.status === "committed" ? (last.block_index as number) : undefined;
   }).catch((e: Error) => {
     throw e;
   });
   if (last?.status === "rejected") throw new Error(`tx ${id.slice(0, 12)} rejected: ${last.reason}`);
-  if (r === undefined) throw new Error(`tx ${id.slice(0, 12)} not committed after ${timeoutMs / 1000}s (${last?.status ?? "unknown"})`);
+  if (r === undefined)
+    throw new Error(
+      `tx ${id.slice(0, 12)} not committed after ${timeoutMs / 1000}s (${last?.status ?? "unknown"})`,
+    );
   return r;
 }

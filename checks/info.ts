@@ -47,7 +47,8 @@ export interface NodeStatus {
 }
 
 type Obj = Record<string, unknown>;
-const obj = (v: unknown): Obj | undefined => (typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Obj) : undefined);
+const obj = (v: unknown): Obj | undefined =>
+  typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Obj) : undefined;
 const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
 const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
 
@@ -63,7 +64,9 @@ export function parseInfo(name: string, json: unknown): NodeStatus {
   const build = obj(root.build_info) ?? {};
   const height = num(status.block_height);
   if (height === undefined) {
-    throw new InfoParseError(`${name}: /info has no config.status.block_height (node starting or ledger unreadable?)`);
+    throw new InfoParseError(
+      `${name}: /info has no config.status.block_height (node starting or ledger unreadable?)`,
+    );
   }
   const pick = (k: string) => str(build[k]) ?? str(build[k.toUpperCase()]);
   const attested = root.attested_peers;
@@ -74,7 +77,8 @@ export function parseInfo(name: string, json: unknown): NodeStatus {
     syncStatus: str(status.sync_status),
     blocksBehind: num(status.blocks_behind),
     latestBlockHash: str(status.latest_block_hash),
-    latestBlockTimestamp: status.latest_block_timestamp === undefined ? undefined : String(status.latest_block_timestamp),
+    latestBlockTimestamp:
+      status.latest_block_timestamp === undefined ? undefined : String(status.latest_block_timestamp),
     version: str(status.version),
     broadcastPeerCount: num(status.broadcast_peer_count),
     knownPeerCount: num(status.known_peer_count),

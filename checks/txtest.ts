@@ -50,7 +50,11 @@ export function runCommand(cmd: string, timeoutMs: number): Promise<{ code: numb
 }
 
 /** Every node with a client URL has committed block `index` (i.e. height > index) and reports it. */
-async function onAllNodes(targets: NodeTarget[], index: number, timeoutMs: number): Promise<string | undefined> {
+async function onAllNodes(
+  targets: NodeTarget[],
+  index: number,
+  timeoutMs: number,
+): Promise<string | undefined> {
   const ok = await pollUntil(timeoutMs, 100, async () => {
     const st = await fetchAll(targets);
     return st.every((s) => s.reachable && (s.blockHeight ?? 0) > index) ? true : undefined;
@@ -69,7 +73,8 @@ async function payAndCheck(
   fog: boolean,
 ): Promise<string> {
   const clients = o.targets.filter((t) => t.client);
-  if (clients.length === 0) throw new Error("no client endpoint in targets (simulator only); use --command for real networks");
+  if (clients.length === 0)
+    throw new Error("no client endpoint in targets (simulator only); use --command for real networks");
   const submit = clients[0].client!;
   const verify = clients[clients.length - 1].client!;
   const beforeFrom = await balance(verify, from);
@@ -84,7 +89,9 @@ async function payAndCheck(
   const expFrom = from === to ? beforeFrom : beforeFrom - amount;
   const expTo = from === to ? beforeTo : beforeTo + amount;
   if (afterFrom !== expFrom || afterTo !== expTo) {
-    throw new Error(`balances on ${clients[clients.length - 1].name}: ${from} ${beforeFrom}->${afterFrom} (expected ${expFrom}), ${to} ${beforeTo}->${afterTo} (expected ${expTo})`);
+    throw new Error(
+      `balances on ${clients[clients.length - 1].name}: ${from} ${beforeFrom}->${afterFrom} (expected ${expFrom}), ${to} ${beforeTo}->${afterTo} (expected ${expTo})`,
+    );
   }
   return `tx ${sub.txId.slice(0, 12)} in block ${index} on all nodes; ${from === to ? `${from} balance unchanged` : `${from} -${amount}, ${to} +${amount}`}`;
 }

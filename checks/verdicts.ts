@@ -22,7 +22,11 @@ const failV = (reason: string, nodes: string[]): Verdict => ({ ok: false, reason
 /** Problems common to every check: unreachable nodes. */
 export function unreachable(nodes: NodeStatus[]): Verdict | undefined {
   const bad = nodes.filter((n) => !n.reachable);
-  if (bad.length) return failV(`unreachable: ${bad.map((n) => `${n.name} (${n.error ?? "no answer"})`).join(", ")}`, bad.map((n) => n.name));
+  if (bad.length)
+    return failV(
+      `unreachable: ${bad.map((n) => `${n.name} (${n.error ?? "no answer"})`).join(", ")}`,
+      bad.map((n) => n.name),
+    );
   return undefined;
 }
 
@@ -49,7 +53,10 @@ export function syncedAndEqual(nodes: NodeStatus[]): Verdict {
   }
   const hashes = new Set(nodes.map((n) => n.latestBlockHash).filter((h) => h !== undefined));
   if (hashes.size > 1) {
-    return failV(`same height but different latest block hashes: ${nodes.map((n) => `${n.name}=${n.latestBlockHash?.slice(0, 12)}`).join(" ")}`, nodes.map((n) => n.name));
+    return failV(
+      `same height but different latest block hashes: ${nodes.map((n) => `${n.name}=${n.latestBlockHash?.slice(0, 12)}`).join(" ")}`,
+      nodes.map((n) => n.name),
+    );
   }
   return pass(`all ${nodes.length} nodes synced at height ${nodes[0]?.blockHeight}`);
 }
@@ -65,17 +72,24 @@ export function quiesceVerdict(samples: Sample[], quietMs: number): Verdict {
   if (!base.ok) return base;
   const unknown = last.nodes.filter((n) => n.pendingValues === undefined);
   if (unknown.length) {
-    return failV(`cur_num_pending_values unknown (no /metrics) on ${unknown.map((n) => n.name).join(", ")}`, unknown.map((n) => n.name));
+    return failV(
+      `cur_num_pending_values unknown (no /metrics) on ${unknown.map((n) => n.name).join(", ")}`,
+      unknown.map((n) => n.name),
+    );
   }
   const busy = last.nodes.filter((n) => n.pendingValues! > 0);
   if (busy.length) {
-    return failV(`pending values: ${busy.map((n) => `${n.name}=${n.pendingValues}`).join(", ")}`, busy.map((n) => n.name));
+    return failV(
+      `pending values: ${busy.map((n) => `${n.name}=${n.pendingValues}`).join(", ")}`,
+      busy.map((n) => n.name),
+    );
   }
   const window = samples.filter((s) => s.at >= last.at - quietMs);
   const covered = samples.some((s) => s.at <= last.at - quietMs);
   const h = new Map(last.nodes.map((n) => [n.name, n.blockHeight]));
   const moved = new Set<string>();
-  for (const s of window) for (const n of s.nodes) if (n.reachable && n.blockHeight !== h.get(n.name)) moved.add(n.name);
+  for (const s of window)
+    for (const n of s.nodes) if (n.reachable && n.blockHeight !== h.get(n.name)) moved.add(n.name);
   if (moved.size) {
     return failV(`height changed within the last ${quietMs / 1000}s on ${[...moved].join(", ")}`, [...moved]);
   }
@@ -83,7 +97,9 @@ export function quiesceVerdict(samples: Sample[], quietMs: number): Verdict {
     const since = Math.round((last.at - samples[0].at) / 100) / 10;
     return failV(`quiet for ${since}s so far, need ${quietMs / 1000}s`, []);
   }
-  return pass(`quiet: ${last.nodes.length} nodes at height ${last.nodes[0].blockHeight}, no pending values, no change for ${quietMs / 1000}s`);
+  return pass(
+    `quiet: ${last.nodes.length} nodes at height ${last.nodes[0].blockHeight}, no pending values, no change for ${quietMs / 1000}s`,
+  );
 }
 
 /**
@@ -115,7 +131,9 @@ export function attestVerdict(
       unreported.map((n) => n.name),
     );
   }
-  const lonely = nodes.filter((n) => n.attestedPeers !== undefined && n.attestedPeers.length < (n.broadcastPeerCount ?? 0));
+  const lonely = nodes.filter(
+    (n) => n.attestedPeers !== undefined && n.attestedPeers.length < (n.broadcastPeerCount ?? 0),
+  );
   if (lonely.length) {
     return failV(
       `not attested to all peers: ${lonely.map((n) => `${n.name} ${n.attestedPeers!.length}/${n.broadcastPeerCount} [${n.attestedPeers!.join(",")}]`).join("; ")}`,
@@ -124,12 +142,17 @@ export function attestVerdict(
   }
   const stale = nodes.filter((n) => n.blockHeight! <= baselineMax);
   if (stale.length) {
-    return failV(`no new block since height ${baselineMax} on ${stale.map((n) => n.name).join(", ")}`, stale.map((n) => n.name));
+    return failV(
+      `no new block since height ${baselineMax} on ${stale.map((n) => n.name).join(", ")}`,
+      stale.map((n) => n.name),
+    );
   }
   const se = syncedAndEqual(nodes);
   if (!se.ok) return se;
   const how = unreported.length ? `MRENCLAVE unreported on ${unreported.map((n) => n.name).join(",")}, ` : "";
-  return pass(`attested: ${how}all ${nodes.length} nodes on ${exp.slice(0, 12)}…, new block(s) up to height ${nodes[0].blockHeight}`);
+  return pass(
+    `attested: ${how}all ${nodes.length} nodes on ${exp.slice(0, 12)}…, new block(s) up to height ${nodes[0].blockHeight}`,
+  );
 }
 
 /**
@@ -137,7 +160,11 @@ export function attestVerdict(
  * least `stallMs` with no height change on the network while some node had pending values. With
  * `requireProgress` (traffic was submitted) the height must have advanced over the period.
  */
-export function liveVerdict(samples: Sample[], stallMs: number, opts: { requireProgress?: boolean } = {}): Verdict {
+export function liveVerdict(
+  samples: Sample[],
+  stallMs: number,
+  opts: { requireProgress?: boolean } = {},
+): Verdict {
   if (samples.length === 0) return failV("no samples", []);
   for (const s of samples) {
     const u = unreachable(s.nodes);
@@ -169,12 +196,17 @@ export function liveVerdict(samples: Sample[], stallMs: number, opts: { requireP
   const first = maxH(samples[0]);
   const end = maxH(last);
   if (opts.requireProgress && end <= first) {
-    return failV(`height did not advance during the live period (stayed at ${end})`, last.nodes.map((n) => n.name));
+    return failV(
+      `height did not advance during the live period (stayed at ${end})`,
+      last.nodes.map((n) => n.name),
+    );
   }
   if (!se.ok) {
     // Heights differing by a block in flight at the last poll are normal under traffic; catchup is not.
     const catching = last.nodes.filter((n) => n.syncStatus !== "synced");
     if (catching.length) return se;
   }
-  return pass(`live: height ${first} -> ${end} over ${Math.round((last.at - samples[0].at) / 1000)}s, no stall`);
+  return pass(
+    `live: height ${first} -> ${end} over ${Math.round((last.at - samples[0].at) / 1000)}s, no stall`,
+  );
 }
