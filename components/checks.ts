@@ -57,6 +57,8 @@ export function checkCommand(
         .join("");
       return pulumi.interpolate`${cli} txtest --timeout ${timeout}${own} ${targets}`;
     }
+    case "rollback-guard":
+      return pulumi.interpolate`${cli} heights ${targets}`;
     case "live":
       return pulumi.interpolate`${cli} live --period ${opts.livePeriodSeconds ?? 1800}${traffic ? " --traffic" : ""} ${targets}`;
     default:

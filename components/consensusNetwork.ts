@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ChecksOptions, healthyCommand } from "./checks";
 import { NetworkSpec, NodeSpec, validateNetwork } from "./network";
 import { buildStages, StageSteps } from "./orchestrate";
-import { Deployed, HistoryEntry, planUpgrade, Plan, historyEntry, Transition } from "./plan";
+import { Deployed, HistoryEntry, planUpgrade, Plan, historyEntry } from "./plan";
 import { NodeHandle, Platform, Server, Step } from "./platform";
 import { EnclaveRelease } from "./release";
 
@@ -15,6 +15,8 @@ export interface ConsensusNetworkArgs {
   readonly deployed?: Deployed;
   /** Undo the last flag day (also implied by setting the release back). @default false */
   readonly rollback?: boolean;
+  /** Undo a flag day to this release that failed part-way; the target must be the deployed release. */
+  readonly abort?: EnclaveRelease;
   /** Overrides the operator stated (window, testnet-first, data loss), recorded in the history. */
   readonly overrides?: readonly string[];
   readonly checks?: ChecksOptions;
@@ -36,12 +38,15 @@ export class ConsensusNode extends pulumi.ComponentResource {
   }
 
   /** Registers the node's server on `release`; a change of release or settings replaces it (old one first). */
-  runRelease(release: EnclaveRelease, dependsOn: pulumi.Resource[]): Server {
+  runRelease(release: EnclaveRelease, dependsOn: pulumi.Resource[], generation: string): Server {
     if (this.serverResource) throw new Error(`flagday: node ${this.spec.name} already has a server`);
-    this.serverResource = this.args.platform.server(this.handle, release, this.args.network, {
-      parent: this,
-      dependsOn,
-    });
+    this.serverResource = this.args.platform.server(
+      this.handle,
+      release,
+      this.args.network,
+      { parent: this, dependsOn },
+      generation,
+    );
     return this.serverResource;
   }
 }
@@ -56,13 +61,14 @@ export class ConsensusNetwork extends pulumi.ComponentResource {
   readonly nodes: readonly ConsensusNode[];
   readonly stages?: StageSteps;
   /** The record the next `pulumi up` reads back: export it as the stack output `flagday`. */
-  readonly record: pulumi.Output<Deployed>;
+  readonly record!: pulumi.Output<Deployed>;
 
   constructor(name: string, args: ConsensusNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
     // Validation runs before anything is registered: bad input fails the preview and changes nothing.
     const network = validateNetwork(args.network);
     const plan = planUpgrade(network.release, args.deployed, {
       rollback: args.rollback,
+      abort: args.abort,
       overrides: args.overrides,
     });
     super("flagday:index:ConsensusNetwork", name, {}, opts);
@@ -80,12 +86,14 @@ export class ConsensusNetwork extends pulumi.ComponentResource {
     // deployment, or a change that is not a flag day) nodes roll: each server waits for the previous node to be
     // healthy again, so they are replaced one at a time with the network up and the ingress open.
     const rolling = plan.kind !== "transition";
+    const transition = plan.kind === "initial" ? undefined : plan.transition;
+    const generation = transition?.id ?? "initial";
     const servers: Server[] = [];
     const healthy: Step[] = [];
     const startNode = (i: number, stageDeps: pulumi.Resource[]): Server => {
       const node = this.nodes[i];
       const deps = rolling ? (i > 0 ? [healthy[i - 1].resource] : []) : stageDeps;
-      const server = (servers[i] = node.runRelease(network.release, deps));
+      const server = (servers[i] = node.runRelease(network.release, deps, generation));
       healthy[i] = platform.command(
         `${network.name}-${node.spec.name}-healthy`,
         { create: healthyCommand(node.handle, network.release.mrenclave, checks), triggers: [server.id] },
@@ -94,34 +102,47 @@ export class ConsensusNetwork extends pulumi.ComponentResource {
       return server;
     };
 
-    const transition = plan.kind === "initial" ? undefined : plan.transition;
     let completed: pulumi.Output<unknown>;
     if (transition) {
-      const stages = buildStages({
+      const context = {
         platform,
         network,
         nodes: handles,
         gate,
-        transition,
         checks,
         startServer: startNode,
-        restoreFrom: restoreSource(transition, args.deployed),
         parent: this,
+      };
+      // A rollback reads what the flag day it undoes recorded (snapshots, the height they were taken at) by
+      // registering those steps again, unchanged: the engine finds nothing to do and hands back their outputs.
+      const undone = transition.undoes
+        ? buildStages({ ...context, transition: transition.undoes, only: ["quiesce", "snapshot"] })
+        : undefined;
+      const stages = buildStages({
+        ...context,
+        transition,
+        overrides: transition.overrides,
+        undone: undone && {
+          snapshots: undone.get("snapshot") ?? [],
+          height: (undone.get("quiesce")?.[0]?.output ?? pulumi.output("")).apply((o) =>
+            String(parseHeight(o) ?? ""),
+          ),
+        },
       });
       this.stages = stages;
       const last = [...stages.values()].at(-1) ?? [];
       completed = pulumi.all([...last, ...healthy].map(stepDone));
+      this.record = pulumi
+        .all([
+          completed,
+          snapshotsOf(undone && transition.sequence === "rollback-restore" ? undone : stages, handles),
+        ])
+        .apply(([, snapshots]) => recordAfter(network.release, args.deployed, plan, snapshots));
     } else {
       this.nodes.forEach((_, i) => startNode(i, []));
       completed = pulumi.all(healthy.map(stepDone));
+      this.record = completed.apply(() => recordAfter(network.release, args.deployed, plan, {}));
     }
-
-    this.record = pulumi
-      .all([
-        completed,
-        this.stages ? snapshotsOf(this.stages, handles) : pulumi.output<HistoryEntry["snapshots"]>({}),
-      ])
-      .apply(([, snapshots]) => recordAfter(network.release, args.deployed, plan, snapshots));
     this.registerOutputs({ record: this.record });
   }
 }
@@ -153,11 +174,6 @@ export function parseHeight(out: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-function restoreSource(t: Transition, deployed: Deployed | undefined): HistoryEntry["snapshots"] | undefined {
-  if (!t.undoes) return undefined;
-  return deployed?.history.find((h) => h.id === t.undoes)?.snapshots;
-}
-
 /** The deployed record after this update completes. */
 export function recordAfter(
   release: EnclaveRelease,
@@ -172,6 +188,12 @@ export function recordAfter(
       ...(deployed?.lastTransition ? { lastTransition: deployed.lastTransition } : {}),
     };
   }
-  const history = [...(deployed?.history ?? []), historyEntry(plan.transition, snapshots)];
-  return { release, lastTransition: plan.transition, history };
+  const t = plan.transition;
+  const history = [...(deployed?.history ?? [])];
+  // A rollback of a flag day that failed part-way: that flag day was never recorded, so record it as aborted.
+  if (t.undoes && !history.some((h) => h.id === t.undoes?.id)) {
+    history.push({ ...historyEntry(t.undoes, snapshots), outcome: "aborted" });
+  }
+  history.push(historyEntry(t, snapshots));
+  return { release, lastTransition: t, history };
 }

@@ -2,8 +2,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { checkCommand, ChecksOptions } from "./checks";
 import { NetworkSpec } from "./network";
 import { IngressGate, NodeHandle, Platform, Server, Step } from "./platform";
-import { HistoryEntry, Transition } from "./plan";
-import { SEQUENCES, Stage } from "./stages";
+import { Transition, transitionOrdinal } from "./plan";
+import { SEQUENCES, StageName } from "./stages";
 
 export interface StageContext {
   readonly platform: Platform;
@@ -14,38 +14,40 @@ export interface StageContext {
   readonly checks: ChecksOptions;
   /** Builds node `i`'s server on the target release, held back by `dependsOn` (the `start` stage). */
   readonly startServer: (i: number, dependsOn: pulumi.Resource[]) => Server;
-  /** For a rollback by restore: per node, what the undone flag day recorded (snapshot ids). */
-  readonly restoreFrom?: HistoryEntry["snapshots"];
   readonly parent: pulumi.Resource;
+  /** Register only these stages, with no ordering: used to read back an undone transition's steps unchanged. */
+  readonly only?: readonly StageName[];
+  /** What a rollback needs from the flag day it undoes: per-node snapshots and the height they were taken at. */
+  readonly undone?: { readonly snapshots: readonly Step[]; readonly height: pulumi.Output<string> };
+  /** Operator overrides in force (e.g. `accept-data-loss`). */
+  readonly overrides?: readonly string[];
 }
 
 /** What each stage became: one step for a network stage, one per node (in node order) for a node stage. */
-export type StageSteps = ReadonlyMap<Stage["name"], readonly Step[]>;
+export type StageSteps = ReadonlyMap<StageName, readonly Step[]>;
 
 /**
  * Turns a sequence of stages (stages.ts) into resources, the same way for every platform. Ordering is the
  * graph's: a network stage waits for every step before it; a node stage waits for the previous stage on every
- * node or only on its own node, as the stage says. Every step carries the transition id as its trigger, so it
- * runs once per transition and a re-run after a failure resumes at the failed step.
+ * node or only on its own node, as the stage says. Every step carries the transition id as its trigger and the
+ * transition's ordinal in its name, so it runs once per transition and a re-run after a failure resumes at the
+ * failed step.
  */
 export function buildStages(ctx: StageContext): StageSteps {
   const { platform, network, nodes, transition, parent } = ctx;
-  const stages = SEQUENCES[transition.sequence];
-  const done = new Map<Stage["name"], readonly Step[]>();
+  const ordinal = transitionOrdinal(transition);
+  const stages = SEQUENCES[transition.sequence].filter((s) => !ctx.only || ctx.only.includes(s.name));
+  const done = new Map<StageName, readonly Step[]>();
   let previous: readonly Step[] = [];
   const all = (steps: readonly Step[]) => steps.map((s) => s.resource);
 
   for (const stage of stages) {
-    const name = (suffix: string) => `${network.name}-${stage.name}${suffix}`;
     let steps: Step[];
     if (stage.scope === "network") {
-      const create = isGate(stage.name)
-        ? pulumi.output(stage.name === "ingress-reject" ? ctx.gate.reject : ctx.gate.accept)
-        : checkCommand(stage.name, transition, nodes, ctx.checks);
       steps = [
         platform.command(
-          name(""),
-          { create, triggers: [transition.id] },
+          `${network.name}-${ordinal}-${stage.name}`,
+          { create: networkCommand(stage.name, ctx), triggers: [transition.id] },
           { parent, dependsOn: [...all(previous), ctx.gate.resource] },
         ),
       ];
@@ -60,11 +62,12 @@ export function buildStages(ctx: StageContext): StageSteps {
         }
         return platform.nodeStep(
           {
+            name: `${network.name}-${ordinal}-${node.spec.name}-${stage.name}`,
             stage,
             node,
             transition,
             network,
-            restoreFrom: ctx.restoreFrom?.[node.spec.name]?.id,
+            restoreFrom: ctx.undone?.snapshots[i]?.output,
           },
           { parent: node.parent, dependsOn },
         );
@@ -76,6 +79,19 @@ export function buildStages(ctx: StageContext): StageSteps {
   return done;
 }
 
-function isGate(name: Stage["name"]): boolean {
-  return name === "ingress-reject" || name === "ingress-accept";
+/** The command of a network stage: the gate's switches, or a check from the checks CLI. */
+function networkCommand(stage: StageName, ctx: StageContext): pulumi.Input<string> {
+  switch (stage) {
+    case "ingress-reject":
+      return ctx.gate.reject;
+    case "ingress-accept":
+      return ctx.gate.accept;
+    case "rollback-guard": {
+      if (!ctx.undone) throw new Error(`flagday: ${ctx.transition.id} has no flag day to undo`);
+      const accept = (ctx.overrides ?? []).includes("accept-data-loss");
+      return pulumi.interpolate`${checkCommand(stage, ctx.transition, ctx.nodes, ctx.checks)} --at-most ${ctx.undone.height}${accept ? " --accept-loss" : ""}`;
+    }
+    default:
+      return checkCommand(stage, ctx.transition, ctx.nodes, ctx.checks);
+  }
 }

@@ -9,8 +9,8 @@ export interface Transition {
   readonly sequence: SequenceName;
   readonly from: EnclaveRelease;
   readonly to: EnclaveRelease;
-  /** For a rollback: the id of the flag day it undoes (whose snapshots it restores). */
-  readonly undoes?: string;
+  /** For a rollback: the flag day it undoes (whose snapshots it restores). */
+  readonly undoes?: Transition;
   /** Overrides the operator stated for this transition, recorded in the history. */
   readonly overrides?: readonly string[];
 }
@@ -26,7 +26,7 @@ export interface HistoryEntry {
   readonly snapshots: Readonly<Record<string, { readonly id: string; readonly height?: number }>>;
   readonly window?: { readonly start: string; readonly end: string };
   readonly overrides?: readonly string[];
-  readonly outcome: "completed";
+  readonly outcome: "completed" | "aborted";
   readonly undoes?: string;
 }
 
@@ -47,9 +47,14 @@ export type Plan =
   | { readonly kind: "transition"; readonly transition: Transition };
 
 export interface PlanOptions {
-  /** Force a rollback of the last flag day even if the release was not set back by hand. */
+  /** Undo the last flag day; the target must be the release before it. */
   readonly rollback?: boolean;
-  /** Use the release's reverse migrations instead of restoring snapshots. @default decided by the release */
+  /**
+   * Undo a flag day to this release that failed part-way (so it was never recorded as deployed): its
+   * snapshots are restored and every node restarts on the target (the deployed release).
+   */
+  readonly abort?: EnclaveRelease;
+  /** Overrides the operator stated (window, testnet-first, data loss), recorded in the history. */
   readonly overrides?: readonly string[];
 }
 
@@ -63,9 +68,48 @@ export function planUpgrade(
   opts: PlanOptions = {},
 ): Plan {
   if (!deployed) {
-    if (opts.rollback) throw new Error("flagday:rollback is set but this stack has never been upgraded.");
+    if (opts.rollback || opts.abort) {
+      throw new Error("flagday:rollback is set but this stack has never been upgraded: remove it.");
+    }
     return { kind: "initial" };
   }
+  const n = deployed.history.length + 1;
+  const extra = opts.overrides?.length ? { overrides: opts.overrides } : {};
+  const rollbackOf = (undone: Transition, ordinal: number): Plan => ({
+    kind: "transition",
+    transition: {
+      id: transitionId(ordinal, "rollback", undone.to, target),
+      sequence: (undone.to.reverseMigrations ?? []).length > 0 ? "rollback-reverse" : "rollback-restore",
+      from: undone.to,
+      to: target,
+      undoes: undone,
+      ...extra,
+    },
+  });
+
+  if (opts.abort) {
+    if (needsFlagDay(deployed.release, target)) {
+      throw new Error(
+        `flagday:rollback.abort undoes a failed flag day and returns to the deployed release ` +
+          `${deployed.release.version}: set flagday:release back to it (it is ${target.version}).`,
+      );
+    }
+    if (!needsFlagDay(deployed.release, opts.abort)) {
+      throw new Error(
+        `flagday:rollback.abort names ${opts.abort.version}, which is the deployed release: there is no ` +
+          `failed flag day to undo. Remove flagday:rollback.`,
+      );
+    }
+    // The failed flag day is re-derived exactly as it was planned, so its steps (and snapshots) are found.
+    const failed: Transition = {
+      id: transitionId(n, "upgrade", deployed.release, opts.abort),
+      sequence: "flag-day",
+      from: deployed.release,
+      to: opts.abort,
+    };
+    return rollbackOf(failed, n + 1);
+  }
+
   const last = deployed.lastTransition;
   const rollingBack =
     last?.sequence === "flag-day" &&
@@ -74,7 +118,7 @@ export function planUpgrade(
   if (opts.rollback && !rollingBack) {
     const hint = last
       ? `the last transition (${last.id}) went ${last.from.version} -> ${last.to.version}; set flagday:release ` +
-        `back to ${last.from.version}'s values or remove flagday:rollback.`
+        `back to ${last.from.version} or remove flagday:rollback.`
       : "there is no flag day to undo; remove flagday:rollback.";
     throw new Error(
       `flagday:rollback is set, but the target release is not the one before the last flag day: ${hint}`,
@@ -83,33 +127,22 @@ export function planUpgrade(
   if (!needsFlagDay(deployed.release, target)) {
     return { kind: "steady", transition: last };
   }
-  const n = deployed.history.length + 1;
-  const from = deployed.release;
-  if (rollingBack && last) {
-    const sequence: SequenceName =
-      (last.to.reverseMigrations ?? []).length > 0 ? "rollback-reverse" : "rollback-restore";
-    return {
-      kind: "transition",
-      transition: {
-        id: transitionId(n, "rollback", from, target),
-        sequence,
-        from,
-        to: target,
-        undoes: last.id,
-        ...(opts.overrides?.length ? { overrides: opts.overrides } : {}),
-      },
-    };
-  }
+  if (rollingBack && last) return rollbackOf(last, n);
   return {
     kind: "transition",
     transition: {
-      id: transitionId(n, "upgrade", from, target),
+      id: transitionId(n, "upgrade", deployed.release, target),
       sequence: "flag-day",
-      from,
+      from: deployed.release,
       to: target,
-      ...(opts.overrides?.length ? { overrides: opts.overrides } : {}),
+      ...extra,
     },
   };
+}
+
+/** The short, per-history ordinal of a transition (`u3`): resource names carry it, so each transition's steps are its own. */
+export function transitionOrdinal(t: Transition): string {
+  return t.id.split("-")[0];
 }
 
 /** e.g. `u3-upgrade-v5.1.0-to-v6.0.0-3f9a1c2e`: ordinal, kind, versions, digest of both identities. */
@@ -136,7 +169,7 @@ export function historyEntry(
     snapshots,
     ...(window ? { window } : {}),
     ...(t.overrides?.length ? { overrides: t.overrides } : {}),
-    ...(t.undoes ? { undoes: t.undoes } : {}),
+    ...(t.undoes ? { undoes: t.undoes.id } : {}),
     outcome: "completed",
   };
 }

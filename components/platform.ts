@@ -16,13 +16,15 @@ export interface Platform {
   /**
    * The node's server running `release` with the node's settings (instance, Deployment, process). It is
    * replaced, old one first, whenever the release or a setting changes; `dependsOn` holds it back until the
-   * stages before `start` are done.
+   * stages before `start` are done. `generation` changes with every transition (the last transition's id):
+   * a server must be replaced when it changes, so that every flag day and rollback restarts every node.
    */
   server(
     node: NodeHandle,
     release: EnclaveRelease,
     network: NetworkSpec,
     opts: pulumi.CustomResourceOptions,
+    generation?: string,
   ): Server;
   /** A node stage: stop, snapshot, migrate, restore or reverse-migrate, for one transition. */
   nodeStep(step: NodeStepArgs, opts: pulumi.CustomResourceOptions): Step;
@@ -49,12 +51,14 @@ export interface NodeHandle {
 export type Server = pulumi.CustomResource;
 
 export interface NodeStepArgs {
+  /** The resource name to use: it carries the transition's ordinal, so each transition's steps are its own. */
+  readonly name: string;
   readonly stage: Stage;
   readonly node: NodeHandle;
   readonly transition: Transition;
   readonly network: NetworkSpec;
-  /** For restore: what the transition being undone recorded for this node (snapshot id). */
-  readonly restoreFrom?: string;
+  /** For restore: the snapshot the undone flag day took of this node (AWS snapshot id, local path). */
+  readonly restoreFrom?: pulumi.Input<string>;
 }
 
 export interface CommandArgs {

@@ -8,6 +8,7 @@
  *     -> attest -> txtest -> ingress-accept -> live
  */
 export type StageName =
+  | "rollback-guard"
   | "ingress-reject"
   | "quiesce"
   | "stop"
@@ -76,6 +77,12 @@ export const FLAG_DAY: readonly Stage[] = [
 
 /** Undoing an upgrade by restoring each node's pre-upgrade snapshot: the same gates, no migration. */
 export const ROLLBACK_RESTORE: readonly Stage[] = [
+  stage(
+    "rollback-guard",
+    "network",
+    "every-node",
+    "No node has blocks beyond the snapshots (restoring would drop confirmed transactions)",
+  ),
   INGRESS_REJECT,
   STOP,
   stage("restore", "node", "every-node", "Restore each ledger from its pre-upgrade snapshot"),

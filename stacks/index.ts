@@ -12,15 +12,22 @@ export = async () => {
   const network = networkFromConfig(config);
   const deployed = await readDeployed();
   const platform = platformFromConfig(config);
+  const overrides = config.getBoolean("acceptDataLoss") ? ["accept-data-loss"] : [];
+  const abort = config.get("abort");
   const net = new ConsensusNetwork(network.name, {
     network,
     platform,
     deployed,
     rollback: config.getBoolean("rollback"),
+    abort: abort === undefined ? undefined : releaseNamed(config, abort, "flagday:abort"),
+    overrides,
     checks: config.getObject("checks"),
   });
   return {
-    plan: net.plan.kind === "transition" ? `${net.plan.transition.sequence} ${net.plan.transition.id}` : net.plan.kind,
+    plan:
+      net.plan.kind === "transition"
+        ? `${net.plan.transition.sequence} ${net.plan.transition.id}`
+        : net.plan.kind,
     flagday: net.record,
   };
 };
@@ -30,28 +37,35 @@ export = async () => {
  * `flagday:release` (a name) overriding it: the catalogue lets a stack file hold both sides of a flag day.
  */
 function networkFromConfig(config: pulumi.Config): NetworkSpec {
-  const raw = config.requireObject<Omit<NetworkSpec, "release"> & { release: EnclaveRelease | string }>("network");
-  const releases = config.getObject<Record<string, EnclaveRelease>>("releases") ?? {};
+  const raw = config.requireObject<Omit<NetworkSpec, "release"> & { release: EnclaveRelease | string }>(
+    "network",
+  );
   const chosen = config.get("release") ?? raw.release;
-  if (typeof chosen === "string") {
-    const release = releases[chosen];
-    if (!release) {
-      const known = Object.keys(releases);
-      throw new Error(
-        `flagday: the release "${chosen}" is not in flagday:releases` +
-          (known.length ? ` (known: ${known.join(", ")}).` : ": add it there, or give flagday:network.release inline."),
-      );
-    }
-    return { ...raw, release };
+  const where = config.get("release") !== undefined ? "flagday:release" : "flagday:network.release";
+  return { ...raw, release: typeof chosen === "string" ? releaseNamed(config, chosen, where) : chosen };
+}
+
+/** A release from the stack's catalogue `flagday:releases`, by name. */
+function releaseNamed(config: pulumi.Config, name: string, where: string): EnclaveRelease {
+  const releases = config.getObject<Record<string, EnclaveRelease>>("releases") ?? {};
+  const release = releases[name];
+  if (!release) {
+    const known = Object.keys(releases);
+    throw new Error(
+      `flagday: ${where} names the release "${name}", which is not in flagday:releases` +
+        (known.length ? ` (known: ${known.join(", ")}).` : ": add it there, or give the release inline."),
+    );
   }
-  return { ...raw, release: chosen };
+  return release;
 }
 
 function platformFromConfig(config: pulumi.Config): Platform {
   const name = config.get("platform") ?? "local";
   switch (name) {
     case "local":
-      return localPlatform(localPlatformArgs(config.getObject("local"), pulumi.getRootDirectory(), pulumi.getStack()));
+      return localPlatform(
+        localPlatformArgs(config.getObject("local"), pulumi.getRootDirectory(), pulumi.getStack()),
+      );
     default:
       throw new Error(`flagday:platform must be one of local, aws, kubernetes (got "${name}").`);
   }
@@ -59,7 +73,9 @@ function platformFromConfig(config: pulumi.Config): Platform {
 
 /** The stack's own `flagday` output from its last successful update, read through a stack reference. */
 async function readDeployed(): Promise<Deployed | undefined> {
-  const self = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`);
+  const self = new pulumi.StackReference(
+    `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
+  );
   const out = await self.getOutputDetails("flagday");
   return (out.value ?? out.secretValue) as Deployed | undefined;
 }

@@ -3,8 +3,9 @@ import * as pulumi from "@pulumi/pulumi";
 /**
  * A shell command as a resource, with the semantics of @pulumi/command's `local.Command`: `create` runs when the
  * resource is created, a change of `triggers` replaces it (so `create` runs again), `delete` runs on delete, and
- * a change of any other input runs `update` (when given) instead of re-running `create`. A failing command fails
- * the step with its exit code and the tail of its output.
+ * a change of any other input runs `update` (when given) instead of re-running `create`, and then keeps what
+ * `create` printed as the step's output. A failing command fails the step with its exit code and the tail of
+ * its output.
  *
  * Why not @pulumi/command itself: the engine here is built from Go modules, and the command provider's Go module
  * (github.com/pulumi/pulumi-command/provider) is not served by the module proxy this project can reach, so its
@@ -54,9 +55,15 @@ const provider: pulumi.dynamic.ResourceProvider = {
     return { id: require("crypto").randomBytes(8).toString("hex"), outs: outputsOf(inputs, run) };
   },
 
-  async update(_id: string, _olds: Inputs, news: Inputs): Promise<pulumi.dynamic.UpdateResult> {
-    const run = await runShell(news.update ?? news.create, news);
-    return { outs: outputsOf(news, run) };
+  async update(
+    _id: string,
+    olds: Inputs & { stdout?: string; stderr?: string },
+    news: Inputs,
+  ): Promise<pulumi.dynamic.UpdateResult> {
+    if (news.update === undefined) return { outs: outputsOf(news, await runShell(news.create, news)) };
+    // With an explicit `update`, the step's record stays what `create` printed (a snapshot id, a height).
+    await runShell(news.update, news);
+    return { outs: outputsOf(news, { stdout: olds.stdout ?? "", stderr: olds.stderr ?? "" }) };
   },
 
   async delete(_id: string, olds: Inputs): Promise<void> {

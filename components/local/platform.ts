@@ -29,7 +29,11 @@ export interface LocalPlatformArgs {
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-export function localPlatformArgs(raw: Partial<LocalPlatformArgs> | undefined, projectDir: string, stack: string) {
+export function localPlatformArgs(
+  raw: Partial<LocalPlatformArgs> | undefined,
+  projectDir: string,
+  stack: string,
+) {
   const args = raw ?? {};
   const basePort = args.basePort ?? 24000;
   if (!Number.isInteger(basePort) || basePort < 1024 || basePort > 60000) {
@@ -100,9 +104,17 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
       return node;
     },
 
-    server(handle: NodeHandle, release: EnclaveRelease, network: NetworkSpec, opts): Server {
+    server(
+      handle: NodeHandle,
+      release: EnclaveRelease,
+      network: NetworkSpec,
+      opts,
+      generation = "initial",
+    ): Server {
       const node = nodesByName.get(handle.spec.name)!;
-      const others = network.nodes.map((n, i) => ({ n, p: portsOf(i) })).filter(({ n }) => n.name !== node.spec.name);
+      const others = network.nodes
+        .map((n, i) => ({ n, p: portsOf(i) }))
+        .filter(({ n }) => n.name !== node.spec.name);
       const config: NodeConfig = {
         name: node.spec.name,
         dir: node.dir,
@@ -127,8 +139,8 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
             `${sim} start --config ${q(file)}`,
           ].join(" && "),
           delete: `${sim} stop --dir ${q(node.dir)}`,
-          // A new release or a changed setting is a new server: the old process stops first.
-          triggers: [JSON.stringify(config.release), JSON.stringify(node.spec.settings ?? {})],
+          // A new release, a changed setting or a new transition is a new server: the old process stops first.
+          triggers: [JSON.stringify(config.release), JSON.stringify(node.spec.settings ?? {}), generation],
         },
         { ...opts, deleteBeforeReplace: true },
       );
@@ -138,7 +150,7 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
     nodeStep(step: NodeStepArgs, opts): Step {
       const node = nodesByName.get(step.node.spec.name)!;
       const { transition, stage } = step;
-      const name = `${step.network.name}-${node.spec.name}-${stage.name}`;
+      const name = step.name;
       const ledger = path.join(node.dir, "ledger");
       const snapshot = path.join(args.rootDir, "snapshots", transition.id, node.spec.name);
       const refuseIfRunning = `if [ -f ${q(path.join(node.dir, "node.pid"))} ] && kill -0 "$(cat ${q(
@@ -146,7 +158,7 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
       )})" 2>/dev/null; then echo "${node.spec.name} is still running: refusing to touch its ledger" >&2; exit 1; fi`;
       const releaseCommands = (cmds: readonly string[] | undefined) =>
         (cmds ?? []).map((c) => `(cd ${q(node.dir)} && LEDGER_DB=${q(ledger)} bash -c ${q(c)})`);
-      let create: string;
+      let create: pulumi.Input<string>;
       switch (stage.name) {
         case "stop":
           create = `${sim} stop --dir ${q(node.dir)}`;
@@ -181,13 +193,17 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
           }
           // The ledger being replaced is kept beside it, never deleted.
           const kept = `${ledger}.before-${transition.id}`;
-          create = [
-            refuseIfRunning,
-            `test -d ${q(step.restoreFrom)} || { echo "snapshot ${step.restoreFrom} is missing" >&2; exit 1; }`,
-            `if [ -d ${q(kept)} ]; then rm -rf ${q(ledger)}; else mv ${q(ledger)} ${q(kept)}; fi`,
-            `cp -a ${q(step.restoreFrom)} ${q(ledger)}`,
-            `echo ${q(step.restoreFrom)}`,
-          ].join(" && ");
+          create = pulumi
+            .output(step.restoreFrom)
+            .apply((from) =>
+              [
+                refuseIfRunning,
+                `test -d ${q(from)} || { echo "snapshot ${from} of ${node.spec.name} is missing" >&2; exit 1; }`,
+                `if [ -d ${q(kept)} ]; then rm -rf ${q(ledger)}; else mv ${q(ledger)} ${q(kept)}; fi`,
+                `cp -a ${q(from)} ${q(ledger)}`,
+                `echo ${q(from)}`,
+              ].join(" && "),
+            );
           break;
         }
         default:
@@ -202,7 +218,10 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
         dir,
         listen: args.basePort + 1,
         control: args.basePort + 2,
-        upstreams: nodes.map((n) => ({ name: n.spec.name, clientPort: nodesByName.get(n.spec.name)!.ports.client })),
+        upstreams: nodes.map((n) => ({
+          name: n.spec.name,
+          clientPort: nodesByName.get(n.spec.name)!.ports.client,
+        })),
       };
       const file = path.join(dir, "ingress.json");
       const res = new LocalCommand(
