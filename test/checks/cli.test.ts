@@ -94,7 +94,17 @@ describe("flagday CLI against the simulator", () => {
   });
 
   test("quiesce passes on a quiet network and fails (timeout) while a tx is stuck pending", async () => {
-    const q = await flagday("quiesce", "--nodes", nodesFile, "--quiet-period", "0.5", "--timeout", "10", "--interval", "0.1");
+    const q = await flagday(
+      "quiesce",
+      "--nodes",
+      nodesFile,
+      "--quiet-period",
+      "0.5",
+      "--timeout",
+      "10",
+      "--interval",
+      "0.1",
+    );
     assert.equal(q.code, 0, q.stdout + q.stderr);
     assert.match(q.stdout, /OK quiesce: quiet: 3 nodes at height \d+/);
 
@@ -115,20 +125,57 @@ describe("flagday CLI against the simulator", () => {
     assert.equal(fail.code, 1);
     assert.match(fail.stderr, /FAIL quiesce: not quiet after 1s: pending values: node1=1/);
     await startNodes(t, [1, 2]);
-    await waitFor("pending tx committed", async () => (await Promise.all(t.configs.map(height))).every((h, _, a) => h === a[0] && h > 1));
+    await waitFor("pending tx committed", async () =>
+      (await Promise.all(t.configs.map(height))).every((h, _, a) => h === a[0] && h > 1),
+    );
   });
 
   test("attest --submit-tx passes on the expected MRENCLAVE and fails fast on another", async () => {
-    const ok = await flagday("attest", "--nodes", nodesFile, "--mrenclave", hex("a"), "--timeout", "15", "--submit-tx", "--interval", "0.1");
+    const ok = await flagday(
+      "attest",
+      "--nodes",
+      nodesFile,
+      "--mrenclave",
+      hex("a"),
+      "--timeout",
+      "15",
+      "--submit-tx",
+      "--interval",
+      "0.1",
+    );
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
-    assert.match(ok.stdout, /OK attest: attested: all 3 nodes on aaaaaaaaaaaa…, new block\(s\) up to height \d+/);
-    const bad = await flagday("attest", "--nodes", nodesFile, "--mrenclave", hex("b"), "--timeout", "15", "--interval", "0.1");
+    assert.match(
+      ok.stdout,
+      /OK attest: attested: all 3 nodes on aaaaaaaaaaaa…, new block\(s\) up to height \d+/,
+    );
+    const bad = await flagday(
+      "attest",
+      "--nodes",
+      nodesFile,
+      "--mrenclave",
+      hex("b"),
+      "--timeout",
+      "15",
+      "--interval",
+      "0.1",
+    );
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /FAIL attest: wrong MRENCLAVE: node1=aaaa.*node2=aaaa.*node3=aaaa/);
   });
 
   test("live --traffic sees the height advance; a stalled network fails", async () => {
-    const ok = await flagday("live", "--nodes", nodesFile, "--period", "2.5", "--traffic", "--interval", "0.1", "--stall", "2");
+    const ok = await flagday(
+      "live",
+      "--nodes",
+      nodesFile,
+      "--period",
+      "2.5",
+      "--traffic",
+      "--interval",
+      "0.1",
+      "--stall",
+      "2",
+    );
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
     assert.match(ok.stdout, /OK live: live: height \d+ -> \d+ over \ds, no stall, 2 payments submitted/);
 
@@ -148,7 +195,10 @@ describe("flagday CLI against the simulator", () => {
       "0.1",
     );
     assert.equal(stalled.code, 1);
-    assert.match(stalled.stderr, /FAIL live: stall: no new block for 1(\.\d)?s at height \d+ with pending values on node1=1/);
+    assert.match(
+      stalled.stderr,
+      /FAIL live: stall: no new block for 1(\.\d)?s at height \d+ with pending values on node1=1/,
+    );
     await startNodes(t, [1, 2]);
   });
 
@@ -160,7 +210,14 @@ describe("flagday CLI against the simulator", () => {
     assert.match(st.stdout, /REJECTED/);
     const ac = await flagday("ingress", "accept", "--control", control);
     assert.match(ac.stdout, /OK ingress accept: client connections ACCEPTED/);
-    const down = await flagday("ingress", "state", "--control", "http://127.0.0.1:1", "--request-timeout", "1");
+    const down = await flagday(
+      "ingress",
+      "state",
+      "--control",
+      "http://127.0.0.1:1",
+      "--request-timeout",
+      "1",
+    );
     assert.equal(down.code, 1);
     assert.match(down.stderr, /FAIL ingress state: http:\/\/127\.0\.0\.1:1/);
   });

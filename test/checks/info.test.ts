@@ -33,11 +33,14 @@ test("parses a real node in catchup", () => {
 });
 
 test("a /info without block height (ledger unreadable) is a parse error naming the node", () => {
-  assert.throws(() => parseInfo("node3", fxJson("info-real-no-height.json")), (e: unknown) => {
-    assert.ok(e instanceof InfoParseError);
-    assert.match(e.message, /^node3: .*block_height/);
-    return true;
-  });
+  assert.throws(
+    () => parseInfo("node3", fxJson("info-real-no-height.json")),
+    (e: unknown) => {
+      assert.ok(e instanceof InfoParseError);
+      assert.match(e.message, /^node3: .*block_height/);
+      return true;
+    },
+  );
   assert.throws(() => parseInfo("node4", "not json object"), /node4: \/info is not a JSON object/);
 });
 
@@ -63,5 +66,5 @@ test("parses real consensus_service_gauge metrics, ignoring counters and other o
 
 test("parses consensus_scp_gauge metrics; missing metrics stay undefined", () => {
   assert.deepEqual(parseMetrics(fx("metrics-scp.txt")), { pendingValues: 0, txCacheEntries: 0, curSlot: 42 });
-  assert.deepEqual(parseMetrics("# nothing\nother_gauge{op=\"x\"} 1\n"), {});
+  assert.deepEqual(parseMetrics('# nothing\nother_gauge{op="x"} 1\n'), {});
 });

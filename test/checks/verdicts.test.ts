@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import type { NodeStatus } from "../../checks/info";
-import { attestVerdict, liveVerdict, quiesceVerdict, type Sample, syncedAndEqual } from "../../checks/verdicts";
+import {
+  attestVerdict,
+  liveVerdict,
+  quiesceVerdict,
+  type Sample,
+  syncedAndEqual,
+} from "../../checks/verdicts";
 
 const A = "a".repeat(64);
 const B = "b".repeat(64);
@@ -24,46 +30,72 @@ function node(name: string, over: Partial<NodeStatus> = {}): NodeStatus {
 }
 const three = (over: Record<string, Partial<NodeStatus>> = {}) =>
   ["node1", "node2", "node3"].map((n) => node(n, over[n] ?? {}));
-const samples = (times: number[], f: (t: number) => NodeStatus[]): Sample[] => times.map((at) => ({ at, nodes: f(at) }));
+const samples = (times: number[], f: (t: number) => NodeStatus[]): Sample[] =>
+  times.map((at) => ({ at, nodes: f(at) }));
 
 test("quiesce passes when synced, equal, no pending values and quiet for the period", () => {
-  const v = quiesceVerdict(samples([0, 500, 1000, 1500, 2000], () => three()), 2000);
+  const v = quiesceVerdict(
+    samples([0, 500, 1000, 1500, 2000], () => three()),
+    2000,
+  );
   assert.equal(v.ok, true, v.reason);
 });
 
 test("quiesce fails on unequal heights and names the lagging node", () => {
-  const v = quiesceVerdict(samples([0, 2000], () => three({ node2: { blockHeight: 9, latestBlockHash: "h9" } })), 1000);
+  const v = quiesceVerdict(
+    samples([0, 2000], () => three({ node2: { blockHeight: 9, latestBlockHash: "h9" } })),
+    1000,
+  );
   assert.equal(v.ok, false);
   assert.deepEqual(v.nodes, ["node2"]);
   assert.match(v.reason, /unequal heights: .*node2=9/);
 });
 
 test("quiesce fails on catchup and on pending values", () => {
-  const c = quiesceVerdict(samples([0, 2000], () => three({ node3: { syncStatus: "catchup", blocksBehind: 4 } })), 1000);
+  const c = quiesceVerdict(
+    samples([0, 2000], () => three({ node3: { syncStatus: "catchup", blocksBehind: 4 } })),
+    1000,
+  );
   assert.equal(c.ok, false);
   assert.match(c.reason, /not synced: node3 catchup \(4 behind\)/);
-  const p = quiesceVerdict(samples([0, 2000], () => three({ node1: { pendingValues: 2 } })), 1000);
+  const p = quiesceVerdict(
+    samples([0, 2000], () => three({ node1: { pendingValues: 2 } })),
+    1000,
+  );
   assert.equal(p.ok, false);
   assert.match(p.reason, /pending values: node1=2/);
 });
 
 test("quiesce fails when a height changed within the quiet period or the period is not yet covered", () => {
   const moved = quiesceVerdict(
-    samples([0, 500, 1000, 1500], (t) => (t < 1000 ? three({ node1: { blockHeight: 9 }, node2: { blockHeight: 9 }, node3: { blockHeight: 9 } }) : three())),
+    samples([0, 500, 1000, 1500], (t) =>
+      t < 1000
+        ? three({ node1: { blockHeight: 9 }, node2: { blockHeight: 9 }, node3: { blockHeight: 9 } })
+        : three(),
+    ),
     1000,
   );
   assert.equal(moved.ok, false);
   assert.match(moved.reason, /height changed/);
-  const short = quiesceVerdict(samples([0, 500], () => three()), 1000);
+  const short = quiesceVerdict(
+    samples([0, 500], () => three()),
+    1000,
+  );
   assert.equal(short.ok, false);
   assert.match(short.reason, /quiet for 0.5s so far, need 1s/);
 });
 
 test("quiesce needs metrics and reachable nodes", () => {
-  const nm = quiesceVerdict(samples([0, 2000], () => three({ node2: { pendingValues: undefined } })), 1000);
+  const nm = quiesceVerdict(
+    samples([0, 2000], () => three({ node2: { pendingValues: undefined } })),
+    1000,
+  );
   assert.equal(nm.ok, false);
   assert.match(nm.reason, /unknown.*node2/);
-  const down = quiesceVerdict(samples([0, 2000], () => three({ node3: { reachable: false, error: "ECONNREFUSED" } })), 1000);
+  const down = quiesceVerdict(
+    samples([0, 2000], () => three({ node3: { reachable: false, error: "ECONNREFUSED" } })),
+    1000,
+  );
   assert.equal(down.ok, false);
   assert.match(down.reason, /unreachable: node3 \(ECONNREFUSED\)/);
 });
@@ -96,7 +128,11 @@ test("attest fails without a new block (stall) and when a node sees too few atte
 });
 
 test("attest on real nodes (no MRENCLAVE in /info) fails unless explicitly allowed", () => {
-  const real = three({ node1: { mrenclave: undefined }, node2: { mrenclave: undefined }, node3: { mrenclave: undefined } });
+  const real = three({
+    node1: { mrenclave: undefined },
+    node2: { mrenclave: undefined },
+    node3: { mrenclave: undefined },
+  });
   const strict = attestVerdict(9, real, A);
   assert.equal(strict.ok, false);
   assert.match(strict.reason, /not reported/);
@@ -106,9 +142,15 @@ test("attest on real nodes (no MRENCLAVE in /info) fails unless explicitly allow
 });
 
 test("live passes while height advances and fails on a stall with pending values", () => {
-  const good = liveVerdict(samples([0, 1000, 2000, 3000, 4000], (t) => three({}).map((n) => ({ ...n, blockHeight: 10 + t / 1000, pendingValues: 1 }))), 2500, {
-    requireProgress: true,
-  });
+  const good = liveVerdict(
+    samples([0, 1000, 2000, 3000, 4000], (t) =>
+      three({}).map((n) => ({ ...n, blockHeight: 10 + t / 1000, pendingValues: 1 })),
+    ),
+    2500,
+    {
+      requireProgress: true,
+    },
+  );
   assert.equal(good.ok, true, good.reason);
   const stalled = liveVerdict(
     samples([0, 1000, 2000, 3000], (t) => three({ node2: { pendingValues: t > 0 ? 3 : 0 } })),
@@ -128,10 +170,16 @@ test("live: an idle network (no pending values) is not a stall, but requireProgr
 });
 
 test("live fails when a node becomes unreachable or ends in catchup", () => {
-  const down = liveVerdict(samples([0, 1000], (t) => three({ node1: { reachable: t === 0 } })), 5000);
+  const down = liveVerdict(
+    samples([0, 1000], (t) => three({ node1: { reachable: t === 0 } })),
+    5000,
+  );
   assert.equal(down.ok, false);
   assert.match(down.reason, /unreachable: node1/);
-  const cu = liveVerdict(samples([0, 1000], (t) => three({ node3: t ? { syncStatus: "catchup", blocksBehind: 2 } : {} })), 5000);
+  const cu = liveVerdict(
+    samples([0, 1000], (t) => three({ node3: t ? { syncStatus: "catchup", blocksBehind: 2 } : {} })),
+    5000,
+  );
   assert.equal(cu.ok, false);
   assert.match(cu.reason, /node3 catchup/);
 });
@@ -152,7 +200,8 @@ test("property: syncedAndEqual holds iff all reachable, synced and at one height
           reachable: x.reachable,
         }),
       );
-      const expected = xs.every((x) => x.reachable && x.synced) && new Set(xs.map((x) => x.blockHeight)).size === 1;
+      const expected =
+        xs.every((x) => x.reachable && x.synced) && new Set(xs.map((x) => x.blockHeight)).size === 1;
       const v = syncedAndEqual(nodes);
       assert.equal(v.ok, expected);
       if (!v.ok) assert.ok(v.nodes.length > 0 && v.nodes.every((n) => v.reason.includes(n)));

@@ -175,6 +175,8 @@ export async function waitFor<T>(
   throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
 }
 
+// Untyped JSON for assertions in tests.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function getJson(url: string): Promise<{ status: number; body: any }> {
   const r = await fetch(url, { signal: AbortSignal.timeout(3000) });
   const text = await r.text();
@@ -187,6 +189,7 @@ export async function getJson(url: string): Promise<{ status: number; body: any 
   return { status: r.status, body };
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function postJson(url: string, body: unknown = {}): Promise<{ status: number; body: any }> {
   const r = await fetch(url, {
     method: "POST",
