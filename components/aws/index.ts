@@ -1,3 +1,4 @@
 export * from "./args";
+export * from "./commands";
 export * from "./platform";
 export * from "./userData";

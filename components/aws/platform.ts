@@ -2,10 +2,11 @@ import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { NetworkSpec } from "../network";
-import { CommandArgs, IngressGate, NodeHandle, NodeStepArgs, Platform, Step } from "../platform";
+import { IngressGate, NodeHandle, NodeStepArgs, Platform, Step } from "../platform";
 import { Transition } from "../plan";
 import { EnclaveRelease, hasDistributionStateFile, releaseKey } from "../release";
 import { AwsPlatformArgs, awsNodeSettingsProblems } from "./args";
+import { localCommand, noopUpdate, shellQuote } from "./commands";
 import { ADMIN_PORT, CLIENT_PORT, CONTAINER, LEDGER_PATH, renderUserData } from "./userData";
 
 /** The node's long-lived pieces, kept by the platform between `node()` and the calls that use them. */
@@ -22,12 +23,7 @@ export function awsImage(release: EnclaveRelease, network: NetworkSpec, args: Aw
   return release.image ?? `${args.imageRepository ?? "mobilecoin/node_hw"}:${release.version}-${network.chainId}`;
 }
 
-/** A command that re-runs nothing: what a step does when its inputs drift outside its own flag day. */
-export function noopUpdate(what: string): string {
-  return `echo 'flagday: ${what} already ran for its transition; nothing to do'`;
-}
-
-const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+const q = shellQuote;
 
 /**
  * MobileCoin consensus nodes on EC2. A node is a persistent ENI (its peer address) and an encrypted gp3 ledger
@@ -129,7 +125,7 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
       };
     },
 
-    server(node, release, network, opts) {
+    server(node, release, network, opts, generation = "initial") {
       const s = stateOf(network, node);
       const settings = node.spec.settings ?? {};
       const prefix = `${network.name}-${node.spec.name}`;
@@ -155,6 +151,7 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
           msgSignerKeyArn: args.msgSignerKeyArn.replace(/\{node\}/g, node.spec.name),
           tokensConfigUri: args.tokensConfigUri,
           tokensConfigDigest: release.tokensConfigDigest,
+          generation,
         }),
       );
       // Old instance first: the ENI and the ledger volume attach to one instance at a time, and a new enclave
@@ -177,6 +174,7 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
             "flagday:release": releaseKey(release),
             "flagday:mrenclave": release.mrenclave,
             "flagday:image": image,
+            "flagday:generation": generation,
           },
         },
         // An instance type change is an in-place stop/start for EC2; replacing instead keeps one rule: any
@@ -201,7 +199,7 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
     nodeStep(step: NodeStepArgs, opts): Step {
       const { stage, node, transition, network } = step;
       const s = stateOf(network, node);
-      const name = `${network.name}-${node.spec.name}-${stage.name}-${transition.id}`;
+      const name = step.name;
       const tags = {
         ...baseTags(network, node.spec.name),
         "flagday:transition": transition.id,
@@ -385,19 +383,6 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
       };
     },
 
-    command(name: string, c: CommandArgs, opts): Step {
-      const cmd = new command.local.Command(
-        name,
-        {
-          create: c.create,
-          update: noopUpdate(name),
-          ...(c.delete !== undefined ? { delete: c.delete } : {}),
-          triggers: [...c.triggers],
-          ...(c.environment ? { environment: { ...c.environment } } : {}),
-        },
-        opts,
-      );
-      return { resource: cmd, output: cmd.stdout };
-    },
+    command: localCommand,
   };
 }

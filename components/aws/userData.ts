@@ -35,6 +35,8 @@ export interface UserDataArgs {
   readonly msgSignerKeyArn: string;
   readonly tokensConfigUri: string;
   readonly tokensConfigDigest: string;
+  /** The transition this server starts in: part of the script so that every transition replaces the instance. */
+  readonly generation: string;
 }
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -63,6 +65,7 @@ export function renderUserData(a: UserDataArgs): string {
   const device = `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${a.ledgerVolumeId.replace("-", "")}`;
   return `#!/bin/bash
 set -euo pipefail
+# flagday generation: ${a.generation}
 export AWS_DEFAULT_REGION=${q(a.region)}
 
 # The ledger volume is attached after the instance starts: wait for it.

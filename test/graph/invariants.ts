@@ -7,24 +7,25 @@
  * components expanded to their custom children, which is how Pulumi waits for a component, plus resources A's
  * inputs came from), or B is A's custom parent, or that holds through a chain of such edges.
  *
- * Resources are recognised by their Pulumi names (the convention every platform follows; pass your own
- * `classify` otherwise), with `<net>` the network name and `<node>` a node name:
- *   `<net>-<stage>`                          a network stage step (from orchestrate.ts)
- *   `<net>-<node>-<stage>-<transition id>`   a node stage step (stop, snapshot, migrate, restore, …)
- *   `<net>-<node>-server`, `…-server-<part>` the node's server, and pieces of it (e.g. its ledger attachment)
- *   `<net>-<node>-healthy`                   the rolling path's per-node health check (consensusNetwork.ts)
- *   `<net>-<node>-ledger` / `-data`          the node's durable ledger storage (volume, PVC)
+ * Resources are recognised by their Pulumi names (the convention orchestrate.ts and every platform follow; pass
+ * your own `classify` otherwise), with `<net>` the network name, `<node>` a node name and `<u>` the transition's
+ * ordinal (`u3`, see transitionOrdinal in plan.ts):
+ *   `<net>-<u>-<stage>`                      a network stage step
+ *   `<net>-<u>-<node>-<stage>`               a node stage step (stop, snapshot, migrate, restore, …)
+ *   `<net>-<node>-server`, `…-server-<part>` the node's server, and pieces of it (its ledger attachment, config)
+ *   `<net>-<node>-healthy`                   the rolling path's per-node health check
+ *   `<net>-<node>-ledger` / `-data`          the node's durable ledger storage (EBS volume, PVC)
  *   `<net>-<node>-identity` / `-client` / `-peer`   the node's durable network identity (ENI, Services)
  */
 import { NetworkSpec } from "../../components/network";
-import { Plan } from "../../components/plan";
+import { Plan, Transition } from "../../components/plan";
 import { EnclaveRelease } from "../../components/release";
 import { SEQUENCES, StageName } from "../../components/stages";
 import { CapturedResource, Graph, stableJson } from "./harness";
 
 export type Role =
-  | { readonly kind: "network-step"; readonly stage: StageName }
-  | { readonly kind: "node-step"; readonly node: string; readonly stage: StageName; readonly transitionId: string }
+  | { readonly kind: "network-step"; readonly stage: StageName; readonly ordinal: string }
+  | { readonly kind: "node-step"; readonly node: string; readonly stage: StageName; readonly ordinal: string }
   | { readonly kind: "server"; readonly node: string; readonly part?: string }
   | { readonly kind: "healthy"; readonly node: string }
   | { readonly kind: "ledger" | "identity"; readonly node: string }
@@ -42,11 +43,21 @@ const IDENTITY = new Set(["identity", "client", "peer"]);
 export function nameClassifier(network: NetworkSpec): Classifier {
   const nodes = network.nodes.map((n) => n.name).sort((a, b) => b.length - a.length);
   const net = `${network.name}-`;
+  const nodeOf = (rest: string) => nodes.find((n) => rest.startsWith(`${n}-`));
   return (r) => {
     if (!r.custom || !r.name.startsWith(net)) return { kind: "other" };
     const rest = r.name.slice(net.length);
-    if ((STAGES as readonly string[]).includes(rest)) return { kind: "network-step", stage: rest as StageName };
-    const node = nodes.find((n) => rest.startsWith(`${n}-`));
+    const step = /^([a-z]+\d+)-(.+)$/.exec(rest);
+    if (step) {
+      const [, ordinal, tail] = step;
+      if ((STAGES as readonly string[]).includes(tail)) return { kind: "network-step", stage: tail as StageName, ordinal };
+      const node = nodeOf(tail);
+      const stage = node && tail.slice(node.length + 1);
+      if (node && (STAGES as readonly string[]).includes(stage!)) {
+        return { kind: "node-step", node, stage: stage as StageName, ordinal };
+      }
+    }
+    const node = nodeOf(rest);
     if (!node) return { kind: "other" };
     const what = rest.slice(node.length + 1);
     if (what === "server") return { kind: "server", node };
@@ -54,10 +65,19 @@ export function nameClassifier(network: NetworkSpec): Classifier {
     if (what === "healthy") return { kind: "healthy", node };
     if (LEDGER.has(what)) return { kind: "ledger", node };
     if (IDENTITY.has(what)) return { kind: "identity", node };
-    const stage = STAGES.find((s) => what.startsWith(`${s}-`));
-    if (stage) return { kind: "node-step", node, stage, transitionId: what.slice(stage.length + 1) };
     return { kind: "other" };
   };
+}
+
+/** `u3` of `u3-upgrade-…`: the part of a transition id that step names carry. */
+export function ordinalOf(id: string): string {
+  return id.split("-")[0];
+}
+
+/** The transition a rollback undoes, if any (its quiesce and snapshot steps are registered again, unchanged). */
+function undoneOf(t: Transition | undefined): Transition | undefined {
+  const u = t?.undoes as Transition | string | undefined;
+  return typeof u === "object" ? u : undefined;
 }
 
 /**
@@ -124,36 +144,53 @@ export function checkFlagDayGraph(
 
   const networkSteps = find("network-step");
   const nodeSteps = find("node-step");
+  // Steps a rollback registers again, unchanged, to read what the undone flag day recorded.
+  const current = plan.kind === "initial" ? undefined : plan.transition;
+  const undone = undoneOf(current);
+  const owner = (x: { role: { ordinal: string; stage: StageName } }): Transition | undefined => {
+    if (current && x.role.ordinal === ordinalOf(current.id)) return current;
+    if (undone && x.role.ordinal === ordinalOf(undone.id) && ["quiesce", "snapshot"].includes(x.role.stage)) {
+      return undone;
+    }
+    return undefined;
+  };
+  for (const x of [...networkSteps, ...nodeSteps]) {
+    const t = owner(x);
+    if (!t) {
+      v.push(`an update has no stage step of a transition other than its own: ${x.r.name}`);
+    } else if (x.r.type.startsWith("command:") && !stableJson(x.r.inputs.triggers ?? null).includes(JSON.stringify(t.id))) {
+      v.push(`a command step runs once per transition (triggers hold ${t.id}): ${x.r.name}`);
+    }
+  }
+
   if (plan.kind === "transition") {
     const t = plan.transition;
+    const ordinal = ordinalOf(t.id);
     const stages = SEQUENCES[t.sequence];
     const stepsOf = (stage: StageName): CapturedResource[][] => {
       const s = stages.find((x) => x.name === stage)!;
       if (s.name === "start") return nodeNames.map((n) => servers.filter((x) => x.role.node === n).map((x) => x.r));
-      if (s.scope === "network") return [networkSteps.filter((x) => x.role.stage === stage).map((x) => x.r)];
+      if (s.scope === "network") {
+        return [networkSteps.filter((x) => x.role.stage === stage && x.role.ordinal === ordinal).map((x) => x.r)];
+      }
       return nodeNames.map((n) =>
-        nodeSteps.filter((x) => x.role.stage === stage && x.role.node === n).map((x) => x.r),
+        nodeSteps
+          .filter((x) => x.role.stage === stage && x.role.node === n && x.role.ordinal === ordinal)
+          .map((x) => x.r),
       );
     };
     for (const stage of stages) {
-      const got = stepsOf(stage.name);
-      got.forEach((rs, i) => {
+      stepsOf(stage.name).forEach((rs, i) => {
         const whose = stage.scope === "network" ? "the network" : nodeNames[i];
         if (rs.length === 0) v.push(`stage ${stage.name} has a step for ${whose}: none found`);
       });
-    }
-    for (const x of nodeSteps) {
-      if (x.role.transitionId !== t.id) {
-        v.push(`node steps belong to this transition (${t.id}): ${x.r.name} belongs to ${x.role.transitionId}`);
-      }
     }
     for (let k = 1; k < stages.length; k++) {
       const before = stages[k - 1];
       const stage = stages[k];
       const prev = stepsOf(before.name);
-      const cur = stepsOf(stage.name);
       const rule = `${stage.name} after ${before.name}`;
-      cur.forEach((rs, i) => {
+      stepsOf(stage.name).forEach((rs, i) => {
         const awaited =
           stage.scope === "node" && stage.waitFor === "same-node" && before.scope === "node" ? prev[i] : prev.flat();
         // Every part of a server counts: an instance without its ledger attached is not started.
@@ -161,18 +198,6 @@ export function checkFlagDayGraph(
       });
     }
   } else {
-    const last = plan.kind === "steady" ? plan.transition : undefined;
-    for (const x of nodeSteps) {
-      if (x.role.transitionId !== last?.id) {
-        v.push(`a ${plan.kind} update has no stage step of another transition: ${x.r.name}`);
-      }
-    }
-    for (const x of networkSteps) {
-      const triggers = stableJson(x.r.inputs.triggers);
-      if (!last || !triggers.includes(JSON.stringify(last.id))) {
-        v.push(`a ${plan.kind} update has no stage step of another transition: ${x.r.name} (${triggers})`);
-      }
-    }
     const steps = [...networkSteps, ...nodeSteps].map((x) => x.r);
     nodeNames.forEach((node, i) => {
       const server = mainServer(node);
