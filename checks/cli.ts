@@ -7,7 +7,15 @@ import { parseArgs } from "node:util";
 import { fetchAll, httpJson, pollUntil, setRequestTimeout, sleep, submitPayment } from "./client";
 import { type NodeStatus, type NodeTarget, shortHex } from "./info";
 import { runTxTests, TX_CHECKS } from "./txtest";
-import { attestVerdict, liveVerdict, quiesceVerdict, type Sample, syncedAndEqual } from "./verdicts";
+import {
+  attestVerdict,
+  healthyVerdict,
+  heightsVerdict,
+  liveVerdict,
+  quiesceVerdict,
+  type Sample,
+  syncedAndEqual,
+} from "./verdicts";
 
 const USAGE = `usage: flagday <command> [targets] [options]
 targets: --nodes <file.json>  ([{"name","admin","client"?}])  or  --admin name=url [--client name=url] ...
@@ -17,6 +25,8 @@ commands:
   attest   --mrenclave <hex> --timeout <s> [--submit-tx] [--allow-unreported-mrenclave]
   txtest   [--only self-payment,cross-payment,fog,non-fog] [--command name=shell-cmd ...] [--timeout <s>]
   live     --period <s> [--traffic] [--stall <s>]
+  healthy  --mrenclave <hex> --timeout <s> [--allow-unreported-mrenclave]
+  heights  [--at-most <height> [--accept-loss] [--ingress-closed]]
   ingress  reject|accept|state --control <url>
 common: --request-timeout <s> (default 3), --interval <s> poll interval (default 0.5)`;
 
@@ -37,6 +47,9 @@ const OPTIONS = {
   period: { type: "string" },
   traffic: { type: "boolean" },
   stall: { type: "string" },
+  "at-most": { type: "string" },
+  "accept-loss": { type: "boolean" },
+  "ingress-closed": { type: "boolean" },
   control: { type: "string" },
   "request-timeout": { type: "string" },
   interval: { type: "string" },
@@ -173,7 +186,10 @@ async function cmdQuiesce(o: Opts): Promise<number> {
     samples.push({ at: Date.now(), nodes: await fetchAll(targets) });
     v = quiesceVerdict(samples, quietMs);
     if (v.ok) {
-      console.log(statusTable(samples[samples.length - 1].nodes));
+      const last = samples[samples.length - 1].nodes;
+      console.log(statusTable(last));
+      // The height the snapshots are taken at: recorded in the upgrade history and read by rollbacks.
+      console.log(`height=${last[0].blockHeight}`);
       return ok("quiesce", v.reason);
     }
     if (v.nodes.length) samples.splice(0, samples.length - 1); // the quiet period restarts from now
@@ -302,6 +318,40 @@ async function cmdLive(o: Opts): Promise<number> {
     : fail("live", v.reason);
 }
 
+async function cmdHealthy(o: Opts): Promise<number> {
+  const targets = loadTargets(o);
+  const expected = o.mrenclave;
+  if (!expected || !/^[0-9a-fA-F]{64}$/.test(expected))
+    throw new UsageError("--mrenclave <64 hex> is required");
+  const timeoutMs = seconds(o.timeout, "--timeout") * 1000;
+  const intervalMs = seconds(o.interval, "--interval", 0.5) * 1000;
+  const opts = { allowUnreported: o["allow-unreported-mrenclave"] };
+  let last = await fetchAll(targets);
+  let v = healthyVerdict(last, expected, opts);
+  const deadline = Date.now() + timeoutMs;
+  // A wrong MRENCLAVE will not fix itself; anything else may be a node still starting or catching up.
+  while (!v.ok && !v.reason.startsWith("wrong MRENCLAVE") && Date.now() < deadline) {
+    await sleep(Math.min(intervalMs, Math.max(0, deadline - Date.now())));
+    last = await fetchAll(targets);
+    v = healthyVerdict(last, expected, opts);
+  }
+  console.log(statusTable(last));
+  return v.ok ? ok("healthy", v.reason) : fail("healthy", v.reason);
+}
+
+async function cmdHeights(o: Opts): Promise<number> {
+  const st = await fetchAll(loadTargets(o));
+  console.log(statusTable(st));
+  if (o["at-most"] === undefined)
+    return ok("heights", st.map((s) => `${s.name}=${s.blockHeight ?? "-"}`).join(" "));
+  const atMost = Number(o["at-most"]);
+  if (!Number.isInteger(atMost) || atMost < 0) {
+    throw new UsageError(`--at-most must be a block height (the snapshot's), got "${o["at-most"]}"`);
+  }
+  const v = heightsVerdict(st, atMost, { acceptLoss: o["accept-loss"], ingressClosed: o["ingress-closed"] });
+  return v.ok ? ok("heights", v.reason) : fail("heights", v.reason);
+}
+
 async function cmdIngress(o: Opts, action: string | undefined): Promise<number> {
   if (!o.control) throw new UsageError("--control <url> is required");
   const base = o.control.replace(/\/+$/, "");
@@ -352,6 +402,10 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdTxtest(o);
       case "live":
         return await cmdLive(o);
+      case "healthy":
+        return await cmdHealthy(o);
+      case "heights":
+        return await cmdHeights(o);
       case "ingress":
         return await cmdIngress(o, rest[0]);
       default:

@@ -210,3 +210,91 @@ export function liveVerdict(
     `live: height ${first} -> ${end} over ${Math.round((last.at - samples[0].at) / 1000)}s, no stall`,
   );
 }
+
+/**
+ * Healthy (the rolling path, after a node's server was replaced): the node answers, is synced with nothing
+ * behind, and runs the expected MRENCLAVE (or does not report one, if allowed: real /info has none).
+ */
+export function healthyVerdict(
+  nodes: NodeStatus[],
+  expected: string,
+  opts: { allowUnreported?: boolean } = {},
+): Verdict {
+  const u = unreachable(nodes);
+  if (u) return u;
+  const exp = expected.toLowerCase();
+  const wrong = nodes.filter((n) => n.mrenclave !== undefined && n.mrenclave !== exp);
+  if (wrong.length) {
+    return failV(
+      `wrong MRENCLAVE: ${wrong.map((n) => `${n.name}=${n.mrenclave!.slice(0, 12)}…`).join(", ")} (expected ${exp.slice(0, 12)}…)`,
+      wrong.map((n) => n.name),
+    );
+  }
+  const unreported = nodes.filter((n) => n.mrenclave === undefined);
+  if (unreported.length && !opts.allowUnreported) {
+    return failV(
+      `MRENCLAVE not reported by /info on ${unreported.map((n) => n.name).join(", ")}: pass --allow-unreported-mrenclave`,
+      unreported.map((n) => n.name),
+    );
+  }
+  const behind = nodes.filter((n) => n.syncStatus !== "synced" || (n.blocksBehind ?? 0) > 0);
+  if (behind.length) {
+    return failV(
+      `not synced: ${behind.map((n) => `${n.name} ${n.syncStatus ?? "?"} (${n.blocksBehind ?? "?"} behind)`).join(", ")}`,
+      behind.map((n) => n.name),
+    );
+  }
+  return pass(
+    `healthy: ${nodes.map((n) => `${n.name} synced at ${n.blockHeight}`).join(", ")} on ${exp.slice(0, 12)}…`,
+  );
+}
+
+/**
+ * The rollback guard: restoring a snapshot taken at `atMost` must not drop confirmed transactions. Passes when
+ * every node that answers is at or below that height. Nodes that do not answer (stopped) cannot be read; they
+ * are named, and they pass only when some node answers or the loss is accepted. With `acceptLoss` it passes
+ * and names the blocks that will be dropped; with `ingressClosed` (no client could connect since the snapshot)
+ * blocks beyond it hold only the window's own test transactions, and it passes naming them.
+ */
+export function heightsVerdict(
+  nodes: NodeStatus[],
+  atMost: number,
+  opts: { acceptLoss?: boolean; ingressClosed?: boolean } = {},
+): Verdict {
+  const up = nodes.filter((n) => n.reachable);
+  const down = nodes.filter((n) => !n.reachable).map((n) => n.name);
+  const above = up.filter((n) => (n.blockHeight ?? 0) > atMost);
+  const stopped = down.length ? `; not running (ledger not read): ${down.join(", ")}` : "";
+  if (above.length) {
+    const max = Math.max(...above.map((n) => n.blockHeight!));
+    const which = above.map((n) => `${n.name}=${n.blockHeight}`).join(", ");
+    if (opts.acceptLoss) {
+      return pass(
+        `loss ACCEPTED by the operator: blocks ${atMost + 1}..${max} will be dropped (${which})${stopped}`,
+      );
+    }
+    if (opts.ingressClosed) {
+      // No client could reach the network since the snapshot: these blocks hold only the window's own checks.
+      return pass(
+        `blocks ${atMost + 1}..${max} (${which}) were made while the ingress stayed closed: only the window's ` +
+          `test transactions, dropped by the restore${stopped}`,
+      );
+    }
+    return failV(
+      `blocks beyond the snapshot height ${atMost}: ${which}. Restoring would drop blocks ${atMost + 1}..${max} ` +
+        `(confirmed transactions). Use a release with reverse migrations, or set flagday:acceptDataLoss to accept ` +
+        `the loss${stopped}`,
+      above.map((n) => n.name),
+    );
+  }
+  if (up.length === 0 && !opts.acceptLoss && !opts.ingressClosed) {
+    return failV(
+      `no node answers, so no ledger height can be checked against the snapshot height ${atMost}${stopped}. ` +
+        `Start a node on its current release to check, or set flagday:acceptDataLoss`,
+      down,
+    );
+  }
+  return pass(
+    `no blocks beyond the snapshot height ${atMost}: ${up.map((n) => `${n.name}=${n.blockHeight}`).join(", ") || "(none running)"}${stopped}`,
+  );
+}

@@ -5,6 +5,7 @@ import { buildStages, StageSteps } from "./orchestrate";
 import { Deployed, HistoryEntry, planUpgrade, Plan, historyEntry } from "./plan";
 import { NodeHandle, Platform, Server, Step } from "./platform";
 import { EnclaveRelease } from "./release";
+import { MaintenanceWindow, testnetRefusal, windowRefusal } from "./gates";
 
 export interface ConsensusNetworkArgs {
   /** The network as the stack config describes it (validated here, before anything is registered). */
@@ -20,6 +21,20 @@ export interface ConsensusNetworkArgs {
   /** Overrides the operator stated (window, testnet-first, data loss), recorded in the history. */
   readonly overrides?: readonly string[];
   readonly checks?: ChecksOptions;
+  /** The agreed maintenance window: a flag day `pulumi up` outside it fails before anything changes. */
+  readonly window?: MaintenanceWindow;
+  /** The reason to start a flag day outside the window (recorded in the history). */
+  readonly windowOverride?: string;
+  /**
+   * Testnet first: the testnet stack's name and its `flagday` output. A flag day to a release that has not
+   * completed there is refused. @default no check (use it on mainnet)
+   */
+  readonly testnet?: { readonly stack: string; readonly record?: Deployed };
+  /** The reason to skip the testnet-first check (recorded in the history). */
+  readonly testnetOverride?: string;
+  /** For tests: the clock and whether this is a preview. @default now, and what the engine says */
+  readonly now?: Date;
+  readonly dryRun?: boolean;
 }
 
 /** One consensus node: its long-lived pieces and its server on a release. */
@@ -66,11 +81,22 @@ export class ConsensusNetwork extends pulumi.ComponentResource {
   constructor(name: string, args: ConsensusNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
     // Validation runs before anything is registered: bad input fails the preview and changes nothing.
     const network = validateNetwork(args.network);
+    const overrides = [
+      ...(args.overrides ?? []),
+      ...(args.windowOverride ? [`outside-window: ${args.windowOverride}`] : []),
+      ...(args.testnetOverride ? [`testnet-skipped: ${args.testnetOverride}`] : []),
+    ];
     const plan = planUpgrade(network.release, args.deployed, {
       rollback: args.rollback,
       abort: args.abort,
-      overrides: args.overrides,
+      overrides,
     });
+    const dryRun = args.dryRun ?? pulumi.runtime.isDryRun();
+    const refusal =
+      windowRefusal(plan, args.window, args.now ?? new Date(), { dryRun, override: args.windowOverride }) ??
+      (args.testnet &&
+        testnetRefusal(plan, network.release, args.testnet.record, args.testnet.stack, args.testnetOverride));
+    if (refusal) throw new Error(refusal);
     super("flagday:index:ConsensusNetwork", name, {}, opts);
     this.plan = plan;
     const checks = args.checks ?? {};
@@ -124,6 +150,9 @@ export class ConsensusNetwork extends pulumi.ComponentResource {
         overrides: transition.overrides,
         undone: undone && {
           snapshots: undone.get("snapshot") ?? [],
+          completed: (args.deployed?.history ?? []).some(
+            (h) => h.id === transition.undoes?.id && h.outcome === "completed",
+          ),
           height: (undone.get("quiesce")?.[0]?.output ?? pulumi.output("")).apply((o) =>
             String(parseHeight(o) ?? ""),
           ),
@@ -137,7 +166,7 @@ export class ConsensusNetwork extends pulumi.ComponentResource {
           completed,
           snapshotsOf(undone && transition.sequence === "rollback-restore" ? undone : stages, handles),
         ])
-        .apply(([, snapshots]) => recordAfter(network.release, args.deployed, plan, snapshots));
+        .apply(([, snapshots]) => recordAfter(network.release, args.deployed, plan, snapshots, args.window));
     } else {
       this.nodes.forEach((_, i) => startNode(i, []));
       completed = pulumi.all(healthy.map(stepDone));
@@ -180,6 +209,7 @@ export function recordAfter(
   deployed: Deployed | undefined,
   plan: Plan,
   snapshots: HistoryEntry["snapshots"],
+  window?: MaintenanceWindow,
 ): Deployed {
   if (plan.kind !== "transition") {
     return {
@@ -194,6 +224,10 @@ export function recordAfter(
   if (t.undoes && !history.some((h) => h.id === t.undoes?.id)) {
     history.push({ ...historyEntry(t.undoes, snapshots), outcome: "aborted" });
   }
-  history.push(historyEntry(t, snapshots));
+  const w = window && {
+    start: `${window.start} ${window.timeZone}`,
+    end: `${window.end} ${window.timeZone}`,
+  };
+  history.push(historyEntry(t, snapshots, w));
   return { release, lastTransition: t, history };
 }

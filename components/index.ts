@@ -6,3 +6,4 @@ export * from "./platform";
 export * from "./checks";
 export * from "./orchestrate";
 export * from "./consensusNetwork";
+export * from "./gates";

@@ -18,7 +18,12 @@ export interface StageContext {
   /** Register only these stages, with no ordering: used to read back an undone transition's steps unchanged. */
   readonly only?: readonly StageName[];
   /** What a rollback needs from the flag day it undoes: per-node snapshots and the height they were taken at. */
-  readonly undone?: { readonly snapshots: readonly Step[]; readonly height: pulumi.Output<string> };
+  readonly undone?: {
+    readonly snapshots: readonly Step[];
+    readonly height: pulumi.Output<string>;
+    /** Whether the undone flag day completed (and so reopened the ingress). */
+    readonly completed: boolean;
+  };
   /** Operator overrides in force (e.g. `accept-data-loss`). */
   readonly overrides?: readonly string[];
 }
@@ -88,8 +93,12 @@ function networkCommand(stage: StageName, ctx: StageContext): pulumi.Input<strin
       return ctx.gate.accept;
     case "rollback-guard": {
       if (!ctx.undone) throw new Error(`flagday: ${ctx.transition.id} has no flag day to undo`);
-      const accept = (ctx.overrides ?? []).includes("accept-data-loss");
-      return pulumi.interpolate`${checkCommand(stage, ctx.transition, ctx.nodes, ctx.checks)} --at-most ${ctx.undone.height}${accept ? " --accept-loss" : ""}`;
+      const accept = (ctx.overrides ?? []).includes("accept-data-loss") ? " --accept-loss" : "";
+      const guard = pulumi.interpolate`${checkCommand(stage, ctx.transition, ctx.nodes, ctx.checks)} --at-most ${ctx.undone.height}${accept}`;
+      // A flag day that completed reopened the ingress; one that failed part-way may not have: then blocks past
+      // the snapshot are the window's own checks, not client transactions.
+      if (ctx.undone.completed || !ctx.gate.rejecting) return guard;
+      return pulumi.interpolate`if ${ctx.gate.rejecting}; then ${guard} --ingress-closed; else ${guard}; fi`;
     }
     default:
       return checkCommand(stage, ctx.transition, ctx.nodes, ctx.checks);

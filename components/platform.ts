@@ -83,4 +83,10 @@ export interface IngressGate {
   readonly reject: pulumi.Input<string>;
   /** Shell command that makes the ingress accept client connections again. */
   readonly accept: pulumi.Input<string>;
+  /**
+   * Shell command that exits 0 if and only if the ingress is rejecting clients right now. Lets a rollback of
+   * a flag day that failed before reopening tell the window's test blocks from client transactions.
+   * @default unknown (the rollback guard then assumes clients may have been served)
+   */
+  readonly rejecting?: pulumi.Input<string>;
 }

@@ -1,5 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ConsensusNetwork, Deployed, EnclaveRelease, NetworkSpec, Platform } from "../components";
+import {
+  ConsensusNetwork,
+  Deployed,
+  EnclaveRelease,
+  MaintenanceWindow,
+  NetworkSpec,
+  Platform,
+} from "../components";
 import { localPlatform, localPlatformArgs } from "../components/local/platform";
 
 /**
@@ -10,10 +17,13 @@ import { localPlatform, localPlatformArgs } from "../components/local/platform";
 export = async () => {
   const config = new pulumi.Config("flagday");
   const network = networkFromConfig(config);
-  const deployed = await readDeployed();
+  const deployed = await readRecord(
+    `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
+  );
   const platform = platformFromConfig(config);
   const overrides = config.getBoolean("acceptDataLoss") ? ["accept-data-loss"] : [];
   const abort = config.get("abort");
+  const testnetStack = config.get("testnetStack");
   const net = new ConsensusNetwork(network.name, {
     network,
     platform,
@@ -22,6 +32,10 @@ export = async () => {
     abort: abort === undefined ? undefined : releaseNamed(config, abort, "flagday:abort"),
     overrides,
     checks: config.getObject("checks"),
+    window: config.getObject<MaintenanceWindow>("window"),
+    windowOverride: config.get("windowOverride"),
+    testnet: testnetStack ? { stack: testnetStack, record: await readRecord(testnetStack) } : undefined,
+    testnetOverride: config.get("testnetOverride"),
   });
   return {
     plan:
@@ -71,11 +85,12 @@ function platformFromConfig(config: pulumi.Config): Platform {
   }
 }
 
-/** The stack's own `flagday` output from its last successful update, read through a stack reference. */
-async function readDeployed(): Promise<Deployed | undefined> {
-  const self = new pulumi.StackReference(
-    `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
-  );
-  const out = await self.getOutputDetails("flagday");
+/**
+ * A stack's `flagday` output from its last successful update, read through a stack reference: this stack's own
+ * (what is deployed) or the testnet stack's (what has completed there).
+ */
+async function readRecord(stack: string): Promise<Deployed | undefined> {
+  const ref = new pulumi.StackReference(stack);
+  const out = await ref.getOutputDetails("flagday");
   return (out.value ?? out.secretValue) as Deployed | undefined;
 }

@@ -243,6 +243,7 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
         resource: res,
         reject: `${cli} ingress reject --control ${control}`,
         accept: `${cli} ingress accept --control ${control}`,
+        rejecting: `${cli} ingress state --control ${control} | grep -q REJECTED`,
       };
     },
 
