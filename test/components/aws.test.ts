@@ -1,0 +1,256 @@
+/**
+ * The AWS platform's resource graph under Pulumi mocks: the flag-day rules (checkFlagDayGraph) on every path,
+ * and what only AWS has (ENIs, EBS snapshots, the ALB gate, secrets kept out of user data and plain state).
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+import { awsPlatform } from "../../components/aws";
+import { NetworkSpec } from "../../components/network";
+import { Platform } from "../../components/platform";
+import { CapturedResource, revealed, stableJson } from "../graph/harness";
+import { assertFlagDayGraph, checkFlagDayGraph } from "../graph/invariants";
+import { aws, awsArgs, network, runNetwork, V5, V6 } from "./fixtures";
+
+const SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nmock\n-----END OPENSSH PRIVATE KEY-----";
+const inputsOf = (r: CapturedResource) => revealed(r.inputs) as Record<string, unknown>;
+
+/** initial on V5, then the flag day to V6, then the steady run after it. */
+async function flagDay(n: number, makePlatform = aws()) {
+  const initial = await runNetwork(makePlatform, network(n, V5));
+  const upgrade = await runNetwork(makePlatform, network(n, V6), initial.result.record);
+  const steady = await runNetwork(makePlatform, network(n, V6), upgrade.result.record);
+  return { initial, upgrade, steady };
+}
+
+describe("AWS platform under mocks", async () => {
+  const runs = await flagDay(5);
+  const g = runs.upgrade.graph;
+
+  test("every path obeys the flag-day rules: initial, flag day, steady", () => {
+    assert.equal(runs.initial.result.net.plan.kind, "initial");
+    assert.equal(runs.upgrade.result.net.plan.kind, "transition");
+    assert.equal(runs.steady.result.net.plan.kind, "steady");
+    assertFlagDayGraph(runs.initial.graph, network(5, V5), runs.initial.result.net.plan);
+    assertFlagDayGraph(g, network(5, V6), runs.upgrade.result.net.plan);
+    assertFlagDayGraph(runs.steady.graph, network(5, V6), runs.steady.result.net.plan);
+  });
+
+  test("ENIs and ledger volumes are protected; the ledger is encrypted gp3 of the chart's size", () => {
+    const durable = [...g.ofType("aws:ec2/networkInterface:NetworkInterface"), ...g.ofType("aws:ebs/volume:Volume")];
+    assert.equal(durable.length, 10);
+    for (const r of durable) {
+      assert.equal(r.protect, true, `${r.name} must be protected`);
+    }
+    const ledger = inputsOf(g.named("testnet-node1-ledger"));
+    assert.equal(g.named("testnet-node1-ledger").type, "aws:ebs/volume:Volume");
+    assert.deepEqual([ledger.type, ledger.encrypted, ledger.size], ["gp3", true, 512]);
+    assert.equal(ledger.availabilityZone, "us-west-2a");
+    assert.equal(inputsOf(g.named("testnet-node2-ledger")).availabilityZone, "us-west-2b");
+  });
+
+  test("ledger and ENI inputs are the same whatever the release (an enclave change never replaces them)", async () => {
+    const a = await runNetwork(aws(), network(3, V5));
+    const b = await runNetwork(aws(), network(3, { ...V6, image: "registry.example/node:v6-custom" }));
+    for (const name of ["testnet-node2-ledger", "testnet-node2-identity"]) {
+      assert.equal(stableJson(a.graph.named(name).inputs), stableJson(b.graph.named(name).inputs), name);
+    }
+    assert.notEqual(
+      stableJson(a.graph.named("testnet-node2-server").inputs),
+      stableJson(b.graph.named("testnet-node2-server").inputs),
+    );
+  });
+
+  test("the server: an instance on the node's ENI at device 0, replaced old-first, with the release in its inputs", () => {
+    const instance = g.named("testnet-node3-server");
+    assert.equal(instance.type, "aws:ec2/instance:Instance");
+    assert.equal(instance.deleteBeforeReplace, true);
+    const i = inputsOf(instance);
+    const eni = g.named("testnet-node3-identity");
+    assert.deepEqual(i.primaryNetworkInterface, { networkInterfaceId: eni.id });
+    const tags = i.tags as Record<string, string>;
+    assert.equal(tags["flagday:mrenclave"], V6.mrenclave);
+    assert.equal(tags["flagday:image"], "mobilecoin/node_hw:v6.0.0-test");
+    assert.match(String(i.userData), /'mobilecoin\/node_hw:v6\.0\.0-test'/);
+    assert.equal(i.userDataReplaceOnChange, true);
+    const attach = g.named("testnet-node3-server-ledger");
+    assert.equal(attach.type, "aws:ec2/volumeAttachment:VolumeAttachment");
+    assert.equal(attach.deleteBeforeReplace, true);
+    assert.equal(inputsOf(attach).volumeId, g.named("testnet-node3-ledger").id);
+    assert.equal(inputsOf(attach).instanceId, instance.id);
+  });
+
+  test("no secret in user data; the SSH key reaches commands only as a Pulumi secret", () => {
+    for (const r of g.ofType("aws:ec2/instance:Instance")) {
+      const text = stableJson(r.inputs);
+      assert.ok(!text.includes("PRIVATE KEY"), `${r.name} user data holds a private key`);
+      assert.match(text, /parameter\/flagday\/testnet\/node\d\/msg-signer-key/);
+    }
+    const remote = g.ofType("command:remote:Command");
+    assert.equal(remote.length, 10, "a stop and a migrate per node");
+    for (const r of remote) {
+      const conn = r.inputs.connection as Record<string, unknown>;
+      const secretKey = conn.privateKey ?? (conn as { secret?: boolean; value?: { privateKey?: unknown } }).value?.privateKey;
+      const wrapped = conn.secret === true || (secretKey as { secret?: boolean })?.secret === true;
+      assert.ok(wrapped, `${r.name}: the SSH key must be a secret`);
+      assert.equal((revealed(conn) as { privateKey: string }).privateKey, SSH_KEY);
+    }
+  });
+
+  test("stop and migrate: remote commands on the ENI's IP, once per transition, never re-run on drift", () => {
+    const t = runs.upgrade.result.net.plan.kind === "transition" ? runs.upgrade.result.net.plan.transition : undefined;
+    assert.ok(t);
+    const stop = inputsOf(g.named("testnet-u1-node4-stop"));
+    const ip = inputsOf(g.named("testnet-gate-node4")).targetId;
+    assert.match(String(ip), /^10\.\d+\.\d+\.\d+$/);
+    assert.equal((stop.connection as { host: string }).host, ip, "SSH goes to the node's ENI address");
+    assert.deepEqual(stop.triggers, [t.id]);
+    assert.match(String(stop.update), /^echo .*nothing to do/);
+    assert.match(String(stop.create), /docker stop --time 120 mc-consensus-admin mc-consensus/);
+    const migrate = String(inputsOf(g.named("testnet-u1-node4-migrate")).create);
+    const lines = migrate.split("\n");
+    const format = lines.findIndex((l) =>
+      l.includes("docker run --rm -v /ledger:/ledger 'mobilecoin/node_hw:v6.0.0-test' mc-ledger-migration --ledger-db /ledger"),
+    );
+    const first = lines.findIndex((l) => l.includes(V6.migrations![0]));
+    const second = lines.findIndex((l) => l.includes(V6.migrations![1]));
+    assert.ok(format >= 0 && format < first && first < second, `migrations out of order:\n${migrate}`);
+    assert.match(String(inputsOf(g.named("testnet-u1-node4-migrate")).update), /nothing to do/);
+  });
+
+  test("snapshots: one EBS snapshot per node per transition, kept forever, tagged, state file noted", () => {
+    const snaps = g.ofType("aws:ebs/snapshot:Snapshot");
+    assert.equal(snaps.length, 5);
+    const s = g.named("testnet-u1-node2-snapshot");
+    assert.equal(s.retainOnDelete, true);
+    const i = inputsOf(s);
+    assert.equal(i.volumeId, g.named("testnet-node2-ledger").id);
+    const tags = i.tags as Record<string, string>;
+    assert.equal(tags["flagday:network"], "testnet");
+    assert.equal(tags["flagday:node"], "node2");
+    assert.match(tags["flagday:from"], /^v5\.2\.3-/);
+    assert.match(tags["flagday:to"], /^v6\.0\.0-/);
+    assert.match(tags["flagday:transition"], /^u1-upgrade-/);
+    // v5.2.3 still has ledger-distribution's state file on the ledger volume.
+    assert.match(tags["flagday:contents"], /\.distribution-state/);
+    const record = runs.upgrade.result.record;
+    assert.equal(record.history[0].snapshots.node2.id, s.id, "the history records the snapshot id");
+  });
+
+  test("a flag day from v6.0.1 (no state file) says the snapshot holds the ledger only", async () => {
+    const v601 = { ...V6, version: "v6.0.1", mrenclave: "c3".repeat(32) };
+    const v7 = { ...V6, version: "v7.0.0", mrenclave: "d4".repeat(32) };
+    const a = await runNetwork(aws(), network(3, v601));
+    const b = await runNetwork(aws(), network(3, v7), a.result.record);
+    const tags = inputsOf(b.graph.named("testnet-u1-node1-snapshot")).tags as Record<string, string>;
+    assert.doesNotMatch(tags["flagday:contents"], /distribution-state/);
+  });
+
+  test("the gate: an ALB listener forwarding to the client ports only; reject/accept switch its action", () => {
+    const tg = inputsOf(g.named("testnet-gate-clients"));
+    assert.equal(tg.port, 3223);
+    assert.equal(tg.targetType, "ip");
+    const attachments = g.ofType("aws:lb/targetGroupAttachment:TargetGroupAttachment");
+    assert.equal(attachments.length, 5);
+    for (const a of attachments) assert.equal(inputsOf(a).port, 3223);
+    const listener = inputsOf(g.named("testnet-gate-listener"));
+    assert.equal((listener.defaultActions as { type: string }[])[0].type, "forward");
+    for (const r of g.resources.filter((x) => x.name.startsWith("testnet-gate"))) {
+      assert.ok(!stableJson(r.inputs).includes("8443"), `${r.name}: peer traffic must not pass the gate`);
+    }
+    const reject = String(inputsOf(g.named("testnet-u1-ingress-reject")).create);
+    const accept = String(inputsOf(g.named("testnet-u1-ingress-accept")).create);
+    assert.match(reject, /^aws elbv2 modify-listener --region us-west-2 --listener-arn arn:\S+gate-listener /);
+    assert.match(reject, /"Type":"fixed-response".*"StatusCode":"503"/);
+    assert.match(accept, /"Type":"forward","TargetGroupArn":"arn:\S+gate-clients"/);
+  });
+
+  test("no-op: the steady run after the flag day registers the same resources with identical inputs", () => {
+    const before = new Map(g.resources.map((r) => [r.urn, stableJson(r.inputs)]));
+    const after = new Map(runs.steady.graph.resources.map((r) => [r.urn, stableJson(r.inputs)]));
+    assert.deepEqual([...after.keys()].sort(), [...before.keys()].sort());
+    for (const [urn, inputs] of after) assert.equal(inputs, before.get(urn), urn);
+  });
+
+  test("rollback by restore: new volumes from the recorded snapshots become the ledgers; the migrated ones stay", async () => {
+    const back = await runNetwork(aws(), network(5, V5), runs.upgrade.result.record, { rollback: true });
+    const plan = back.result.net.plan;
+    assert.equal(plan.kind === "transition" && plan.transition.sequence, "rollback-restore");
+    assertFlagDayGraph(back.graph, network(5, V5), plan);
+    const restored = back.graph.named("testnet-u2-node2-restore");
+    assert.equal(restored.type, "aws:ebs/volume:Volume");
+    assert.equal(inputsOf(restored).snapshotId, runs.upgrade.graph.named("testnet-u1-node2-snapshot").id);
+    assert.equal(inputsOf(restored).availabilityZone, "us-west-2b");
+    assert.equal(inputsOf(back.graph.named("testnet-node2-server-ledger")).volumeId, restored.id);
+    assert.equal(back.graph.named("testnet-node2-ledger").protect, true);
+    // The undone flag day's snapshots are registered again unchanged, so the engine keeps them as they are.
+    assert.equal(
+      stableJson(back.graph.named("testnet-u1-node2-snapshot").inputs),
+      stableJson(runs.upgrade.graph.named("testnet-u1-node2-snapshot").inputs),
+    );
+  });
+
+  test("a rolling change (one node's instance type) replaces only that node's server, gated by health", async () => {
+    const spec = network(5, V6);
+    const changed: NetworkSpec = {
+      ...spec,
+      nodes: spec.nodes.map((n) => (n.name === "node3" ? { ...n, settings: { instanceType: "m5.4xlarge" } } : n)),
+    };
+    const roll = await runNetwork(aws(), changed, runs.upgrade.result.record);
+    assertFlagDayGraph(roll.graph, changed, roll.result.net.plan);
+    const differs = roll.graph.resources
+      .filter((r) => stableJson(r.inputs) !== stableJson(runs.steady.graph.byUrn.get(r.urn)?.inputs))
+      .map((r) => r.name);
+    assert.deepEqual(differs.sort(), ["testnet-node3-healthy", "testnet-node3-server", "testnet-node3-server-ledger"]);
+    assert.deepEqual(roll.graph.named("testnet-node3-server").replaceOnChanges, ["instanceType"]);
+  });
+
+  test("a flag day without the SSH key fails at preview with the fix; a first deployment does not need it", async () => {
+    const noKey = () => awsPlatform(awsArgs({ sshPrivateKey: undefined }));
+    const first = await runNetwork(noKey, network(3, V5));
+    assert.equal(first.result.net.plan.kind, "initial");
+    await assert.rejects(
+      runNetwork(noKey, network(3, V6), first.result.record),
+      /flagday:sshPrivateKey is not set: run `pulumi config set --secret flagday:sshPrivateKey/,
+    );
+  });
+
+  test("an unknown node setting fails before anything is registered, naming the setting", async () => {
+    const bad = { ...network(3, V5), nodes: [{ name: "node1", settings: { instanceKind: "big" } }, { name: "node2" }, { name: "node3" }] };
+    await assert.rejects(runNetwork(aws(), bad), /nodes\[0\]\.settings\.instanceKind is not an AWS node setting/);
+  });
+
+  test("the checker fails a platform that starts servers without waiting for the migrations", async () => {
+    const broken = (): Platform => {
+      const p = awsPlatform(awsArgs());
+      return { ...p, server: (node, release, net, opts, gen) => p.server(node, release, net, { ...opts, dependsOn: [] }, gen) };
+    };
+    const initial = await runNetwork(broken, network(3, V5));
+    const up = await runNetwork(broken, network(3, V6), initial.result.record);
+    const v = checkFlagDayGraph(up.graph, network(3, V6), up.result.net.plan);
+    assert.ok(v.some((x) => x.startsWith("start after migrate: testnet-node1-server does not wait for testnet-u1-node2-migrate")), v.join("\n"));
+  });
+
+  test("the checker fails a ledger that depends on the release, and one that is not protected", async () => {
+    const broken = (): Platform => {
+      const p = awsPlatform(awsArgs());
+      return {
+        ...p,
+        node: (spec, net, opts) => {
+          const h = p.node(spec, net, opts);
+          new pulumi.CustomResource(
+            "aws:ebs/volume:Volume",
+            `${net.name}-${spec.name}-data`,
+            { availabilityZone: "us-west-2a", tags: { enclave: net.release.mrenclave } },
+            { parent: opts.parent },
+          );
+          return h;
+        },
+      };
+    };
+    const run = await runNetwork(broken, network(3, V5));
+    const v = checkFlagDayGraph(run.graph, network(3, V5), run.result.net.plan);
+    assert.ok(v.some((x) => x === "durable ledger is protected: testnet-node1-data is not"), v.join("\n"));
+    assert.ok(v.some((x) => x.startsWith("durable ledger inputs owe nothing to the release: testnet-node1-data")));
+  });
+});
