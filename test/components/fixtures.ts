@@ -1,6 +1,7 @@
 /** Releases, networks and programs the component tests share. */
 import * as pulumi from "@pulumi/pulumi";
 import { awsPlatform, AwsPlatformArgs } from "../../components/aws";
+import { kubernetesPlatform, KubernetesPlatformArgs } from "../../components/kubernetes";
 import { ConsensusNetwork, ConsensusNetworkArgs } from "../../components/consensusNetwork";
 import { NetworkSpec, NodeSpec } from "../../components/network";
 import { Deployed } from "../../components/plan";
@@ -92,3 +93,14 @@ export async function runNetwork(
 }
 
 export const aws = (extra: Partial<AwsPlatformArgs> = {}) => () => awsPlatform(awsArgs(extra));
+
+export const K8S_ARGS: KubernetesPlatformArgs = {
+  namespace: "mc-testnet",
+  clientHost: "{node}.test.mobilecoin.com",
+  volumeSnapshotClassName: "csi-snapclass",
+  msgSignerKeySecret: "{node}-msg-signer-key",
+  tokensConfigMap: "tokens-config",
+  context: "testnet-cluster",
+};
+
+export const kube = () => () => kubernetesPlatform(K8S_ARGS);

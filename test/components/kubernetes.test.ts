@@ -5,20 +5,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { awsPlatform, CLIENT_PORT } from "../../components/aws";
-import { CLIENT_PATHS, kubernetesIngressGate, kubernetesPlatform, KubernetesPlatformArgs } from "../../components/kubernetes";
+import { CLIENT_PATHS, kubernetesIngressGate } from "../../components/kubernetes";
 import { CapturedResource, revealed, stableJson } from "../graph/harness";
 import { assertFlagDayGraph } from "../graph/invariants";
-import { awsArgs, network, runNetwork, V5, V6 } from "./fixtures";
+import { awsArgs, K8S_ARGS, kube, network, runNetwork, V5, V6 } from "./fixtures";
 
-export const K8S_ARGS: KubernetesPlatformArgs = {
-  namespace: "mc-testnet",
-  clientHost: "{node}.test.mobilecoin.com",
-  volumeSnapshotClassName: "csi-snapclass",
-  msgSignerKeySecret: "{node}-msg-signer-key",
-  tokensConfigMap: "tokens-config",
-  context: "testnet-cluster",
-};
-export const kube = () => () => kubernetesPlatform(K8S_ARGS);
 const inputsOf = (r: CapturedResource) => revealed(r.inputs) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 describe("Kubernetes platform under mocks", async () => {
