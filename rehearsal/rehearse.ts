@@ -24,8 +24,10 @@ async function main(argv: string[]): Promise<number> {
     log(`tearing down any previous rehearsal network (pulumi destroy)...`);
     await stack.destroy({ onOutput: undefined });
     fs.rmSync(dir, { recursive: true, force: true });
+    // Back to the stack file as committed: the release under rehearsal, no window, no accepted loss.
+    await stack.setConfig("flagday:release", { value: "v1.0.0" });
+    for (const key of ["flagday:window", "flagday:acceptDataLoss"]) await stack.removeConfig(key);
     if (flags.has("--teardown")) {
-      await stack.setConfig("flagday:release", { value: "v1.0.0" });
       log("rehearsal network destroyed.");
       return 0;
     }
@@ -36,6 +38,17 @@ async function main(argv: string[]): Promise<number> {
   log("\n" + formatReport(report) + "\n");
   if (flags.has("--rollback")) {
     await sendTraffic(stack, 2, log);
+    log(
+      "rollback to v1.0.0: the live window made blocks after the snapshots, so the guard must refuse first...",
+    );
+    const refused = await flagDay(stack, "v1.0.0", log).then(
+      () => undefined,
+      (e: Error) => e.message,
+    );
+    if (refused === undefined) throw new Error("the rollback guard let a rollback drop confirmed blocks");
+    log(`refused as expected: ${/FAIL heights: [^\n]*/.exec(refused)?.[0] ?? refused.split("\n")[0]}`);
+    log("accepting the loss (flagday:acceptDataLoss, recorded in the history) and rolling back...");
+    await stack.setConfig("flagday:acceptDataLoss", { value: "true" });
     const back = await flagDay(stack, "v1.0.0", log);
     log("\n" + formatReport(back) + "\n");
   }

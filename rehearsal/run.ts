@@ -126,6 +126,19 @@ export function probeIngress(port: number, timeoutMs = 1500): Promise<ProbeResul
   });
 }
 
+/** Sets the maintenance window as the call would: from a few minutes ago for two hours, in UTC. */
+export async function openWindow(stack: Stack, log: (l: string) => void): Promise<void> {
+  const fmt = (d: Date) => d.toISOString().slice(0, 16);
+  const now = Date.now();
+  const window = {
+    start: fmt(new Date(now - 5 * 60_000)),
+    end: fmt(new Date(now + 2 * 3600_000)),
+    timeZone: "UTC",
+  };
+  await stack.setConfig("flagday:window", { value: JSON.stringify(window) });
+  log(`maintenance window: ${window.start} to ${window.end} UTC`);
+}
+
 /** Brings the rehearsal network up on `from` (idempotent: an existing network on `from` is left as it is). */
 export async function bringUp(stack: Stack, release: string, log: (l: string) => void) {
   await stack.setConfig("flagday:release", { value: release });
@@ -155,6 +168,7 @@ export async function flagDay(stack: Stack, to: string, log: (l: string) => void
   const before: NetworkSnapshot = { at: Date.now(), nodes: await fetchAll(nodes) };
   const from = (await stack.getConfig("flagday:release")).value;
   await stack.setConfig("flagday:release", { value: to });
+  await openWindow(stack, log);
 
   const events: EngineEvent[] = [];
   const probes: ProbeResult[] = [];
@@ -181,8 +195,8 @@ export async function flagDay(stack: Stack, to: string, log: (l: string) => void
   }
   const after: NetworkSnapshot = { at: Date.now(), nodes: await fetchAll(nodes) };
   const stepList = resourceSteps(events);
-  const planned = String(outputs.plan ?? "");
-  const sequence = (Object.keys(SEQUENCES).find((s) => planned.startsWith(s)) ?? "flag-day") as SequenceName;
+  const record = outputs.flagday as { lastTransition?: { sequence: SequenceName } } | undefined;
+  const sequence = record?.lastTransition?.sequence ?? "flag-day";
   const stages = stageTimings(events, sequence);
   const reject = stages.find((s) => s.stage === "ingress-reject");
   const accept = stages.find((s) => s.stage === "ingress-accept");
@@ -219,7 +233,7 @@ export function stageOf(name: string, sequence: SequenceName = "flag-day"): Stag
 
 /** First start and last end of each stage's steps, from the engine's events, in sequence order. */
 export function stageTimings(events: readonly EngineEvent[], sequence: SequenceName): StageTiming[] {
-  const t = new Map<StageName, { start: number; end: number; steps: number }>();
+  const t = new Map<StageName, { start: number; end: number; steps: number; urns: Set<string> }>();
   for (const e of events) {
     const pre = e.resourcePreEvent?.metadata;
     const out = e.resOutputsEvent?.metadata;
@@ -228,16 +242,22 @@ export function stageTimings(events: readonly EngineEvent[], sequence: SequenceN
     const stage = stageOf(m.urn.split("::").pop() ?? "", sequence);
     if (!stage) continue;
     const at = e.timestamp * 1000;
-    const cur = t.get(stage) ?? { start: at, end: at, steps: 0 };
+    const cur = t.get(stage) ?? { start: at, end: at, steps: 0, urns: new Set<string>() };
     if (pre) {
       cur.start = Math.min(cur.start, at);
-      cur.steps++;
+      cur.urns.add(m.urn);
+      cur.steps = cur.urns.size;
     } else {
       cur.end = Math.max(cur.end, at);
     }
     t.set(stage, cur);
   }
-  return SEQUENCES[sequence].filter((s) => t.has(s.name)).map((s) => ({ stage: s.name, ...t.get(s.name)! }));
+  return SEQUENCES[sequence]
+    .filter((s) => t.has(s.name))
+    .map((s) => {
+      const { start, end, steps } = t.get(s.name)!;
+      return { stage: s.name, start, end, steps };
+    });
 }
 
 /** Prints one line per resource step as the engine starts and finishes it: progress the call can follow. */
