@@ -4,19 +4,19 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import * as pulumi from "@pulumi/pulumi";
+import * as aws from "@pulumi/aws";
 import { awsPlatform } from "../../components/aws";
 import { NetworkSpec } from "../../components/network";
 import { Platform } from "../../components/platform";
 import { CapturedResource, revealed, stableJson } from "../graph/harness";
 import { assertFlagDayGraph, checkFlagDayGraph } from "../graph/invariants";
-import { aws, awsArgs, network, runNetwork, V5, V6 } from "./fixtures";
+import { aws as awsPlatformOf, awsArgs, network, runNetwork, V5, V6 } from "./fixtures";
 
 const SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nmock\n-----END OPENSSH PRIVATE KEY-----";
 const inputsOf = (r: CapturedResource) => revealed(r.inputs) as Record<string, unknown>;
 
 /** initial on V5, then the flag day to V6, then the steady run after it. */
-async function flagDay(n: number, makePlatform = aws()) {
+async function flagDay(n: number, makePlatform = awsPlatformOf()) {
   const initial = await runNetwork(makePlatform, network(n, V5));
   const upgrade = await runNetwork(makePlatform, network(n, V6), initial.result.record);
   const steady = await runNetwork(makePlatform, network(n, V6), upgrade.result.record);
@@ -50,8 +50,8 @@ describe("AWS platform under mocks", async () => {
   });
 
   test("ledger and ENI inputs are the same whatever the release (an enclave change never replaces them)", async () => {
-    const a = await runNetwork(aws(), network(3, V5));
-    const b = await runNetwork(aws(), network(3, { ...V6, image: "registry.example/node:v6-custom" }));
+    const a = await runNetwork(awsPlatformOf(), network(3, V5));
+    const b = await runNetwork(awsPlatformOf(), network(3, { ...V6, image: "registry.example/node:v6-custom" }));
     for (const name of ["testnet-node2-ledger", "testnet-node2-identity"]) {
       assert.equal(stableJson(a.graph.named(name).inputs), stableJson(b.graph.named(name).inputs), name);
     }
@@ -140,8 +140,8 @@ describe("AWS platform under mocks", async () => {
   test("a flag day from v6.0.1 (no state file) says the snapshot holds the ledger only", async () => {
     const v601 = { ...V6, version: "v6.0.1", mrenclave: "c3".repeat(32) };
     const v7 = { ...V6, version: "v7.0.0", mrenclave: "d4".repeat(32) };
-    const a = await runNetwork(aws(), network(3, v601));
-    const b = await runNetwork(aws(), network(3, v7), a.result.record);
+    const a = await runNetwork(awsPlatformOf(), network(3, v601));
+    const b = await runNetwork(awsPlatformOf(), network(3, v7), a.result.record);
     const tags = inputsOf(b.graph.named("testnet-u1-node1-snapshot")).tags as Record<string, string>;
     assert.doesNotMatch(tags["flagday:contents"], /distribution-state/);
   });
@@ -173,7 +173,7 @@ describe("AWS platform under mocks", async () => {
   });
 
   test("rollback by restore: new volumes from the recorded snapshots become the ledgers; the migrated ones stay", async () => {
-    const back = await runNetwork(aws(), network(5, V5), runs.upgrade.result.record, { rollback: true });
+    const back = await runNetwork(awsPlatformOf(), network(5, V5), runs.upgrade.result.record, { rollback: true });
     const plan = back.result.net.plan;
     assert.equal(plan.kind === "transition" && plan.transition.sequence, "rollback-restore");
     assertFlagDayGraph(back.graph, network(5, V5), plan);
@@ -196,7 +196,7 @@ describe("AWS platform under mocks", async () => {
       ...spec,
       nodes: spec.nodes.map((n) => (n.name === "node3" ? { ...n, settings: { instanceType: "m5.4xlarge" } } : n)),
     };
-    const roll = await runNetwork(aws(), changed, runs.upgrade.result.record);
+    const roll = await runNetwork(awsPlatformOf(), changed, runs.upgrade.result.record);
     assertFlagDayGraph(roll.graph, changed, roll.result.net.plan);
     const differs = roll.graph.resources
       .filter((r) => stableJson(r.inputs) !== stableJson(runs.steady.graph.byUrn.get(r.urn)?.inputs))
@@ -217,7 +217,7 @@ describe("AWS platform under mocks", async () => {
 
   test("an unknown node setting fails before anything is registered, naming the setting", async () => {
     const bad = { ...network(3, V5), nodes: [{ name: "node1", settings: { instanceKind: "big" } }, { name: "node2" }, { name: "node3" }] };
-    await assert.rejects(runNetwork(aws(), bad), /nodes\[0\]\.settings\.instanceKind is not an AWS node setting/);
+    await assert.rejects(runNetwork(awsPlatformOf(), bad), /nodes\[0\]\.settings\.instanceKind is not an AWS node setting/);
   });
 
   test("the checker fails a platform that starts servers without waiting for the migrations", async () => {
@@ -238,8 +238,7 @@ describe("AWS platform under mocks", async () => {
         ...p,
         node: (spec, net, opts) => {
           const h = p.node(spec, net, opts);
-          new pulumi.CustomResource(
-            "aws:ebs/volume:Volume",
+          new aws.ebs.Volume(
             `${net.name}-${spec.name}-data`,
             { availabilityZone: "us-west-2a", tags: { enclave: net.release.mrenclave } },
             { parent: opts.parent },

@@ -16,7 +16,7 @@ import { aws, kube, network, runNetwork, V5 } from "./fixtures";
 const hexArb = fc.stringMatching(/^[0-9a-f]{64}$/);
 
 /** A change to one consensus field, keeping the release valid. */
-const consensusChange = fc.constantFrom(...CONSENSUS_FIELDS).chain((field) => {
+const consensusChange = fc.constantFrom(...CONSENSUS_FIELDS).chain((field): fc.Arbitrary<Partial<EnclaveRelease>> => {
   switch (field) {
     case "version":
       return fc.nat({ max: 40 }).map((n) => ({ version: `v6.${n}.${n % 3}` }));
