@@ -105,6 +105,16 @@ export async function layout(stack: Stack) {
   };
 }
 
+/** The local gate's state as its control endpoint reports it. */
+export async function gateState(controlPort: number): Promise<string | undefined> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${controlPort}/state`, { signal: AbortSignal.timeout(1000) });
+    return ((await res.json()) as { state?: string }).state;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whether the client-facing ingress takes a new connection and answers an HTTP request on it. */
 export function probeIngress(port: number, timeoutMs = 1500): Promise<ProbeResult> {
   return new Promise((resolve) => {
@@ -166,7 +176,8 @@ export async function sendTraffic(stack: Stack, count: number, log: (l: string) 
 export async function flagDay(stack: Stack, to: string, log: (l: string) => void): Promise<FlagDayReport> {
   const { nodes, ingress } = await layout(stack);
   const before: NetworkSnapshot = { at: Date.now(), nodes: await fetchAll(nodes) };
-  const from = (await stack.getConfig("flagday:release")).value;
+  const deployed = (await stack.outputs()).flagday?.value as { release?: { version: string } } | undefined;
+  const from = deployed?.release?.version ?? (await stack.getConfig("flagday:release")).value;
   await stack.setConfig("flagday:release", { value: to });
   await openWindow(stack, log);
 
@@ -181,9 +192,14 @@ export async function flagDay(stack: Stack, to: string, log: (l: string) => void
     printer(e);
   };
   const printer = progressPrinter(log);
-  // While the window is open, keep knocking on the client-facing ingress as a client would.
+  // While the window is open, keep knocking on the client-facing ingress as a client would. A probe counts
+  // only if the gate still says "reject" after it: engine events reach us a little late, and a probe that
+  // raced the reopening says nothing about the window.
   const prober = setInterval(() => {
-    if (windowOpen) void probeIngress(ingress.listen).then((r) => windowOpen && probes.push(r));
+    if (!windowOpen) return;
+    void probeIngress(ingress.listen).then(async (r) => {
+      if (windowOpen && (await gateState(ingress.control)) === "reject") probes.push(r);
+    });
   }, 500);
   log(`flag day ${from} -> ${to} (pulumi up)...`);
   let outputs: Record<string, unknown>;
