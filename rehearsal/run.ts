@@ -60,7 +60,9 @@ export async function rehearsalStack(opts: RehearsalOptions = {}): Promise<Stack
   const stackName = opts.stackName ?? "rehearsal";
   const stackFile = path.join(ROOT, "stacks", `Pulumi.${stackName}.yaml`);
   if (!fs.existsSync(stackFile)) {
-    fs.copyFileSync(path.join(ROOT, "stacks", "Pulumi.rehearsal.yaml"), stackFile);
+    // Another stack starts from the rehearsal stack's settings, but not from its secrets salt.
+    const text = fs.readFileSync(path.join(ROOT, "stacks", "Pulumi.rehearsal.yaml"), "utf8");
+    fs.writeFileSync(stackFile, text.replace(/^encryptionsalt:.*\n?/m, ""));
   }
   const pulumiCommand = await PulumiCommand.get({ root: path.join(ROOT, ".engine") });
   const envVars: Record<string, string> = {};
