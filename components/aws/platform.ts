@@ -40,6 +40,20 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
     if (!s) throw new Error(`flagday: AWS node ${node.spec.name} was not created by this platform's node()`);
     return s;
   };
+  // One Output of every node's address per network, shared by all servers: a per-server `all` over its peers
+  // would make n^2 Outputs, which dominates graph construction at 100 nodes.
+  const addresses = new Map<string, pulumi.Output<Record<string, string>>>();
+  const addressesOf = (network: NetworkSpec): pulumi.Output<Record<string, string>> => {
+    let out = addresses.get(network.name);
+    if (!out) {
+      const names = network.nodes.map((n) => n.name);
+      out = pulumi
+        .all(names.map((n) => nodes.get(key(network, n))!.eni.privateIp))
+        .apply((ips) => Object.fromEntries(names.map((n, i) => [n, ips[i]])));
+      addresses.set(network.name, out);
+    }
+    return out;
+  };
   const baseTags = (network: NetworkSpec, node?: string) => ({
     "flagday:network": network.name,
     ...(node ? { "flagday:node": node } : {}),
@@ -132,18 +146,17 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
       const image = awsImage(release, network, args);
       const ledger = s.restored ?? s.ledger;
       const others = network.nodes.filter((n) => n.name !== node.spec.name);
-      const peers = pulumi.all(others.map((n) => nodes.get(key(network, n.name))!.eni.privateIp));
-      const userData = pulumi.all([s.eni.privateIp, peers, ledger.id]).apply(([ip, peerIps, volumeId]) =>
+      const userData = pulumi.all([addressesOf(network), ledger.id]).apply(([ips, volumeId]) =>
         renderUserData({
           region: args.region,
           chainId: network.chainId,
           blockVersion: release.blockVersion,
           image,
           logLevel: String(settings.logLevel ?? args.logLevel ?? "info"),
-          ip,
-          peers: others.map((n, i) => ({
+          ip: ips[node.spec.name],
+          peers: others.map((n) => ({
             name: n.name,
-            ip: peerIps[i],
+            ip: ips[n.name],
             ...(n.settings?.msgPublicKey ? { msgPublicKey: String(n.settings.msgPublicKey) } : {}),
           })),
           threshold: network.quorumThreshold,
