@@ -131,7 +131,9 @@ export function awsArgsProblems(raw: unknown, where: string): string[] {
   } else {
     a.subnets.forEach((s: { id?: unknown; availabilityZone?: unknown } | undefined, i: number) => {
       if (typeof s?.id !== "string" || !ID("subnet").test(s.id)) {
-        problems.push(`${where}.subnets[${i}].id must be a subnet id like subnet-0123456789abcdef0 (got ${describe(s?.id)}).`);
+        problems.push(
+          `${where}.subnets[${i}].id must be a subnet id like subnet-0123456789abcdef0 (got ${describe(s?.id)}).`,
+        );
       }
       if (typeof s?.availabilityZone !== "string" || !ZONE.test(s.availabilityZone)) {
         problems.push(
@@ -141,16 +143,30 @@ export function awsArgsProblems(raw: unknown, where: string): string[] {
       }
     });
   }
-  ids(a.securityGroupIds, `${where}.securityGroupIds`, "sg", 1, "must list the nodes' security group ids (sg-…)");
+  ids(
+    a.securityGroupIds,
+    `${where}.securityGroupIds`,
+    "sg",
+    1,
+    "must list the nodes' security group ids (sg-…)",
+  );
   str("ami", ID("ami"), "must be an AMI id like ami-0123456789abcdef0");
   str("instanceType", /^[a-z][a-z0-9-]*\.[a-z0-9]+$/, "must be an EC2 instance type like m5.2xlarge", true);
   str("iamInstanceProfile", undefined, "must name the nodes' instance profile (it reads the signer key)");
   str("keyName", undefined, "must name an EC2 key pair, or be removed", true);
-  str("imageRepository", undefined, "must be an image repository like mobilecoin/node_hw, or be removed", true);
+  str(
+    "imageRepository",
+    undefined,
+    "must be an image repository like mobilecoin/node_hw, or be removed",
+    true,
+  );
   str("ledgerKmsKeyId", /^arn:aws[a-z-]*:kms:/, "must be a KMS key ARN, or be removed", true);
   str("sshUser", /^[a-z_][a-z0-9_-]*$/, "must be a login name like ubuntu", true);
   str("logLevel", undefined, "must be a RUST_LOG value like info", true);
-  if (a.ledgerSizeGiB !== undefined && (!Number.isInteger(a.ledgerSizeGiB) || (a.ledgerSizeGiB as number) < 1)) {
+  if (
+    a.ledgerSizeGiB !== undefined &&
+    (!Number.isInteger(a.ledgerSizeGiB) || (a.ledgerSizeGiB as number) < 1)
+  ) {
     problems.push(`${where}.ledgerSizeGiB must be a whole number of GiB (got ${describe(a.ledgerSizeGiB)}).`);
   }
   const key = a.msgSignerKeyArn;
@@ -169,10 +185,24 @@ export function awsArgsProblems(raw: unknown, where: string): string[] {
 
   const ing = a.ingress as Partial<AwsIngressArgs> | undefined;
   if (!ing || typeof ing !== "object") {
-    problems.push(`${where}.ingress is missing: give subnetIds, securityGroupIds and certificateArn of the client gate.`);
+    problems.push(
+      `${where}.ingress is missing: give subnetIds, securityGroupIds and certificateArn of the client gate.`,
+    );
   } else {
-    ids(ing.subnetIds, `${where}.ingress.subnetIds`, "subnet", 2, "must list at least two subnets in different zones (an ALB needs two)");
-    ids(ing.securityGroupIds, `${where}.ingress.securityGroupIds`, "sg", 1, "must list the gate's security group ids (sg-…)");
+    ids(
+      ing.subnetIds,
+      `${where}.ingress.subnetIds`,
+      "subnet",
+      2,
+      "must list at least two subnets in different zones (an ALB needs two)",
+    );
+    ids(
+      ing.securityGroupIds,
+      `${where}.ingress.securityGroupIds`,
+      "sg",
+      1,
+      "must list the gate's security group ids (sg-…)",
+    );
     if (typeof ing.certificateArn !== "string" || !/^arn:aws[a-z-]*:acm:/.test(ing.certificateArn)) {
       problems.push(
         `${where}.ingress.certificateArn must be an ACM certificate ARN for the client endpoint (got ${describe(ing.certificateArn)}).`,

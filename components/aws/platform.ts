@@ -20,7 +20,9 @@ interface AwsNode {
 
 /** The image a release runs: the release's own if it names one, else `<repository>:<version>-<chainId>`. */
 export function awsImage(release: EnclaveRelease, network: NetworkSpec, args: AwsPlatformArgs): string {
-  return release.image ?? `${args.imageRepository ?? "mobilecoin/node_hw"}:${release.version}-${network.chainId}`;
+  return (
+    release.image ?? `${args.imageRepository ?? "mobilecoin/node_hw"}:${release.version}-${network.chainId}`
+  );
 }
 
 const q = shellQuote;
@@ -97,7 +99,9 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
         // Checked on the first node, for all of them, so a bad setting registers nothing.
         const problems = awsNodeSettingsProblems(network);
         if (problems.length > 0) {
-          throw new Error(`flagday: invalid node settings (nothing was changed):\n  - ${problems.join("\n  - ")}`);
+          throw new Error(
+            `flagday: invalid node settings (nothing was changed):\n  - ${problems.join("\n  - ")}`,
+          );
         }
         checked.add(network.name);
       }
@@ -276,7 +280,8 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
         case "reverse-migrate": {
           // The release being undone knows how to go back: its image runs its reverse migrations.
           const image = awsImage(transition.from, network, args);
-          const run = (cmd: string) => `docker run --rm -v ${LEDGER_PATH}:${LEDGER_PATH} ${q(image)} /bin/sh -c ${q(cmd)}`;
+          const run = (cmd: string) =>
+            `docker run --rm -v ${LEDGER_PATH}:${LEDGER_PATH} ${q(image)} /bin/sh -c ${q(cmd)}`;
           return remote(
             name,
             s,
@@ -306,7 +311,11 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
               type: "gp3",
               encrypted: true,
               ...(args.ledgerKmsKeyId ? { kmsKeyId: args.ledgerKmsKeyId } : {}),
-              tags: { ...tags, Name: `${network.name}-${node.spec.name}-ledger`, "flagday:restored-from": step.restoreFrom },
+              tags: {
+                ...tags,
+                Name: `${network.name}-${node.spec.name}-ledger`,
+                "flagday:restored-from": step.restoreFrom,
+              },
             },
             { ...opts, retainOnDelete: true },
           );
@@ -392,7 +401,9 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
       return {
         resource: gate,
         reject: modify(q(closed)),
-        accept: modify(clients.arn.apply((arn) => q(JSON.stringify([{ Type: "forward", TargetGroupArn: arn }])))),
+        accept: modify(
+          clients.arn.apply((arn) => q(JSON.stringify([{ Type: "forward", TargetGroupArn: arn }]))),
+        ),
       };
     },
 

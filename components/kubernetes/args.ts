@@ -86,23 +86,56 @@ export function kubernetesArgsProblems(raw: unknown, where: string): string[] {
     }
   };
   str("namespace", DNS, "must be a namespace name (lowercase letters, digits, dashes)");
-  str("clientHost", /^\{node\}\.[a-z0-9.-]+$/, "must be the client host with {node} for the node, like {node}.test.mobilecoin.com");
+  str(
+    "clientHost",
+    /^\{node\}\.[a-z0-9.-]+$/,
+    "must be the client host with {node} for the node, like {node}.test.mobilecoin.com",
+  );
   str("ingressClassName", DNS, "must name the ingress class serving clients, like nginx", true);
-  str("closedIngressClassName", DNS, "must name an ingress class no controller serves, like flagday-closed", true);
-  if (a.closedIngressClassName !== undefined && a.closedIngressClassName === (a.ingressClassName ?? "nginx")) {
-    problems.push(`${where}.closedIngressClassName must differ from ingressClassName, or rejecting would change nothing.`);
+  str(
+    "closedIngressClassName",
+    DNS,
+    "must name an ingress class no controller serves, like flagday-closed",
+    true,
+  );
+  if (
+    a.closedIngressClassName !== undefined &&
+    a.closedIngressClassName === (a.ingressClassName ?? "nginx")
+  ) {
+    problems.push(
+      `${where}.closedIngressClassName must differ from ingressClassName, or rejecting would change nothing.`,
+    );
   }
   str("tlsSecretName", DNS, "must name a TLS secret, or be removed", true);
   str("context", undefined, "must name a kubectl context, or be removed", true);
-  str("imageRepository", undefined, "must be an image repository like mobilecoin/node_hw, or be removed", true);
+  str(
+    "imageRepository",
+    undefined,
+    "must be an image repository like mobilecoin/node_hw, or be removed",
+    true,
+  );
   str("storageClassName", DNS, "must name a storage class with CSI snapshot support, or be removed", true);
   str("ledgerSize", /^\d+(Gi|Ti)$/, "must be a size like 512Gi", true);
   str("volumeSnapshotClassName", DNS, "must name the VolumeSnapshotClass for the flag-day snapshots");
-  str("msgSignerKeySecret", /^([a-z0-9-]*\{node\}[a-z0-9-]*)$/, "must name the per-node signer key Secret with {node}, like {node}-msg-signer-key");
+  str(
+    "msgSignerKeySecret",
+    /^([a-z0-9-]*\{node\}[a-z0-9-]*)$/,
+    "must name the per-node signer key Secret with {node}, like {node}-msg-signer-key",
+  );
   str("tokensConfigMap", DNS, "must name the ConfigMap holding tokens.signed.json");
   str("logLevel", undefined, "must be a RUST_LOG value like info", true);
-  str("adminUrl", /\{node\}/, "must contain {node}, like http://{node}-peer.{namespace}.svc.cluster.local:8000", true);
-  str("clientUrl", /\{node\}/, "must contain {node}, like insecure-mc://{node}-client.{namespace}.svc.cluster.local:3223/", true);
+  str(
+    "adminUrl",
+    /\{node\}/,
+    "must contain {node}, like http://{node}-peer.{namespace}.svc.cluster.local:8000",
+    true,
+  );
+  str(
+    "clientUrl",
+    /\{node\}/,
+    "must contain {node}, like insecure-mc://{node}-client.{namespace}.svc.cluster.local:3223/",
+    true,
+  );
   return problems;
 }
 

@@ -59,7 +59,9 @@ export function kubernetesIngressGate(opts: KubernetesIngressGateOptions): Platf
         },
         spec: {
           ingressClassName: serving,
-          ...(opts.tlsSecretName ? { tls: [{ hosts: nodes.map(host), secretName: opts.tlsSecretName }] } : {}),
+          ...(opts.tlsSecretName
+            ? { tls: [{ hosts: nodes.map(host), secretName: opts.tlsSecretName }] }
+            : {}),
           rules: nodes.map((n, i) => ({
             host: host(n),
             http: {
@@ -95,7 +97,9 @@ function externalBackend(opts: KubernetesGateArgs) {
       `${network.name}-gate-${node.spec.name}`,
       {
         metadata: { name, namespace: opts.namespace },
-        spec: { ports: [{ name: "client", port: CLIENT_PORT, targetPort: CLIENT_PORT, appProtocol: "grpc" }] },
+        spec: {
+          ports: [{ name: "client", port: CLIENT_PORT, targetPort: CLIENT_PORT, appProtocol: "grpc" }],
+        },
       },
       child,
     );

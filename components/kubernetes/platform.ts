@@ -31,7 +31,9 @@ export function kubernetesImage(
   network: NetworkSpec,
   args: Pick<KubernetesPlatformArgs, "imageRepository">,
 ): string {
-  return release.image ?? `${args.imageRepository ?? "mobilecoin/node_hw"}:${release.version}-${network.chainId}`;
+  return (
+    release.image ?? `${args.imageRepository ?? "mobilecoin/node_hw"}:${release.version}-${network.chainId}`
+  );
 }
 
 /**
@@ -46,7 +48,8 @@ export function kubernetesPlatform(args: KubernetesPlatformArgs): Platform {
   const key = (network: NetworkSpec, name: string) => `${network.name}/${name}`;
   const stateOf = (network: NetworkSpec, node: NodeHandle): KubeNode => {
     const s = nodes.get(key(network, node.spec.name));
-    if (!s) throw new Error(`flagday: Kubernetes node ${node.spec.name} was not created by this platform's node()`);
+    if (!s)
+      throw new Error(`flagday: Kubernetes node ${node.spec.name} was not created by this platform's node()`);
     return s;
   };
   const withProvider = <T extends pulumi.ResourceOptions>(o: T): T =>
@@ -59,7 +62,10 @@ export function kubernetesPlatform(args: KubernetesPlatformArgs): Platform {
     "flagday/from": releaseKey(step.transition.from),
     "flagday/to": releaseKey(step.transition.to),
   });
-  const claimVolume = (claim: pulumi.Input<string>) => ({ name: "ledger", persistentVolumeClaim: { claimName: claim } });
+  const claimVolume = (claim: pulumi.Input<string>) => ({
+    name: "ledger",
+    persistentVolumeClaim: { claimName: claim },
+  });
 
   return {
     name: "kubernetes",
@@ -68,12 +74,17 @@ export function kubernetesPlatform(args: KubernetesPlatformArgs): Platform {
       if (!checked.has(network.name)) {
         const problems = kubernetesNodeSettingsProblems(network);
         if (problems.length > 0) {
-          throw new Error(`flagday: invalid node settings (nothing was changed):\n  - ${problems.join("\n  - ")}`);
+          throw new Error(
+            `flagday: invalid node settings (nothing was changed):\n  - ${problems.join("\n  - ")}`,
+          );
         }
         checked.add(network.name);
       }
       const prefix = `${network.name}-${spec.name}`;
-      const selector = { "app.kubernetes.io/name": "consensus-node", "app.kubernetes.io/instance": spec.name };
+      const selector = {
+        "app.kubernetes.io/name": "consensus-node",
+        "app.kubernetes.io/instance": spec.name,
+      };
       const labels = { ...selector, "app.kubernetes.io/part-of": network.name };
       // The ledger: nothing of the release reaches it, so no enclave change can replace it.
       const pvc = new k8s.core.v1.PersistentVolumeClaim(
@@ -93,7 +104,10 @@ export function kubernetesPlatform(args: KubernetesPlatformArgs): Platform {
         `${prefix}-client`,
         {
           metadata: { name: `${spec.name}-client`, namespace: args.namespace, labels },
-          spec: { selector, ports: [{ name: "client", port: CLIENT_PORT, targetPort: CLIENT_PORT, appProtocol: "grpc" }] },
+          spec: {
+            selector,
+            ports: [{ name: "client", port: CLIENT_PORT, targetPort: CLIENT_PORT, appProtocol: "grpc" }],
+          },
         },
         withProvider({ ...opts, protect: true }),
       );
@@ -114,7 +128,10 @@ export function kubernetesPlatform(args: KubernetesPlatformArgs): Platform {
       nodes.set(key(network, spec.name), { claim: pvc.metadata.name, selector });
       return {
         spec,
-        adminUrl: url(args.adminUrl ?? `http://{node}-peer.{namespace}.svc.cluster.local:${ADMIN_PORT}`, spec.name),
+        adminUrl: url(
+          args.adminUrl ?? `http://{node}-peer.{namespace}.svc.cluster.local:${ADMIN_PORT}`,
+          spec.name,
+        ),
         clientUrl: url(
           args.clientUrl ?? `insecure-mc://{node}-client.{namespace}.svc.cluster.local:${CLIENT_PORT}/`,
           spec.name,
@@ -150,9 +167,14 @@ export function kubernetesPlatform(args: KubernetesPlatformArgs): Platform {
       const name = pulumi
         .output(s.claim)
         .apply((claim) =>
-          kubeName(`${node.spec.name}-${short(JSON.stringify([image, release.blockVersion, netJson, logLevel, resources, claim, generation]))}`),
+          kubeName(
+            `${node.spec.name}-${short(JSON.stringify([image, release.blockVersion, netJson, logLevel, resources, claim, generation]))}`,
+          ),
         );
-      const labels = { ...s.selector, "flagday/release": releaseKey(release).replace(/[^A-Za-z0-9.-]/g, "-") };
+      const labels = {
+        ...s.selector,
+        "flagday/release": releaseKey(release).replace(/[^A-Za-z0-9.-]/g, "-"),
+      };
       const env = [
         { name: "MC_CHAIN_ID", value: network.chainId },
         { name: "MC_BLOCK_VERSION", value: String(release.blockVersion) },
@@ -160,7 +182,10 @@ export function kubernetesPlatform(args: KubernetesPlatformArgs): Platform {
         {
           name: "MC_MSG_SIGNER_KEY",
           valueFrom: {
-            secretKeyRef: { name: args.msgSignerKeySecret.replace(/\{node\}/g, node.spec.name), key: "MC_MSG_SIGNER_KEY" },
+            secretKeyRef: {
+              name: args.msgSignerKeySecret.replace(/\{node\}/g, node.spec.name),
+              key: "MC_MSG_SIGNER_KEY",
+            },
           },
         },
       ];
@@ -198,8 +223,18 @@ export function kubernetesPlatform(args: KubernetesPlatformArgs): Platform {
                   {
                     name: "tokens-digest",
                     image,
-                    command: ["/bin/sh", "-c", `echo '${release.tokensConfigDigest}  /config/tokens.signed.json' | sha256sum -c -`],
-                    volumeMounts: [{ name: "tokens", mountPath: "/config/tokens.signed.json", subPath: "tokens.signed.json" }],
+                    command: [
+                      "/bin/sh",
+                      "-c",
+                      `echo '${release.tokensConfigDigest}  /config/tokens.signed.json' | sha256sum -c -`,
+                    ],
+                    volumeMounts: [
+                      {
+                        name: "tokens",
+                        mountPath: "/config/tokens.signed.json",
+                        subPath: "tokens.signed.json",
+                      },
+                    ],
                   },
                 ],
                 containers: [
@@ -227,7 +262,11 @@ export function kubernetesPlatform(args: KubernetesPlatformArgs): Platform {
                     volumeMounts: [
                       { name: "ledger", mountPath: LEDGER },
                       { name: "network", mountPath: "/config/network.json", subPath: "network.json" },
-                      { name: "tokens", mountPath: "/config/tokens.signed.json", subPath: "tokens.signed.json" },
+                      {
+                        name: "tokens",
+                        mountPath: "/config/tokens.signed.json",
+                        subPath: "tokens.signed.json",
+                      },
                       { name: "sealed", mountPath: "/sealed" },
                     ],
                   },
@@ -269,13 +308,24 @@ export function kubernetesPlatform(args: KubernetesPlatformArgs): Platform {
         const j = new k8s.batch.v1.Job(
           step.name,
           {
-            metadata: { name: objectName, namespace: args.namespace, annotations: transitionAnnotations(step) },
+            metadata: {
+              name: objectName,
+              namespace: args.namespace,
+              annotations: transitionAnnotations(step),
+            },
             spec: {
               backoffLimit: 0,
               template: {
                 spec: {
                   restartPolicy: "Never",
-                  containers: [{ name: stage.name, image, command: ["/bin/sh", "-c", ["set -eu", ...commands].join("\n")], volumeMounts: [{ name: "ledger", mountPath: LEDGER }] }],
+                  containers: [
+                    {
+                      name: stage.name,
+                      image,
+                      command: ["/bin/sh", "-c", ["set -eu", ...commands].join("\n")],
+                      volumeMounts: [{ name: "ledger", mountPath: LEDGER }],
+                    },
+                  ],
                   volumes: [claimVolume(s.claim)],
                 },
               },
@@ -333,10 +383,16 @@ export function kubernetesPlatform(args: KubernetesPlatformArgs): Platform {
         }
         case "migrate": {
           const image = kubernetesImage(transition.to, network, args);
-          return job(image, [`mc-ledger-migration --ledger-db ${LEDGER}`, ...(transition.to.migrations ?? [])]);
+          return job(image, [
+            `mc-ledger-migration --ledger-db ${LEDGER}`,
+            ...(transition.to.migrations ?? []),
+          ]);
         }
         case "reverse-migrate":
-          return job(kubernetesImage(transition.from, network, args), transition.from.reverseMigrations ?? []);
+          return job(
+            kubernetesImage(transition.from, network, args),
+            transition.from.reverseMigrations ?? [],
+          );
         case "restore": {
           if (step.restoreFrom === undefined) {
             throw new Error(
@@ -358,7 +414,11 @@ export function kubernetesPlatform(args: KubernetesPlatformArgs): Platform {
                 accessModes: ["ReadWriteOnce"],
                 ...(args.storageClassName ? { storageClassName: args.storageClassName } : {}),
                 resources: { requests: { storage: args.ledgerSize ?? "512Gi" } },
-                dataSource: { apiGroup: "snapshot.storage.k8s.io", kind: "VolumeSnapshot", name: step.restoreFrom },
+                dataSource: {
+                  apiGroup: "snapshot.storage.k8s.io",
+                  kind: "VolumeSnapshot",
+                  name: step.restoreFrom,
+                },
               },
             },
             withProvider({ ...opts, retainOnDelete: true }),

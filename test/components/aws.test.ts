@@ -37,7 +37,10 @@ describe("AWS platform under mocks", async () => {
   });
 
   test("ENIs and ledger volumes are protected; the ledger is encrypted gp3 of the chart's size", () => {
-    const durable = [...g.ofType("aws:ec2/networkInterface:NetworkInterface"), ...g.ofType("aws:ebs/volume:Volume")];
+    const durable = [
+      ...g.ofType("aws:ec2/networkInterface:NetworkInterface"),
+      ...g.ofType("aws:ebs/volume:Volume"),
+    ];
     assert.equal(durable.length, 10);
     for (const r of durable) {
       assert.equal(r.protect, true, `${r.name} must be protected`);
@@ -51,7 +54,10 @@ describe("AWS platform under mocks", async () => {
 
   test("ledger and ENI inputs are the same whatever the release (an enclave change never replaces them)", async () => {
     const a = await runNetwork(awsPlatformOf(), network(3, V5));
-    const b = await runNetwork(awsPlatformOf(), network(3, { ...V6, image: "registry.example/node:v6-custom" }));
+    const b = await runNetwork(
+      awsPlatformOf(),
+      network(3, { ...V6, image: "registry.example/node:v6-custom" }),
+    );
     for (const name of ["testnet-node2-ledger", "testnet-node2-identity"]) {
       assert.equal(stableJson(a.graph.named(name).inputs), stableJson(b.graph.named(name).inputs), name);
     }
@@ -90,7 +96,8 @@ describe("AWS platform under mocks", async () => {
     assert.equal(remote.length, 10, "a stop and a migrate per node");
     for (const r of remote) {
       const conn = r.inputs.connection as Record<string, unknown>;
-      const secretKey = conn.privateKey ?? (conn as { secret?: boolean; value?: { privateKey?: unknown } }).value?.privateKey;
+      const secretKey =
+        conn.privateKey ?? (conn as { secret?: boolean; value?: { privateKey?: unknown } }).value?.privateKey;
       const wrapped = conn.secret === true || (secretKey as { secret?: boolean })?.secret === true;
       assert.ok(wrapped, `${r.name}: the SSH key must be a secret`);
       assert.equal((revealed(conn) as { privateKey: string }).privateKey, SSH_KEY);
@@ -98,7 +105,10 @@ describe("AWS platform under mocks", async () => {
   });
 
   test("stop and migrate: remote commands on the ENI's IP, once per transition, never re-run on drift", () => {
-    const t = runs.upgrade.result.net.plan.kind === "transition" ? runs.upgrade.result.net.plan.transition : undefined;
+    const t =
+      runs.upgrade.result.net.plan.kind === "transition"
+        ? runs.upgrade.result.net.plan.transition
+        : undefined;
     assert.ok(t);
     const stop = inputsOf(g.named("testnet-u1-node4-stop"));
     const ip = inputsOf(g.named("testnet-gate-node4")).targetId;
@@ -110,7 +120,9 @@ describe("AWS platform under mocks", async () => {
     const migrate = String(inputsOf(g.named("testnet-u1-node4-migrate")).create);
     const lines = migrate.split("\n");
     const format = lines.findIndex((l) =>
-      l.includes("docker run --rm -v /ledger:/ledger 'mobilecoin/node_hw:v6.0.0-test' mc-ledger-migration --ledger-db /ledger"),
+      l.includes(
+        "docker run --rm -v /ledger:/ledger 'mobilecoin/node_hw:v6.0.0-test' mc-ledger-migration --ledger-db /ledger",
+      ),
     );
     const first = lines.findIndex((l) => l.includes(V6.migrations![0]));
     const second = lines.findIndex((l) => l.includes(V6.migrations![1]));
@@ -160,7 +172,10 @@ describe("AWS platform under mocks", async () => {
     }
     const reject = String(inputsOf(g.named("testnet-u1-ingress-reject")).create);
     const accept = String(inputsOf(g.named("testnet-u1-ingress-accept")).create);
-    assert.match(reject, /^aws elbv2 modify-listener --region us-west-2 --listener-arn arn:\S+gate-listener /);
+    assert.match(
+      reject,
+      /^aws elbv2 modify-listener --region us-west-2 --listener-arn arn:\S+gate-listener /,
+    );
     assert.match(reject, /"Type":"fixed-response".*"StatusCode":"503"/);
     assert.match(accept, /"Type":"forward","TargetGroupArn":"arn:\S+gate-clients"/);
   });
@@ -173,7 +188,9 @@ describe("AWS platform under mocks", async () => {
   });
 
   test("rollback by restore: new volumes from the recorded snapshots become the ledgers; the migrated ones stay", async () => {
-    const back = await runNetwork(awsPlatformOf(), network(5, V5), runs.upgrade.result.record, { rollback: true });
+    const back = await runNetwork(awsPlatformOf(), network(5, V5), runs.upgrade.result.record, {
+      rollback: true,
+    });
     const plan = back.result.net.plan;
     assert.equal(plan.kind === "transition" && plan.transition.sequence, "rollback-restore");
     assertFlagDayGraph(back.graph, network(5, V5), plan);
@@ -194,14 +211,20 @@ describe("AWS platform under mocks", async () => {
     const spec = network(5, V6);
     const changed: NetworkSpec = {
       ...spec,
-      nodes: spec.nodes.map((n) => (n.name === "node3" ? { ...n, settings: { instanceType: "m5.4xlarge" } } : n)),
+      nodes: spec.nodes.map((n) =>
+        n.name === "node3" ? { ...n, settings: { instanceType: "m5.4xlarge" } } : n,
+      ),
     };
     const roll = await runNetwork(awsPlatformOf(), changed, runs.upgrade.result.record);
     assertFlagDayGraph(roll.graph, changed, roll.result.net.plan);
     const differs = roll.graph.resources
       .filter((r) => stableJson(r.inputs) !== stableJson(runs.steady.graph.byUrn.get(r.urn)?.inputs))
       .map((r) => r.name);
-    assert.deepEqual(differs.sort(), ["testnet-node3-healthy", "testnet-node3-server", "testnet-node3-server-ledger"]);
+    assert.deepEqual(differs.sort(), [
+      "testnet-node3-healthy",
+      "testnet-node3-server",
+      "testnet-node3-server-ledger",
+    ]);
     assert.deepEqual(roll.graph.named("testnet-node3-server").replaceOnChanges, ["instanceType"]);
   });
 
@@ -216,19 +239,34 @@ describe("AWS platform under mocks", async () => {
   });
 
   test("an unknown node setting fails before anything is registered, naming the setting", async () => {
-    const bad = { ...network(3, V5), nodes: [{ name: "node1", settings: { instanceKind: "big" } }, { name: "node2" }, { name: "node3" }] };
-    await assert.rejects(runNetwork(awsPlatformOf(), bad), /nodes\[0\]\.settings\.instanceKind is not an AWS node setting/);
+    const bad = {
+      ...network(3, V5),
+      nodes: [{ name: "node1", settings: { instanceKind: "big" } }, { name: "node2" }, { name: "node3" }],
+    };
+    await assert.rejects(
+      runNetwork(awsPlatformOf(), bad),
+      /nodes\[0\]\.settings\.instanceKind is not an AWS node setting/,
+    );
   });
 
   test("the checker fails a platform that starts servers without waiting for the migrations", async () => {
     const broken = (): Platform => {
       const p = awsPlatform(awsArgs());
-      return { ...p, server: (node, release, net, opts, gen) => p.server(node, release, net, { ...opts, dependsOn: [] }, gen) };
+      return {
+        ...p,
+        server: (node, release, net, opts, gen) =>
+          p.server(node, release, net, { ...opts, dependsOn: [] }, gen),
+      };
     };
     const initial = await runNetwork(broken, network(3, V5));
     const up = await runNetwork(broken, network(3, V6), initial.result.record);
     const v = checkFlagDayGraph(up.graph, network(3, V6), up.result.net.plan);
-    assert.ok(v.some((x) => x.startsWith("start after migrate: testnet-node1-server does not wait for testnet-u1-node2-migrate")), v.join("\n"));
+    assert.ok(
+      v.some((x) =>
+        x.startsWith("start after migrate: testnet-node1-server does not wait for testnet-u1-node2-migrate"),
+      ),
+      v.join("\n"),
+    );
   });
 
   test("the checker fails a ledger that depends on the release, and one that is not protected", async () => {
@@ -249,7 +287,12 @@ describe("AWS platform under mocks", async () => {
     };
     const run = await runNetwork(broken, network(3, V5));
     const v = checkFlagDayGraph(run.graph, network(3, V5), run.result.net.plan);
-    assert.ok(v.some((x) => x === "durable ledger is protected: testnet-node1-data is not"), v.join("\n"));
-    assert.ok(v.some((x) => x.startsWith("durable ledger inputs owe nothing to the release: testnet-node1-data")));
+    assert.ok(
+      v.some((x) => x === "durable ledger is protected: testnet-node1-data is not"),
+      v.join("\n"),
+    );
+    assert.ok(
+      v.some((x) => x.startsWith("durable ledger inputs owe nothing to the release: testnet-node1-data")),
+    );
   });
 });

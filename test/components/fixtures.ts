@@ -30,7 +30,11 @@ export const V6: EnclaveRelease = {
   migrations: ["mc-util-migrate --ledger /ledger --step 1", "mc-util-migrate --ledger /ledger --step 2"],
 };
 
-export function network(n: number, release: EnclaveRelease = V5, extra: Partial<NetworkSpec> = {}): NetworkSpec {
+export function network(
+  n: number,
+  release: EnclaveRelease = V5,
+  extra: Partial<NetworkSpec> = {},
+): NetworkSpec {
   const nodes: NodeSpec[] = Array.from({ length: n }, (_, i) => ({ name: `node${i + 1}` }));
   return {
     name: "testnet",
@@ -55,7 +59,9 @@ export function awsArgs(extra: Partial<AwsPlatformArgs> = {}): AwsPlatformArgs {
     iamInstanceProfile: "flagday-consensus-node",
     msgSignerKeyArn: "arn:aws:ssm:us-west-2:123456789012:parameter/flagday/testnet/{node}/msg-signer-key",
     tokensConfigUri: "s3://flagday-testnet-config/tokens.signed.json",
-    sshPrivateKey: pulumi.secret("-----BEGIN OPENSSH PRIVATE KEY-----\nmock\n-----END OPENSSH PRIVATE KEY-----"),
+    sshPrivateKey: pulumi.secret(
+      "-----BEGIN OPENSSH PRIVATE KEY-----\nmock\n-----END OPENSSH PRIVATE KEY-----",
+    ),
     ingress: {
       subnetIds: ["subnet-0ccccccccccccccc3", "subnet-0ddddddddddddddd4"],
       securityGroupIds: ["sg-0fedcba9876543210"],
@@ -92,7 +98,10 @@ export async function runNetwork(
   return { graph: capture.graph, result: { net: net!, record: capture.result as unknown as Deployed } };
 }
 
-export const aws = (extra: Partial<AwsPlatformArgs> = {}) => () => awsPlatform(awsArgs(extra));
+export const aws =
+  (extra: Partial<AwsPlatformArgs> = {}) =>
+  () =>
+    awsPlatform(awsArgs(extra));
 
 export const K8S_ARGS: KubernetesPlatformArgs = {
   namespace: "mc-testnet",

@@ -43,8 +43,14 @@ describe("Kubernetes platform under mocks", async () => {
     assert.equal(inputsOf(pvc).spec.resources.requests.storage, "512Gi");
     const client = inputsOf(g.named("testnet-node2-client"));
     const peer = inputsOf(g.named("testnet-node2-peer"));
-    assert.deepEqual(client.spec.ports.map((p: { port: number }) => p.port), [3223]);
-    assert.deepEqual(peer.spec.ports.map((p: { port: number }) => p.port), [8443, 8000]);
+    assert.deepEqual(
+      client.spec.ports.map((p: { port: number }) => p.port),
+      [3223],
+    );
+    assert.deepEqual(
+      peer.spec.ports.map((p: { port: number }) => p.port),
+      [8443, 8000],
+    );
   });
 
   test("the server: a Deployment, one replica, Recreate, image <version>-<chainId>, replaced old-first", () => {
@@ -68,7 +74,10 @@ describe("Kubernetes platform under mocks", async () => {
 
   test("stop scales to zero and waits; migrate is a Job on the PVC; snapshot a retained VolumeSnapshot", () => {
     const stop = inputsOf(g.named("testnet-u1-node3-stop"));
-    assert.match(stop.create, /kubectl --context 'testnet-cluster' -n 'mc-testnet' scale deployment -l '.*instance=node3' --replicas=0/);
+    assert.match(
+      stop.create,
+      /kubectl --context 'testnet-cluster' -n 'mc-testnet' scale deployment -l '.*instance=node3' --replicas=0/,
+    );
     assert.match(stop.create, /wait --for=delete pod -l '.*instance=node3' --timeout=600s/);
     assert.match(stop.update, /nothing to do/);
     const job = g.named("testnet-u1-node3-migrate");
@@ -76,7 +85,10 @@ describe("Kubernetes platform under mocks", async () => {
     const pod = inputsOf(job).spec.template.spec;
     assert.equal(pod.volumes[0].persistentVolumeClaim.claimName, "node3-data");
     assert.equal(pod.containers[0].image, "mobilecoin/node_hw:v6.0.0-test");
-    assert.match(pod.containers[0].command[2], /mc-ledger-migration --ledger-db \/ledger\nmc-util-migrate .* 1\nmc-util-migrate .* 2$/);
+    assert.match(
+      pod.containers[0].command[2],
+      /mc-ledger-migration --ledger-db \/ledger\nmc-util-migrate .* 1\nmc-util-migrate .* 2$/,
+    );
     const snap = g.named("testnet-u1-node3-snapshot");
     assert.equal(snap.type, "kubernetes:snapshot.storage.k8s.io/v1:VolumeSnapshot");
     assert.equal(snap.retainOnDelete, true);
@@ -95,7 +107,8 @@ describe("Kubernetes platform under mocks", async () => {
       rule.http.paths.map((p: { path: string }) => p.path),
       [...CLIENT_PATHS],
     );
-    for (const p of rule.http.paths) assert.deepEqual(p.backend.service, { name: "node2-client", port: { number: 3223 } });
+    for (const p of rule.http.paths)
+      assert.deepEqual(p.backend.service, { name: "node2-client", port: { number: 3223 } });
     assert.ok(!stableJson(ing).includes("ConsensusPeerAPI") && !stableJson(ing).includes("8443"));
     const reject = inputsOf(g.named("testnet-u1-ingress-reject")).create;
     const accept = inputsOf(g.named("testnet-u1-ingress-accept")).create;

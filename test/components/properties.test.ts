@@ -16,18 +16,22 @@ import { aws, kube, network, runNetwork, V5 } from "./fixtures";
 const hexArb = fc.stringMatching(/^[0-9a-f]{64}$/);
 
 /** A change to one consensus field, keeping the release valid. */
-const consensusChange = fc.constantFrom(...CONSENSUS_FIELDS).chain((field): fc.Arbitrary<Partial<EnclaveRelease>> => {
-  switch (field) {
-    case "version":
-      return fc.nat({ max: 40 }).map((n) => ({ version: `v6.${n}.${n % 3}` }));
-    case "blockVersion":
-      return fc.integer({ min: 4, max: 9 }).map((blockVersion) => ({ blockVersion }));
-    case "enclaveUri":
-      return fc.nat().map((n) => ({ enclaveUri: `https://enclave-distribution.test.mobilecoin.com/pool/${n}/x.so` }));
-    default:
-      return hexArb.filter((h) => h !== V5[field]).map((h) => ({ [field]: h }));
-  }
-});
+const consensusChange = fc
+  .constantFrom(...CONSENSUS_FIELDS)
+  .chain((field): fc.Arbitrary<Partial<EnclaveRelease>> => {
+    switch (field) {
+      case "version":
+        return fc.nat({ max: 40 }).map((n) => ({ version: `v6.${n}.${n % 3}` }));
+      case "blockVersion":
+        return fc.integer({ min: 4, max: 9 }).map((blockVersion) => ({ blockVersion }));
+      case "enclaveUri":
+        return fc
+          .nat()
+          .map((n) => ({ enclaveUri: `https://enclave-distribution.test.mobilecoin.com/pool/${n}/x.so` }));
+      default:
+        return hexArb.filter((h) => h !== V5[field]).map((h) => ({ [field]: h }));
+    }
+  });
 
 /** A change outside the consensus identity: release bookkeeping or a node setting. */
 const otherChange = fc.oneof(
@@ -64,7 +68,9 @@ test("every scenario: the rules hold, non-consensus changes roll, the run after 
       const after: NetworkSpec = {
         ...network(s.n, target),
         nodes: before.nodes.map((node, i) =>
-          s.logLevelOn !== undefined && i === s.logLevelOn % s.n ? { ...node, settings: { logLevel: "debug" } } : node,
+          s.logLevelOn !== undefined && i === s.logLevelOn % s.n
+            ? { ...node, settings: { logLevel: "debug" } }
+            : node,
         ),
       };
       const opts = { checks: s.checks };

@@ -22,7 +22,9 @@ function stack(name: string): StackConfig {
 
 /** flagday:network with its release resolved from flagday:releases, as stacks/index.ts does. */
 function networkOf(config: StackConfig): NetworkSpec {
-  const raw = config["flagday:network"] as Omit<NetworkSpec, "release"> & { release: string | EnclaveRelease };
+  const raw = config["flagday:network"] as Omit<NetworkSpec, "release"> & {
+    release: string | EnclaveRelease;
+  };
   const releases = config["flagday:releases"] as Record<string, EnclaveRelease>;
   const release = typeof raw.release === "string" ? releases[raw.release] : raw.release;
   return { ...raw, release };

@@ -22,7 +22,10 @@ describe("release validation names the field and the fix", () => {
     assert.deepEqual(releaseProblems(V6, "flagday:release"), []);
   });
   test("malformed MRENCLAVE and MRSIGNER", () => {
-    const problems = releaseProblems({ ...V6, mrenclave: "ABC", mrsigner: hex("a").slice(0, 63) }, "flagday:release");
+    const problems = releaseProblems(
+      { ...V6, mrenclave: "ABC", mrsigner: hex("a").slice(0, 63) },
+      "flagday:release",
+    );
     one(problems, "flagday:release.mrenclave", "64 lowercase hex", "release notes");
     one(problems, "flagday:release.mrsigner", "64 lowercase hex");
     assert.equal(problems.length, 2);
@@ -64,7 +67,11 @@ describe("network validation names the field and the fix", () => {
     );
   });
   test("threshold above the node count, and one that is not a majority", () => {
-    one(networkProblems({ ...network(5), quorumThreshold: 6 }), "quorumThreshold is 6", "Lower it to at most 5");
+    one(
+      networkProblems({ ...network(5), quorumThreshold: 6 }),
+      "quorumThreshold is 6",
+      "Lower it to at most 5",
+    );
     one(networkProblems({ ...network(4), quorumThreshold: 2 }), "not a majority", "at least 3");
     assert.deepEqual(networkProblems({ ...network(4), quorumThreshold: 3 }), []);
   });
@@ -72,18 +79,29 @@ describe("network validation names the field and the fix", () => {
     one(networkProblems({ ...network(3), nodes: [] }), "flagday:network.nodes is empty");
   });
   test("validateNetwork lists every problem in one error and says nothing changed", () => {
-    const bad: Partial<NetworkSpec> = { ...network(3), quorumThreshold: 9, nodes: [{ name: "x" }, { name: "x" }] };
-    assert.throws(() => validateNetwork(bad), (e: Error) => {
-      assert.match(e.message, /nothing was changed/);
-      assert.match(e.message, /duplicates/);
-      assert.match(e.message, /quorumThreshold is 9/);
-      return true;
-    });
+    const bad: Partial<NetworkSpec> = {
+      ...network(3),
+      quorumThreshold: 9,
+      nodes: [{ name: "x" }, { name: "x" }],
+    };
+    assert.throws(
+      () => validateNetwork(bad),
+      (e: Error) => {
+        assert.match(e.message, /nothing was changed/);
+        assert.match(e.message, /duplicates/);
+        assert.match(e.message, /quorumThreshold is 9/);
+        return true;
+      },
+    );
   });
 });
 
 describe("planUpgrade", () => {
-  const deployed = (release = V5, extra: Partial<Deployed> = {}): Deployed => ({ release, history: [], ...extra });
+  const deployed = (release = V5, extra: Partial<Deployed> = {}): Deployed => ({
+    release,
+    history: [],
+    ...extra,
+  });
   test("first deployment is initial", () => {
     assert.deepEqual(planUpgrade(V5, undefined), { kind: "initial" });
   });
@@ -228,7 +246,10 @@ describe("AWS boot script", () => {
       { type: "Node", args: "10.0.0.7:8443" },
     ]);
     assert.equal(json.quorum_set.threshold, 1);
-    assert.equal(json.broadcast_peers[0], "insecure-mcp://10.0.0.6:8443/?consensus-msg-key=MCowBQYDK2VwAyEA%2B%2Fx%3D");
+    assert.equal(
+      json.broadcast_peers[0],
+      "insecure-mcp://10.0.0.6:8443/?consensus-msg-key=MCowBQYDK2VwAyEA%2B%2Fx%3D",
+    );
     assert.equal(json.broadcast_peers[1], "insecure-mcp://10.0.0.7:8443/");
   });
 });

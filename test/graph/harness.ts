@@ -75,7 +75,7 @@ export function mockId(name: string, inputs: unknown): string {
 }
 
 /** Default state the mocks return: the inputs, plus the outputs the programs under test read. */
-function defaultOutputs(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
+function defaultOutputs(type: string, name: string): Record<string, unknown> {
   const h = createHash("sha256").update(name).digest();
   switch (type) {
     case "aws:ec2/networkInterface:NetworkInterface":
@@ -170,7 +170,11 @@ export function revealed(v: unknown): unknown {
 export function stableJson(v: unknown): string {
   return JSON.stringify(v, (_k, x) =>
     x && typeof x === "object" && !Array.isArray(x)
-      ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, (x as Record<string, unknown>)[k]]))
+      ? Object.fromEntries(
+          Object.keys(x)
+            .sort()
+            .map((k) => [k, (x as Record<string, unknown>)[k]]),
+        )
       : x,
   );
 }
@@ -192,7 +196,7 @@ export async function captureGraph<T>(
       newResource: (args) => {
         const state = {
           ...args.inputs,
-          ...defaultOutputs(args.type, args.name, args.inputs),
+          ...defaultOutputs(args.type, args.name),
           ...(opts.outputs?.(args.type, args.name, args.inputs) ?? {}),
         };
         return { id: args.custom ? mockId(args.name, toPlain(args.inputs)) : undefined, state };
@@ -211,7 +215,9 @@ export async function captureGraph<T>(
       await waitForRegistrations().catch(() => undefined);
       throw e;
     }
-    const result = await new Promise<T>((resolve) => pulumi.output(returned as T).apply((v) => resolve(v as T)));
+    const result = await new Promise<T>((resolve) =>
+      pulumi.output(returned as T).apply((v) => resolve(v as T)),
+    );
     await waitForRegistrations();
     return { graph: makeGraph(monitor.captured), result };
   } finally {

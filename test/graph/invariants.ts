@@ -50,7 +50,8 @@ export function nameClassifier(network: NetworkSpec): Classifier {
     const step = /^([a-z]+\d+)-(.+)$/.exec(rest);
     if (step) {
       const [, ordinal, tail] = step;
-      if ((STAGES as readonly string[]).includes(tail)) return { kind: "network-step", stage: tail as StageName, ordinal };
+      if ((STAGES as readonly string[]).includes(tail))
+        return { kind: "network-step", stage: tail as StageName, ordinal };
       const node = nodeOf(tail);
       const stage = node && tail.slice(node.length + 1);
       if (node && (STAGES as readonly string[]).includes(stage!)) {
@@ -124,16 +125,21 @@ export function checkFlagDayGraph(
   const releases: EnclaveRelease[] = [];
   if (plan.kind !== "initial" && plan.transition) releases.push(plan.transition.from, plan.transition.to);
   releases.push(network.release);
-  const releaseMarks = new Set(releases.flatMap((rel) => [rel.mrenclave, rel.enclaveSha256, `${rel.version}-`]));
+  const releaseMarks = new Set(
+    releases.flatMap((rel) => [rel.mrenclave, rel.enclaveSha256, `${rel.version}-`]),
+  );
   const releaseBound = new Set(
-    roles.filter((x) => ["server", "node-step", "network-step", "healthy"].includes(x.role.kind)).map((x) => x.r.urn),
+    roles
+      .filter((x) => ["server", "node-step", "network-step", "healthy"].includes(x.role.kind))
+      .map((x) => x.r.urn),
   );
   for (const { r, role } of roles) {
     if (role.kind !== "ledger" && role.kind !== "identity") continue;
     if (!r.protect) v.push(`durable ${role.kind} is protected: ${r.name} is not`);
     const text = stableJson(r.inputs);
     for (const mark of releaseMarks) {
-      if (text.includes(mark)) v.push(`durable ${role.kind} inputs owe nothing to the release: ${r.name} has ${mark}`);
+      if (text.includes(mark))
+        v.push(`durable ${role.kind} inputs owe nothing to the release: ${r.name} has ${mark}`);
     }
     for (const d of r.dependencies) {
       if (releaseBound.has(d)) {
@@ -158,7 +164,10 @@ export function checkFlagDayGraph(
     const t = owner(x);
     if (!t) {
       v.push(`an update has no stage step of a transition other than its own: ${x.r.name}`);
-    } else if (x.r.type.startsWith("command:") && !stableJson(x.r.inputs.triggers ?? null).includes(JSON.stringify(t.id))) {
+    } else if (
+      x.r.type.startsWith("command:") &&
+      !stableJson(x.r.inputs.triggers ?? null).includes(JSON.stringify(t.id))
+    ) {
       v.push(`a command step runs once per transition (triggers hold ${t.id}): ${x.r.name}`);
     }
   }
@@ -169,9 +178,12 @@ export function checkFlagDayGraph(
     const stages = SEQUENCES[t.sequence];
     const stepsOf = (stage: StageName): CapturedResource[][] => {
       const s = stages.find((x) => x.name === stage)!;
-      if (s.name === "start") return nodeNames.map((n) => servers.filter((x) => x.role.node === n).map((x) => x.r));
+      if (s.name === "start")
+        return nodeNames.map((n) => servers.filter((x) => x.role.node === n).map((x) => x.r));
       if (s.scope === "network") {
-        return [networkSteps.filter((x) => x.role.stage === stage && x.role.ordinal === ordinal).map((x) => x.r)];
+        return [
+          networkSteps.filter((x) => x.role.stage === stage && x.role.ordinal === ordinal).map((x) => x.r),
+        ];
       }
       return nodeNames.map((n) =>
         nodeSteps
@@ -192,7 +204,9 @@ export function checkFlagDayGraph(
       const rule = `${stage.name} after ${before.name}`;
       stepsOf(stage.name).forEach((rs, i) => {
         const awaited =
-          stage.scope === "node" && stage.waitFor === "same-node" && before.scope === "node" ? prev[i] : prev.flat();
+          stage.scope === "node" && stage.waitFor === "same-node" && before.scope === "node"
+            ? prev[i]
+            : prev.flat();
         // Every part of a server counts: an instance without its ledger attached is not started.
         for (const a of rs) for (const b of awaited) waits(a, b, rule);
       });
@@ -203,7 +217,8 @@ export function checkFlagDayGraph(
       const server = mainServer(node);
       if (!server) return;
       for (const step of steps) {
-        if (graph.dependsOn(server, step)) v.push(`a rolling server is not held by stage steps: ${server.name} waits for ${step.name}`);
+        if (graph.dependsOn(server, step))
+          v.push(`a rolling server is not held by stage steps: ${server.name} waits for ${step.name}`);
       }
       const healthy = find("healthy").find((h) => h.role.node === node)?.r;
       if (!healthy) v.push(`every node has a health check on the rolling path: none for ${node}`);
@@ -218,9 +233,16 @@ export function checkFlagDayGraph(
 }
 
 /** `checkFlagDayGraph`, throwing one error listing every violation. */
-export function assertFlagDayGraph(graph: Graph, network: NetworkSpec, plan: Plan, classify?: Classifier): void {
+export function assertFlagDayGraph(
+  graph: Graph,
+  network: NetworkSpec,
+  plan: Plan,
+  classify?: Classifier,
+): void {
   const v = checkFlagDayGraph(graph, network, plan, classify);
   if (v.length > 0) {
-    throw new Error(`${v.length} flag-day rule(s) broken:\n  - ${[...new Set(v)].slice(0, 40).join("\n  - ")}`);
+    throw new Error(
+      `${v.length} flag-day rule(s) broken:\n  - ${[...new Set(v)].slice(0, 40).join("\n  - ")}`,
+    );
   }
 }
