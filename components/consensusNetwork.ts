@@ -139,22 +139,17 @@ export class ConsensusNetwork extends pulumi.ComponentResource {
         startServer: startNode,
         parent: this,
       };
-      // A rollback reads what the flag day it undoes recorded (snapshots, the height they were taken at) by
-      // registering those steps again, unchanged: the engine finds nothing to do and hands back their outputs.
-      const undone = transition.undoes
-        ? buildStages({ ...context, transition: transition.undoes, only: ["quiesce", "snapshot"] })
-        : undefined;
+      // A rollback finds the snapshots the flag day it undoes took where the platform keeps them: whatever
+      // point that flag day reached, each node either has its pre-upgrade snapshot or was never migrated.
+      const undone = transition.undoes ? platform.snapshots(transition.undoes, handles) : undefined;
       const stages = buildStages({
         ...context,
         transition,
         overrides: transition.overrides,
         undone: undone && {
-          snapshots: undone.get("snapshot") ?? [],
+          snapshots: undone,
           completed: (args.deployed?.history ?? []).some(
             (h) => h.id === transition.undoes?.id && h.outcome === "completed",
-          ),
-          height: (undone.get("quiesce")?.[0]?.output ?? pulumi.output("")).apply((o) =>
-            String(parseHeight(o) ?? ""),
           ),
         },
       });
@@ -164,7 +159,7 @@ export class ConsensusNetwork extends pulumi.ComponentResource {
       this.record = pulumi
         .all([
           completed,
-          snapshotsOf(undone && transition.sequence === "rollback-restore" ? undone : stages, handles),
+          undone && transition.sequence === "rollback-restore" ? undone : snapshotsOf(stages, handles),
         ])
         .apply(([, snapshots]) => recordAfter(network.release, args.deployed, plan, snapshots, args.window));
     } else {

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { checkCommand, ChecksOptions } from "./checks";
 import { NetworkSpec } from "./network";
-import { IngressGate, NodeHandle, Platform, Server, Step } from "./platform";
+import { IngressGate, NodeHandle, Platform, Server, SnapshotRecord, Step } from "./platform";
 import { Transition, transitionOrdinal } from "./plan";
 import { SEQUENCES, StageName } from "./stages";
 
@@ -15,12 +15,9 @@ export interface StageContext {
   /** Builds node `i`'s server on the target release, held back by `dependsOn` (the `start` stage). */
   readonly startServer: (i: number, dependsOn: pulumi.Resource[]) => Server;
   readonly parent: pulumi.Resource;
-  /** Register only these stages, with no ordering: used to read back an undone transition's steps unchanged. */
-  readonly only?: readonly StageName[];
-  /** What a rollback needs from the flag day it undoes: per-node snapshots and the height they were taken at. */
+  /** What a rollback needs from the flag day it undoes: the snapshots it took, per node. */
   readonly undone?: {
-    readonly snapshots: readonly Step[];
-    readonly height: pulumi.Output<string>;
+    readonly snapshots: pulumi.Output<SnapshotRecord>;
     /** Whether the undone flag day completed (and so reopened the ingress). */
     readonly completed: boolean;
   };
@@ -41,7 +38,7 @@ export type StageSteps = ReadonlyMap<StageName, readonly Step[]>;
 export function buildStages(ctx: StageContext): StageSteps {
   const { platform, network, nodes, transition, parent } = ctx;
   const ordinal = transitionOrdinal(transition);
-  const stages = SEQUENCES[transition.sequence].filter((s) => !ctx.only || ctx.only.includes(s.name));
+  const stages = SEQUENCES[transition.sequence];
   const done = new Map<StageName, readonly Step[]>();
   let previous: readonly Step[] = [];
   const all = (steps: readonly Step[]) => steps.map((s) => s.resource);
@@ -72,7 +69,8 @@ export function buildStages(ctx: StageContext): StageSteps {
             node,
             transition,
             network,
-            restoreFrom: ctx.undone?.snapshots[i]?.output,
+            restoreFrom: ctx.undone?.snapshots.apply((r) => r[node.spec.name]?.id ?? ""),
+            height: stage.name === "snapshot" ? quiescedHeight(done) : undefined,
           },
           { parent: node.parent, dependsOn },
         );
@@ -92,15 +90,33 @@ function networkCommand(stage: StageName, ctx: StageContext): pulumi.Input<strin
     case "ingress-accept":
       return ctx.gate.accept;
     case "rollback-guard": {
-      if (!ctx.undone) throw new Error(`flagday: ${ctx.transition.id} has no flag day to undo`);
+      const undone = ctx.undone;
+      if (!undone) throw new Error(`flagday: ${ctx.transition.id} has no flag day to undo`);
       const accept = (ctx.overrides ?? []).includes("accept-data-loss") ? " --accept-loss" : "";
-      const guard = pulumi.interpolate`${checkCommand(stage, ctx.transition, ctx.nodes, ctx.checks)} --at-most ${ctx.undone.height}${accept}`;
+      const height = undone.snapshots.apply((r) => {
+        const hs = Object.values(r).map((x) => x.height);
+        return hs.length && hs.every((h) => h !== undefined) ? String(Math.max(...(hs as number[]))) : "";
+      });
+      const check = checkCommand(stage, ctx.transition, ctx.nodes, ctx.checks);
+      const guard = pulumi.interpolate`${check} --at-most ${height}${accept}`;
+      const none = undone.snapshots.apply((r) => Object.keys(r).length === 0);
+      // A flag day that failed before any snapshot changed no ledger: there is nothing a restore could drop.
+      const untouched = `echo "flagday: ${undone.completed ? "" : "the failed "}flag day took no snapshot, so no ledger was changed"`;
       // A flag day that completed reopened the ingress; one that failed part-way may not have: then blocks past
       // the snapshot are the window's own checks, not client transactions.
-      if (ctx.undone.completed || !ctx.gate.rejecting) return guard;
-      return pulumi.interpolate`if ${ctx.gate.rejecting}; then ${guard} --ingress-closed; else ${guard}; fi`;
+      const guarded =
+        undone.completed || !ctx.gate.rejecting
+          ? guard
+          : pulumi.interpolate`if ${ctx.gate.rejecting}; then ${guard} --ingress-closed; else ${guard}; fi`;
+      return pulumi.all([none, guarded]).apply(([n, g]) => (n ? untouched : g));
     }
     default:
       return checkCommand(stage, ctx.transition, ctx.nodes, ctx.checks);
   }
+}
+
+/** The height the quiesce stage agreed on (it prints `height=<n>`), for the snapshot records. */
+function quiescedHeight(done: ReadonlyMap<StageName, readonly Step[]>): pulumi.Output<string> {
+  const out = done.get("quiesce")?.[0]?.output ?? pulumi.output("");
+  return out.apply((o) => /\bheight=(\d+)/.exec(o)?.[1] ?? "");
 }

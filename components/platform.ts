@@ -36,7 +36,16 @@ export interface Platform {
   ): IngressGate;
   /** A command on the operator's machine: the checks and the gate switches. */
   command(name: string, args: CommandArgs, opts: pulumi.CustomResourceOptions): Step;
+  /**
+   * The snapshots a transition's snapshot stage took, found where the platform keeps them (local files, AWS
+   * snapshots by tag), per node name. A node missing from the result has none: its snapshot step never
+   * finished, so (by the stage order) its ledger was never migrated either.
+   */
+  snapshots(transition: Transition, nodes: readonly NodeHandle[]): pulumi.Output<SnapshotRecord>;
 }
+
+/** Per node name: the snapshot's id (AWS snapshot id, local path) and the block height it was taken at. */
+export type SnapshotRecord = Readonly<Record<string, { readonly id: string; readonly height?: number }>>;
 
 export interface NodeHandle {
   readonly spec: NodeSpec;
@@ -57,8 +66,13 @@ export interface NodeStepArgs {
   readonly node: NodeHandle;
   readonly transition: Transition;
   readonly network: NetworkSpec;
-  /** For restore: the snapshot the undone flag day took of this node (AWS snapshot id, local path). */
+  /**
+   * For restore: the snapshot the undone flag day took of this node (AWS snapshot id, local path), or "" when
+   * it took none (it failed before this node's snapshot, so the ledger was never changed).
+   */
   readonly restoreFrom?: pulumi.Input<string>;
+  /** For snapshot: the block height the quiesce stage agreed on, recorded with the snapshot. */
+  readonly height?: pulumi.Input<string>;
 }
 
 export interface CommandArgs {

@@ -2,7 +2,7 @@ import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { NetworkSpec } from "../network";
-import { IngressGate, NodeHandle, NodeStepArgs, Platform, Step } from "../platform";
+import { IngressGate, NodeHandle, NodeStepArgs, Platform, SnapshotRecord, Step } from "../platform";
 import { Transition } from "../plan";
 import { EnclaveRelease, hasDistributionStateFile, releaseKey } from "../release";
 import { AwsPlatformArgs, awsNodeSettingsProblems } from "./args";
@@ -248,6 +248,8 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
               description: `flagday ${transition.id}: ${network.name}/${node.spec.name} before ${transition.to.version}`,
               tags: {
                 ...tags,
+                // The height the quiesce stage agreed on: a rollback's guard compares the ledgers against it.
+                "flagday:height": pulumi.output(step.height ?? "").apply((h) => h || "unknown"),
                 // ledger-distribution's state file sits on the same volume up to v6.0.0, so one snapshot holds both.
                 "flagday:contents": hasDistributionStateFile(transition.from)
                   ? `ledger-db ${LEDGER_PATH}/data.mdb + ledger-distribution state ${LEDGER_PATH}/.distribution-state`
@@ -306,7 +308,17 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
             {
               region: args.region,
               availabilityZone: s.subnet.availabilityZone,
-              snapshotId: step.restoreFrom,
+              // A node the undone flag day never snapshotted was never migrated either; an EBS volume without a
+              // snapshot would be blank, so that case stops here with the way out instead.
+              snapshotId: pulumi.output(step.restoreFrom).apply((id) => {
+                if (!id) {
+                  throw new Error(
+                    `flagday: ${network.name}/${node.spec.name} has no snapshot from ${transition.undoes?.id}: its ` +
+                      `ledger volume was never migrated, so keep it (no restore is needed for this node).`,
+                  );
+                }
+                return id;
+              }),
               size: args.ledgerSizeGiB ?? 512,
               type: "gp3",
               encrypted: true,
@@ -325,6 +337,35 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
         default:
           throw new Error(`flagday: the AWS platform has no node step ${stage.name}`);
       }
+    },
+
+    snapshots(transition, snapNodes): pulumi.Output<SnapshotRecord> {
+      // The snapshots are found by their tags, so a rollback works whatever point the flag day reached.
+      const found = snapNodes.map((n) =>
+        aws.ebs
+          .getSnapshotIdsOutput({
+            region: args.region,
+            owners: ["self"],
+            filters: [
+              { name: "tag:flagday:transition", values: [transition.id] },
+              { name: "tag:flagday:node", values: [n.spec.name] },
+            ],
+          })
+          .apply((r) => r.ids?.[0])
+          .apply(async (id) => {
+            if (!id) return undefined;
+            const snap = await aws.ebs.getSnapshot({ region: args.region, snapshotIds: [id] });
+            const height = Number(snap.tags?.["flagday:height"]);
+            return { id, ...(Number.isInteger(height) ? { height } : {}) };
+          }),
+      );
+      return pulumi.all(found).apply((recs) => {
+        const out: Record<string, { id: string; height?: number }> = {};
+        snapNodes.forEach((n, i) => {
+          if (recs[i]) out[n.spec.name] = recs[i]!;
+        });
+        return out as SnapshotRecord;
+      });
     },
 
     ingressGate(network, gateNodes, opts): IngressGate {

@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { localCommand, shellQuote as q } from "../aws/commands";
 import { networkJson } from "../aws/userData";
 import { NetworkSpec } from "../network";
-import { NodeHandle, NodeStepArgs, Platform, Step } from "../platform";
+import { NodeHandle, NodeStepArgs, Platform, SnapshotRecord, Step } from "../platform";
 import { EnclaveRelease, hasDistributionStateFile, releaseKey } from "../release";
 import { KubernetesPlatformArgs, kubernetesNodeSettingsProblems } from "./args";
 import { CLIENT_PORT, kubernetesIngressGate } from "./gate";
@@ -429,6 +429,19 @@ export function kubernetesPlatform(args: KubernetesPlatformArgs): Platform {
         default:
           throw new Error(`flagday: the Kubernetes platform has no node step ${stage.name}`);
       }
+    },
+
+    snapshots(transition, snapNodes): pulumi.Output<SnapshotRecord> {
+      // VolumeSnapshots are named by node, stage and transition, so a rollback knows their names. Whether one
+      // exists is only known to the cluster: a restore from a missing one fails on the PVC's data source.
+      return pulumi.output(
+        Object.fromEntries(
+          snapNodes.map((n) => [
+            n.spec.name,
+            { id: kubeName(`${n.spec.name}-snapshot-${short(transition.id)}`) },
+          ]),
+        ) as SnapshotRecord,
+      );
     },
 
     ingressGate: kubernetesIngressGate({

@@ -1,7 +1,18 @@
+import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { NetworkSpec, NodeSpec } from "../network";
-import { CommandArgs, IngressGate, NodeHandle, NodeStepArgs, Platform, Server, Step } from "../platform";
+import {
+  CommandArgs,
+  IngressGate,
+  NodeHandle,
+  NodeStepArgs,
+  Platform,
+  Server,
+  SnapshotRecord,
+  Step,
+} from "../platform";
+import { Transition } from "../plan";
 import { EnclaveRelease, hasDistributionStateFile, releaseKey } from "../release";
 import { LocalCommand } from "./command";
 import type { IngressConfig, NodeConfig } from "../../rehearsal/sim/config";
@@ -164,16 +175,29 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
           create = `${sim} stop --dir ${q(node.dir)}`;
           break;
         case "snapshot":
-          // LMDB is not safe to copy while written: only a stopped node's ledger is copied, to a fresh folder.
-          create = [
-            refuseIfRunning,
-            `rm -rf ${q(snapshot)}.partial`,
-            `mkdir -p ${q(path.dirname(snapshot))}`,
-            `cp -a ${q(ledger)} ${q(snapshot)}.partial`,
-            `rm -rf ${q(snapshot)}`,
-            `mv ${q(snapshot)}.partial ${q(snapshot)}`,
-            `echo ${q(snapshot)}`,
-          ].join(" && ");
+          // LMDB is not safe to copy while written: only a stopped node's ledger is copied, to a fresh folder,
+          // and its record (what rollbacks look for) is written only once the copy is whole.
+          create = pulumi.output(step.height ?? "").apply((height) =>
+            [
+              refuseIfRunning,
+              `rm -rf ${q(snapshot)}.partial`,
+              `mkdir -p ${q(path.dirname(snapshot))}`,
+              `cp -a ${q(ledger)} ${q(snapshot)}.partial`,
+              `rm -rf ${q(snapshot)}`,
+              `mv ${q(snapshot)}.partial ${q(snapshot)}`,
+              `printf '%s' ${q(
+                JSON.stringify({
+                  id: snapshot,
+                  node: node.spec.name,
+                  transition: transition.id,
+                  from: releaseKey(transition.from),
+                  to: releaseKey(transition.to),
+                  ...(height ? { height: Number(height) } : {}),
+                }),
+              )} > ${q(`${snapshot}.json`)}`,
+              `echo ${q(snapshot)}`,
+            ].join(" && "),
+          );
           break;
         case "migrate":
           create = [
@@ -186,23 +210,21 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
           create = [refuseIfRunning, ...releaseCommands(transition.from.reverseMigrations)].join(" && ");
           break;
         case "restore": {
-          if (!step.restoreFrom) {
-            throw new Error(
-              `flagday: cannot restore ${node.spec.name}: the flag day being undone recorded no snapshot for it.`,
-            );
-          }
           // The ledger being replaced is kept beside it, never deleted.
           const kept = `${ledger}.before-${transition.id}`;
           create = pulumi
-            .output(step.restoreFrom)
+            .output(step.restoreFrom ?? "")
             .apply((from) =>
-              [
-                refuseIfRunning,
-                `test -d ${q(from)} || { echo "snapshot ${from} of ${node.spec.name} is missing" >&2; exit 1; }`,
-                `if [ -d ${q(kept)} ]; then rm -rf ${q(ledger)}; else mv ${q(ledger)} ${q(kept)}; fi`,
-                `cp -a ${q(from)} ${q(ledger)}`,
-                `echo ${q(from)}`,
-              ].join(" && "),
+              from
+                ? [
+                    refuseIfRunning,
+                    `test -d ${q(from)} || { echo "snapshot ${from} of ${node.spec.name} is missing" >&2; exit 1; }`,
+                    `if [ -d ${q(kept)} ]; then rm -rf ${q(ledger)}; else mv ${q(ledger)} ${q(kept)}; fi`,
+                    `cp -a ${q(from)} ${q(ledger)}`,
+                    `echo ${q(from)}`,
+                  ].join(" && ")
+                : `echo "${node.spec.name}: the undone flag day took no snapshot of it, so its ledger was never ` +
+                  `migrated: kept as it is"`,
             );
           break;
         }
@@ -248,5 +270,16 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
     },
 
     command,
+
+    snapshots(transition: Transition, nodes: readonly NodeHandle[]): pulumi.Output<SnapshotRecord> {
+      const found: Record<string, { id: string; height?: number }> = {};
+      for (const n of nodes) {
+        const record = path.join(args.rootDir, "snapshots", transition.id, `${n.spec.name}.json`);
+        if (!fs.existsSync(record)) continue;
+        const r = JSON.parse(fs.readFileSync(record, "utf8")) as { id: string; height?: number };
+        found[n.spec.name] = { id: r.id, ...(r.height !== undefined ? { height: r.height } : {}) };
+      }
+      return pulumi.output(found);
+    },
   };
 }

@@ -182,6 +182,35 @@ export function stableJson(v: unknown): string {
 let running = false;
 
 /**
+ * What the mocked cloud holds across captures in one process: every custom resource a capture created, so a
+ * later run's lookups (a rollback finding the snapshots a flag day took, by tag) see what an account would.
+ */
+const fakeCloud: { type: string; id: string; inputs: Record<string, unknown> }[] = [];
+
+/** Answers the provider lookups the platforms make, from the fake cloud. */
+function answerCall(token: string, inputs: Record<string, unknown>): Record<string, unknown> {
+  const tagsOf = (r: (typeof fakeCloud)[number]) => (r.inputs.tags ?? {}) as Record<string, unknown>;
+  if (token === "aws:ebs/getSnapshotIds:getSnapshotIds") {
+    const filters = (inputs.filters ?? []) as { name: string; values: string[] }[];
+    const ids = fakeCloud
+      .filter((r) => r.type === "aws:ebs/snapshot:Snapshot")
+      .filter((r) =>
+        filters.every(
+          (f) => !f.name.startsWith("tag:") || f.values.includes(String(tagsOf(r)[f.name.slice(4)])),
+        ),
+      )
+      .map((r) => r.id);
+    return { ids };
+  }
+  if (token === "aws:ebs/getSnapshot:getSnapshot") {
+    const wanted = (inputs.snapshotIds ?? []) as string[];
+    const snap = fakeCloud.find((r) => r.type === "aws:ebs/snapshot:Snapshot" && wanted.includes(r.id));
+    return snap ? { id: snap.id, tags: tagsOf(snap) } : {};
+  }
+  return inputs;
+}
+
+/**
  * Runs `program` under mocks (not a preview: outputs are known, as in `pulumi up`) and returns the graph it
  * registered and its result with outputs resolved.
  */
@@ -199,9 +228,12 @@ export async function captureGraph<T>(
           ...defaultOutputs(args.type, args.name),
           ...(opts.outputs?.(args.type, args.name, args.inputs) ?? {}),
         };
-        return { id: args.custom ? mockId(args.name, toPlain(args.inputs)) : undefined, state };
+        const id = args.custom ? mockId(args.name, toPlain(args.inputs)) : undefined;
+        if (id)
+          fakeCloud.push({ type: args.type, id, inputs: toPlain(args.inputs) as Record<string, unknown> });
+        return { id, state };
       },
-      call: (args) => args.inputs,
+      call: (args) => answerCall(args.token, args.inputs),
     };
     const monitor = new RecordingMonitor(mocks, urnFor);
     pulumi.runtime.setMockOptions(monitor, opts.project ?? "flagday", opts.stack ?? "test", false);
