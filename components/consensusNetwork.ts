@@ -62,6 +62,15 @@ export class ConsensusNode extends pulumi.ComponentResource {
       { parent: this, dependsOn },
       generation,
     );
+    // What the node runs, for the policy pack (policy/). Registered here, synchronously inside the network's
+    // constructor, before the SDK's automatic empty registration; every value is stable while nothing changes.
+    this.registerOutputs({
+      network: this.args.network.name,
+      node: this.spec.name,
+      mrenclave: release.mrenclave,
+      version: release.version,
+      generation,
+    });
     return this.serverResource;
   }
 }
@@ -167,7 +176,12 @@ export class ConsensusNetwork extends pulumi.ComponentResource {
       completed = pulumi.all(healthy.map(stepDone));
       this.record = completed.apply(() => recordAfter(network.release, args.deployed, plan, {}));
     }
-    this.registerOutputs({ record: this.record });
+    this.registerOutputs({
+      record: this.record,
+      // For the policy pack (policy/): stable while nothing changes.
+      network: network.name,
+      peerAttestation: network.peerAttestation?.mode ?? "mrenclave",
+    });
   }
 }
 
