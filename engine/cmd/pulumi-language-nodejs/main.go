@@ -5,8 +5,10 @@
 //
 // It implements what `pulumi preview|up|destroy|refresh` and the Automation API need: Handshake, Run (which
 // starts @pulumi/pulumi's own `cmd/run` entry point, exactly as the official host does, so the Node.js SDK
-// behaves the same), GetPluginInfo, GetRequiredPackages/Plugins, About and GetProgramDependencies. Code
-// generation, packing and `pulumi new` templates are left unimplemented: the engine reports them as such.
+// behaves the same), RunPlugin for policy packs (the CLI starts a Node.js policy pack through its language
+// host: @pulumi/pulumi's `cmd/run-policy-pack`, behind the SDK's PolicyProxy, as the official host does),
+// GetPluginInfo, GetRequiredPackages/Plugins, About and GetProgramDependencies. Code generation, packing,
+// other plugin kinds and `pulumi new` templates are left unimplemented: the engine reports them as such.
 package main
 
 import (
@@ -18,14 +20,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
+	sdk "github.com/pulumi/pulumi/sdk/v3"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/cmdutil"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/version"
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
@@ -216,6 +222,76 @@ func (h *nodeHost) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumir
 		return &pulumirpc.RunResponse{Error: "could not run the Node.js program: " + err.Error()}, nil
 	}
 	return &pulumirpc.RunResponse{}, nil
+}
+
+// RunPlugin starts a Node.js policy pack (kind "analyzer"): the CLI runs every plugin that has a PulumiPolicy.yaml
+// through its runtime's language host. Like the official host, it runs `node @pulumi/pulumi/cmd/run-policy-pack
+// <engine> <pack dir>` in the pack's folder, behind the SDK's PolicyProxy, which answers the engine's handshake
+// and stack configuration and passes them to the pack as the PULUMI_NODEJS_* variables @pulumi/policy reads.
+func (h *nodeHost) RunPlugin(
+	req *pulumirpc.RunPluginRequest, server pulumirpc.LanguageRuntime_RunPluginServer,
+) error {
+	if req.GetKind() != "analyzer" {
+		return status.Errorf(codes.Unimplemented,
+			"flagday's Node.js language host only runs policy packs, not %q plugins", req.GetKind())
+	}
+	ctx := server.Context()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return errors.New("could not find node on the PATH: install Node.js 22 or newer")
+	}
+	dir := req.GetInfo().GetProgramDirectory()
+	runPath, err := resolveModule(node, dir, "@pulumi/pulumi/cmd/run-policy-pack")
+	if err != nil {
+		return fmt.Errorf("the Pulumi Node.js SDK is not installed for the policy pack in %s: run `npm ci` first", dir)
+	}
+	closer, stdout, stderr, err := rpcutil.MakeRunPluginStreams(server, false)
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+
+	proxy, stdout, err := sdk.NewPolicyProxy(ctx, stdout)
+	if err != nil {
+		return fmt.Errorf("could not start the policy pack proxy: %w", err)
+	}
+	config, err := proxy.AwaitConfiguration(ctx)
+	if err != nil {
+		return fmt.Errorf("could not get the stack configuration for the policy pack: %w", err)
+	}
+	env := append([]string{}, req.GetEnv()...)
+	if config != nil {
+		add := func(k, v string) {
+			if v != "" {
+				env = append(env, k+"="+v)
+			}
+		}
+		add("PULUMI_NODEJS_ORGANIZATION", config.GetOrganization())
+		add("PULUMI_NODEJS_PROJECT", config.GetProject())
+		add("PULUMI_NODEJS_STACK", config.GetStack())
+		add("PULUMI_NODEJS_DRY_RUN", strconv.FormatBool(config.GetDryRun()))
+		if config.GetConfig() != nil {
+			b, err := json.Marshal(config.GetConfig())
+			if err != nil {
+				return fmt.Errorf("serializing the stack configuration: %w", err)
+			}
+			add("PULUMI_CONFIG", string(b))
+		}
+	}
+
+	args := append([]string{runPath}, req.GetArgs()...)
+	cmd := exec.CommandContext(ctx, node, append(args, dir)...)
+	// Policy packs always ran in their own folder (the old pulumi-analyzer-policy launcher did the same).
+	cmd.Dir = dir
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("could not start the policy pack: %w", err)
+	}
+	if err := proxy.Attach(ctx, cmd); err != nil {
+		return fmt.Errorf("could not attach to the policy pack: %w", err)
+	}
+	return closer.Close()
 }
 
 // runtimeOptionEnv maps Pulumi.yaml's `runtime.options` to the variables the Node.js SDK reads.
