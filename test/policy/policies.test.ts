@@ -23,7 +23,7 @@ const V2 = {
 };
 const FLAG_DAY = "u2-upgrade-v1.0.0-to-v2.0.0-3f9a1c2e";
 const EARLIER = "u1-upgrade-v0.9.0-to-v1.0.0-0badc0de";
-const DYNAMIC = "pulumi-nodejs:dynamic:Resource";
+const DYNAMIC = "pulumi-nodejs:dynamic/flagday:LocalCommand"; // the local platform's LocalCommand
 
 const networkEntry = (name: string, props: Record<string, unknown> = {}): StackEntry => ({
   type: NETWORK_TYPE,
