@@ -29,7 +29,9 @@ function portFree(port: number): Promise<boolean> {
 /** A base port whose whole block (ingress and `nodes` nodes) is free right now. */
 export async function freeBase(nodes: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 30000 + Math.floor(Math.random() * 300) * 100;
+    // Below Linux's ephemeral range (32768-60999): there, a port found free can be taken before the node binds it
+    // by any outgoing connection or plugin server (seen as EADDRINUSE on a node's peer port).
+    const base = 20000 + Math.floor(Math.random() * 120) * 100;
     const ports = [base + 1, base + 2];
     for (let i = 1; i <= nodes; i++) ports.push(base + 10 * i, base + 10 * i + 3, base + 10 * i + 4);
     if ((await Promise.all(ports.map(portFree))).every(Boolean)) return base;
