@@ -2,10 +2,12 @@
  * `npm run bench`: runs every benchmark module in turn. Each prints `BENCH <name> …` lines; add a module by
  * importing it and awaiting it below.
  */
+import { benchDowntime } from "./downtime";
 import { benchGraph } from "./graph";
 
 async function main(): Promise<void> {
   await benchGraph();
+  await benchDowntime();
 }
 
 main().catch((e) => {

@@ -51,6 +51,8 @@ export interface FlagDayReport {
   readonly after: NetworkSnapshot;
   readonly clientProbes: { readonly during: ProbeResult[]; readonly after: ProbeResult };
   readonly outputs: Record<string, unknown>;
+  /** The engine's events with the time (ms) they reached us: finer than the events' own whole seconds. */
+  readonly timed: readonly { readonly event: EngineEvent; readonly at: number }[];
 }
 
 export type ProbeResult = "served" | "refused";
@@ -74,6 +76,7 @@ export async function rehearsalStack(opts: RehearsalOptions = {}): Promise<Stack
     "PULUMI_SKIP_UPDATE_CHECK",
     "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION",
     "PULUMI_NODEJS_TRANSPILE_ONLY",
+    "PULUMI_PARALLEL",
   ]) {
     if (process.env[k] !== undefined) envVars[k] = process.env[k]!;
   }
@@ -186,8 +189,10 @@ export async function flagDay(stack: Stack, to: string, log: (l: string) => void
   const events: EngineEvent[] = [];
   const probes: ProbeResult[] = [];
   let windowOpen = false;
+  const arrivals: number[] = [];
   const onEvent = (e: EngineEvent) => {
     events.push(e);
+    arrivals.push(Date.now());
     const name = e.resOutputsEvent?.metadata.urn.split("::").pop();
     if (name?.endsWith("-ingress-reject")) windowOpen = true;
     if (name?.endsWith("-ingress-accept")) windowOpen = false;
@@ -203,7 +208,7 @@ export async function flagDay(stack: Stack, to: string, log: (l: string) => void
       if (windowOpen && (await gateState(ingress.control)) === "reject") probes.push(r);
     });
   }, 500);
-  log(`flag day ${from} -> ${to} (pulumi up)...`);
+  log(`${from} -> ${to} (pulumi up)...`);
   let outputs: Record<string, unknown>;
   try {
     const res = await stack.up({ onEvent });
@@ -230,6 +235,7 @@ export async function flagDay(stack: Stack, to: string, log: (l: string) => void
     after,
     clientProbes: { during: probes, after: await probeIngress(ingress.listen) },
     outputs,
+    timed: events.map((e, i) => ({ event: e, at: arrivals[i] })),
   };
 }
 

@@ -6,6 +6,9 @@ export PATH="$FLAGDAY_ROOT/.engine/bin:$FLAGDAY_ROOT/bin:$FLAGDAY_ROOT/node_modu
 export PULUMI_HOME="${PULUMI_HOME:-$FLAGDAY_ROOT/.pulumi-home}"
 export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$FLAGDAY_ROOT/.pulumi-state}"
 export PULUMI_SKIP_UPDATE_CHECK=true
+# A flag day's node stages run on every node at once; the CLI's default (4 x cores, so 8 here) would run a
+# 10-node network's stops, snapshots and starts in rounds and stretch the downtime.
+export PULUMI_PARALLEL="${PULUMI_PARALLEL:-64}"
 # `npm test` type-checks the whole project once; programs run transpile-only so an update starts quickly.
 export PULUMI_NODEJS_TRANSPILE_ONLY="${PULUMI_NODEJS_TRANSPILE_ONLY:-true}"
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true

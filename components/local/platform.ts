@@ -33,6 +33,12 @@ export interface LocalPlatformArgs {
    * @default 1 for every release
    */
   readonly ledgerFormats?: Readonly<Record<string, number>>;
+  /**
+   * Simulated latency of every node step (stop, snapshot, migrate, restore) and server start, in seconds: a
+   * stand-in for EBS snapshots and instance boots, so benchmarks see stages that take time.
+   * @default 0
+   */
+  readonly stepLatencySeconds?: number;
   /** The simulator and checks CLIs. @default the ones on PATH */
   readonly simCli?: string;
   readonly checksCli?: string;
@@ -86,6 +92,7 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
     return { resource: res, output: res.stdout };
   };
 
+  const latency = args.stepLatencySeconds ? `sleep ${args.stepLatencySeconds} && ` : "";
   const simRelease = (release: EnclaveRelease): NodeConfig["release"] => ({
     version: release.version,
     mrenclave: release.mrenclave,
@@ -147,7 +154,7 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
           create: [
             `mkdir -p ${q(path.dirname(file))} ${q(path.join(node.dir, "ledger"))}`,
             `printf '%s' ${q(JSON.stringify(config))} > ${q(file)}`,
-            `${sim} start --config ${q(file)}`,
+            `${latency}${sim} start --config ${q(file)}`,
           ].join(" && "),
           delete: `${sim} stop --dir ${q(node.dir)}`,
           // A new release, a changed setting or a new transition is a new server: the old process stops first.
@@ -231,7 +238,11 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
         default:
           throw new Error(`flagday: the local platform has no node step ${stage.name}`);
       }
-      return command(name, { create, triggers: [transition.id] }, opts);
+      return command(
+        name,
+        { create: pulumi.interpolate`${latency}${create}`, triggers: [transition.id] },
+        opts,
+      );
     },
 
     ingressGate(network: NetworkSpec, nodes: readonly NodeHandle[], opts): IngressGate {

@@ -24,6 +24,7 @@ export async function engineStack(
     PULUMI_CONFIG_PASSPHRASE: "flagday-test-only",
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_NODEJS_TRANSPILE_ONLY: "true",
+    PULUMI_PARALLEL: "64",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
     ...extraEnv,
   };

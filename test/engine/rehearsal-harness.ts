@@ -60,6 +60,7 @@ export async function testNetwork(
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
     PULUMI_NODEJS_TRANSPILE_ONLY: "true",
+    PULUMI_PARALLEL: "64",
     PATH: `${path.join(ROOT, ".engine", "bin")}:${path.join(ROOT, "node_modules", ".bin")}:${process.env.PATH}`,
   };
   fs.mkdirSync(path.join(scratch, "state"), { recursive: true });
