@@ -105,11 +105,15 @@ function networkCommand(stage: StageName, ctx: StageContext): pulumi.Input<strin
       // A flag day that completed reopened the ingress; one that failed part-way may not have: then blocks past
       // the snapshot are the window's own checks, not client transactions.
       const guarded =
-        undone.completed || !ctx.gate.rejecting
+        undone.completed || !ctx.gate.closedSince
           ? guard
-          : pulumi.interpolate`if ${ctx.gate.rejecting}; then ${guard} --ingress-closed; else ${guard}; fi`;
+          : pulumi.interpolate`if ${ctx.gate.closedSince(ctx.transition.undoes!)}; then ${guard} --ingress-closed; else ${guard}; fi`;
       return pulumi.all([none, guarded]).apply(([n, g]) => (n ? untouched : g));
     }
+    case "live":
+      // The ingress is open during the live window. If the network stalls, close it again: clients must not
+      // pile transactions onto a network that cannot commit them while the operators decide.
+      return pulumi.interpolate`${checkCommand(stage, ctx.transition, ctx.nodes, ctx.checks)} || { echo "flagday: the live window failed: closing the ingress again" >&2; ${ctx.gate.reject}; exit 1; }`;
     default:
       return checkCommand(stage, ctx.transition, ctx.nodes, ctx.checks);
   }

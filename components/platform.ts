@@ -98,9 +98,10 @@ export interface IngressGate {
   /** Shell command that makes the ingress accept client connections again. */
   readonly accept: pulumi.Input<string>;
   /**
-   * Shell command that exits 0 if and only if the ingress is rejecting clients right now. Lets a rollback of
-   * a flag day that failed before reopening tell the window's test blocks from client transactions.
+   * Shell command that exits 0 if and only if the ingress has served no client since `transition` closed it
+   * (it is rejecting now and was never reopened in between). Lets the rollback of a flag day that failed part-way
+   * tell the window's own test blocks from client transactions.
    * @default unknown (the rollback guard then assumes clients may have been served)
    */
-  readonly rejecting?: pulumi.Input<string>;
+  readonly closedSince?: (transition: Transition) => pulumi.Input<string>;
 }

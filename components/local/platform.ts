@@ -12,7 +12,7 @@ import {
   SnapshotRecord,
   Step,
 } from "../platform";
-import { Transition } from "../plan";
+import { Transition, transitionOrdinal } from "../plan";
 import { EnclaveRelease, hasDistributionStateFile, releaseKey } from "../release";
 import { LocalCommand } from "./command";
 import type { IngressConfig, NodeConfig } from "../../rehearsal/sim/config";
@@ -69,16 +69,38 @@ interface LocalNode extends NodeHandle {
 export function localPlatform(args: LocalPlatformArgs): Platform {
   const sim = args.simCli ?? "consensus-service-sim";
   const nodesByName = new Map<string, LocalNode>();
+  let networkName = "";
   const portsOf = (i: number) => {
     const base = args.basePort + 10 * (i + 1);
     return { admin: base, client: base + 3, peer: base + 4 };
   };
   const logFile = (name: string) => path.join(args.rootDir, "logs", `${name}.log`);
+  /** Written when a step's command succeeded: what the gate reads to know whether it reopened. */
+  const marker = (name: string) => path.join(args.rootDir, "marks", `${name}.done`);
+  /**
+   * Practice failures: a script at `<rootDir>/faults/<step>` (the step's name without the network and the
+   * transition ordinal, e.g. `node2-migrate`, `quiesce`, `node2-server`) runs just before that step. If it fails,
+   * the step fails as "injected"; if it succeeds (it may pause a node, edit the node's config in
+   * $FLAGDAY_NODE_CONFIG), the step runs and meets whatever it did.
+   */
+  const faultHook = (name: string, env = "") => {
+    // Step names are `<network>-[u<n>-]<step>`.
+    const key = (name.startsWith(`${networkName}-`) ? name.slice(networkName.length + 1) : name).replace(
+      /^u\d+-/,
+      "",
+    );
+    const hook = path.join(args.rootDir, "faults", key);
+    return (
+      `mkdir -p ${q(path.join(args.rootDir, "logs"))} ${q(path.join(args.rootDir, "marks"))} && ` +
+      `{ [ ! -f ${q(hook)} ] || { echo "flagday rehearsal: fault hook ${key}" >&2; ${env}bash ${q(hook)} || ` +
+      `{ echo "injected fault: ${key} failed" >&2; exit 1; }; }; } && `
+    );
+  };
   const command = (name: string, c: CommandArgs, opts: pulumi.CustomResourceOptions): Step => {
     const res = new LocalCommand(
       name,
       {
-        create: pulumi.interpolate`mkdir -p ${q(path.join(args.rootDir, "logs"))} && ${c.create}`,
+        create: pulumi.interpolate`${faultHook(name)}${c.create} && touch ${q(marker(name))}`,
         delete: c.delete,
         // Stage steps run once per transition. If their inputs drift outside a flag day (a port, a path) they
         // must not run again: a stop re-run on a live network is an outage.
@@ -107,6 +129,7 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
     name: "local",
 
     node(spec: NodeSpec, network: NetworkSpec): NodeHandle {
+      networkName = network.name;
       const index = network.nodes.findIndex((n) => n.name === spec.name);
       const ports = portsOf(index);
       const node: LocalNode = {
@@ -154,6 +177,7 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
           create: [
             `mkdir -p ${q(path.dirname(file))} ${q(path.join(node.dir, "ledger"))}`,
             `printf '%s' ${q(JSON.stringify(config))} > ${q(file)}`,
+            `${faultHook(`${network.name}-${node.spec.name}-server`, `FLAGDAY_NODE_CONFIG=${q(file)} `)}true`,
             `${latency}${sim} start --config ${q(file)}`,
           ].join(" && "),
           delete: `${sim} stop --dir ${q(node.dir)}`,
@@ -276,7 +300,9 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
         resource: res,
         reject: `${cli} ingress reject --control ${control}`,
         accept: `${cli} ingress accept --control ${control}`,
-        rejecting: `${cli} ingress state --control ${control} | grep -q REJECTED`,
+        closedSince: (t) =>
+          `[ ! -e ${q(marker(`${network.name}-${transitionOrdinal(t)}-ingress-accept`))} ] && ` +
+          `${cli} ingress state --control ${control} | grep -q REJECTED`,
       };
     },
 
