@@ -118,18 +118,20 @@ function findPidFiles(dir: string): string[] {
 }
 
 /** Block ids of a node's ledger (the simulator's ledger-dump), with its format. */
-export function ledgerDump(
-  rootDir: string,
-  node: string,
-): { format: number; blocks: { index: number; id: string }[] } {
+export function ledgerDump(rootDir: string, node: string): LedgerDump {
+  return dumpLedgerDir(path.join(rootDir, node, "ledger"));
+}
+
+export interface LedgerDump {
+  format: number;
+  blocks: { index: number; id: string }[];
+}
+
+/** The same for any ledger directory (a snapshot is a copy of one). */
+export function dumpLedgerDir(dir: string): LedgerDump {
   const out = execFileSync(
     path.join(ROOT, "node_modules", ".bin", "node"),
-    [
-      path.join(ROOT, "bin", "consensus-service-sim.js"),
-      "ledger-dump",
-      "--ledger-db",
-      path.join(rootDir, node, "ledger"),
-    ],
+    [path.join(ROOT, "bin", "consensus-service-sim.js"), "ledger-dump", "--ledger-db", dir],
     { encoding: "utf8" },
   );
   return JSON.parse(out);
