@@ -252,7 +252,7 @@ export function healthyVerdict(
 /**
  * The rollback guard: restoring a snapshot taken at `atMost` must not drop confirmed transactions. Passes when
  * every node that answers is at or below that height. Nodes that do not answer (stopped) cannot be read; they
- * are named, and they pass only when some node answers or the loss is accepted. With `acceptLoss` it passes
+ * are named, and they pass only when some node answers, the ingress stayed closed, or the loss is accepted. With `acceptLoss` it passes
  * and names the blocks that will be dropped; with `ingressClosed` (no client could connect since the snapshot)
  * blocks beyond it hold only the window's own test transactions, and it passes naming them.
  */

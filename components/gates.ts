@@ -23,7 +23,11 @@ export interface WindowBounds {
 /** Parses a window; throws an error naming the field and the fix. */
 export function windowBounds(w: Partial<MaintenanceWindow>, where = "flagday:window"): WindowBounds {
   const zone = w.timeZone ?? "";
-  if (!DateTime.now().setZone(zone).isValid) {
+  // Only named IANA zones: "local" or "UTC+3" would make the window depend on the machine or ignore DST.
+  if (
+    (zone !== "UTC" && !/^[A-Za-z_]+\/[A-Za-z0-9_+\-/]+$/.test(zone)) ||
+    !DateTime.now().setZone(zone).isValid
+  ) {
     throw new Error(
       `${where}.timeZone must be an IANA time zone such as UTC or Europe/Zurich (got "${zone}").`,
     );
@@ -31,7 +35,7 @@ export function windowBounds(w: Partial<MaintenanceWindow>, where = "flagday:win
   const parse = (field: "start" | "end") => {
     const v = w[field];
     const t = typeof v === "string" ? DateTime.fromISO(v, { zone, setZone: false }) : undefined;
-    if (!t || !t.isValid || typeof v !== "string" || /([zZ]|[+-]\d\d:?\d\d)$/.test(v)) {
+    if (!t || !t.isValid || typeof v !== "string" || /([zZ]|[+-]\d\d(:?\d\d)?)$/.test(v)) {
       throw new Error(
         `${where}.${field} must be a local date and time like 2026-12-01T14:00 (no offset: the zone is ` +
           `${where}.timeZone), got ${JSON.stringify(v)}.`,
@@ -61,6 +65,8 @@ export function windowRefusal(
   now: Date,
   opts: { dryRun: boolean; override?: string },
 ): string | undefined {
+  // A malformed window is bad input: it fails every run, previews included, before anything changes.
+  if (window) windowBounds(window);
   if (opts.dryRun || plan.kind !== "transition" || plan.transition.sequence !== "flag-day") return undefined;
   if (!window) {
     return opts.override
@@ -93,16 +99,17 @@ export function testnetRefusal(
   override?: string,
 ): string | undefined {
   if (plan.kind !== "transition" || plan.transition.sequence !== "flag-day" || override) return undefined;
-  const key = releaseKey(target);
+  // By release tag: testnet and mainnet run the same release with different measurements (each chain has its
+  // own signed enclave, `testnet-signed.so-<tag>` and `mainnet-signed.so-<tag>`), so their MRENCLAVEs differ.
   const done = testnet?.history.some(
-    (h) => h.sequence === "flag-day" && h.outcome === "completed" && h.to === key,
+    (h) => h.sequence === "flag-day" && h.outcome === "completed" && h.to.startsWith(`${target.version}-`),
   );
   if (done) return undefined;
   const seen = testnet
     ? `its last recorded release is ${releaseKey(testnet.release)}`
     : "it has no flagday record (never deployed, or the name is wrong)";
   return (
-    `flagday: ${target.version} (MRENCLAVE ${target.mrenclave.slice(0, 12)}...) has not completed a flag day on ` +
+    `flagday: release ${target.version} has not completed a flag day on ` +
     `the testnet stack ${testnetStack}; ${seen}. Run the flag day on testnet first, or set ` +
     `flagday:testnetOverride to the reason (recorded in the history).`
   );

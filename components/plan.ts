@@ -116,10 +116,14 @@ export function planUpgrade(
     !needsFlagDay(last.from, target) &&
     needsFlagDay(deployed.release, target);
   if (opts.rollback && !rollingBack) {
-    const hint = last
-      ? `the last transition (${last.id}) went ${last.from.version} -> ${last.to.version}; set flagday:release ` +
-        `back to ${last.from.version} or remove flagday:rollback.`
-      : "there is no flag day to undo; remove flagday:rollback.";
+    const hint =
+      last?.sequence === "flag-day"
+        ? `the last transition (${last.id}) went ${last.from.version} -> ${last.to.version}; set ` +
+          `flagday:release back to ${last.from.version} or remove flagday:rollback.`
+        : last
+          ? `the last transition (${last.id}) was itself a rollback, so there is no flag day to undo: remove ` +
+            `flagday:rollback.`
+          : "there is no flag day to undo; remove flagday:rollback.";
     throw new Error(
       `flagday:rollback is set, but the target release is not the one before the last flag day: ${hint}`,
     );
