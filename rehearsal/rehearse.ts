@@ -8,7 +8,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { bringUp, flagDay, formatReport, rehearsalStack, ROOT, sendTraffic } from "./run";
+import { randomBytes } from "node:crypto";
+import { bringUp, flagDay, formatReport, layout, rehearsalStack, ROOT, sendTraffic } from "./run";
 
 async function main(argv: string[]): Promise<number> {
   const flags = new Set(argv);
@@ -26,11 +27,23 @@ async function main(argv: string[]): Promise<number> {
     fs.rmSync(dir, { recursive: true, force: true });
     // Back to the stack file as committed: the release under rehearsal, no window, no accepted loss.
     await stack.setConfig("flagday:release", { value: "v1.0.0" });
-    for (const key of ["flagday:window", "flagday:acceptDataLoss"]) await stack.removeConfig(key);
+    for (const key of ["flagday:window", "flagday:acceptDataLoss", "flagday:msgSignerKeys"]) {
+      await stack.removeConfig(key).catch(() => undefined);
+    }
     if (flags.has("--teardown")) {
       log("rehearsal network destroyed.");
       return 0;
     }
+  }
+  // Each simulated node gets a message-signer key, a Pulumi secret, as real nodes get --msg-signer-key.
+  const { nodes } = await layout(stack);
+  for (const n of nodes) {
+    const key = `flagday:msgSignerKeys.${n.name}`;
+    const has = await stack.getConfig(key, true).then(
+      () => true,
+      () => false,
+    );
+    if (!has) await stack.setConfig(key, { value: randomBytes(32).toString("base64"), secret: true }, true);
   }
   await bringUp(stack, "v1.0.0", log);
   await sendTraffic(stack, 5, log);

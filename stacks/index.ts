@@ -8,6 +8,10 @@ import {
   Platform,
 } from "../components";
 import { localPlatform, localPlatformArgs } from "../components/local/platform";
+import { awsPlatformArgs } from "../components/aws/args";
+import { awsPlatform } from "../components/aws/platform";
+import { kubernetesPlatform } from "../components/kubernetes/platform";
+import { kubernetesPlatformArgs } from "../components/kubernetes/args";
 
 /**
  * The flagday program behind every stack (stacks/Pulumi.<stack>.yaml). It reads the network from config, what
@@ -77,8 +81,19 @@ function platformFromConfig(config: pulumi.Config): Platform {
   const name = config.get("platform") ?? "local";
   switch (name) {
     case "local":
-      return localPlatform(
-        localPlatformArgs(config.getObject("local"), pulumi.getRootDirectory(), pulumi.getStack()),
+      return localPlatform({
+        ...localPlatformArgs(config.getObject("local"), pulumi.getRootDirectory(), pulumi.getStack()),
+        msgSignerKeys: config.getSecretObject<Record<string, string>>("msgSignerKeys"),
+      });
+    case "aws":
+      return awsPlatform({
+        ...awsPlatformArgs(config.requireObject("aws"), "flagday:aws"),
+        // Only a flag day needs it (stop and migrate run over SSH); the platform says so if it is missing.
+        sshPrivateKey: config.getSecret("sshPrivateKey"),
+      });
+    case "kubernetes":
+      return kubernetesPlatform(
+        kubernetesPlatformArgs(config.requireObject("kubernetes"), "flagday:kubernetes"),
       );
     default:
       throw new Error(`flagday:platform must be one of local, aws, kubernetes (got "${name}").`);

@@ -39,6 +39,12 @@ export interface LocalPlatformArgs {
    * @default 0
    */
   readonly stepLatencySeconds?: number;
+  /**
+   * Each node's message-signer key (base64 DER Ed25519 on real nodes), a Pulumi secret: handed to the node's
+   * process in MC_MSG_SIGNER_KEY, never written to its config file, the command text, logs or plain state.
+   * @default none (the simulator runs without one)
+   */
+  readonly msgSignerKeys?: pulumi.Input<Record<string, string>>;
   /** The simulator and checks CLIs. @default the ones on PATH */
   readonly simCli?: string;
   readonly checksCli?: string;
@@ -181,6 +187,15 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
             `${latency}${sim} start --config ${q(file)}`,
           ].join(" && "),
           delete: `${sim} stop --dir ${q(node.dir)}`,
+          ...(args.msgSignerKeys
+            ? {
+                environment: {
+                  MC_MSG_SIGNER_KEY: pulumi.secret(
+                    pulumi.output(args.msgSignerKeys).apply((k) => k[node.spec.name] ?? ""),
+                  ),
+                },
+              }
+            : {}),
           // A new release, a changed setting or a new transition is a new server: the old process stops first.
           triggers: [JSON.stringify(config.release), JSON.stringify(node.spec.settings ?? {}), generation],
         },

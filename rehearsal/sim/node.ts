@@ -31,7 +31,6 @@ import {
   writeFileAtomic,
 } from "./util";
 
-
 /** How often an idle node refreshes its peers' heights. */
 const IDLE_STATUS_POLL_MS = 1000;
 export const SIM_NAME = "consensus-service-sim";
@@ -633,6 +632,11 @@ export class SimNode {
           client_listen_uri: `insecure-mc://127.0.0.1:${this.cfg.ports.client}/`,
           admin_listen_uri: `insecure-mca://127.0.0.1:${this.cfg.ports.admin}/`,
           ledger_path: ledgerDir(this.cfg),
+          // Simulator extra: which message-signer key the node was given (--msg-signer-key, a secret, from
+          // MC_MSG_SIGNER_KEY), as a fingerprint only, so a check can tell the key arrived without showing it.
+          msg_signer_key_fingerprint: process.env.MC_MSG_SIGNER_KEY
+            ? createHash("sha256").update(process.env.MC_MSG_SIGNER_KEY).digest("hex").slice(0, 16)
+            : null,
         },
         network: this.cfg.network,
         status: {
