@@ -102,6 +102,30 @@ export function quiesceVerdict(samples: Sample[], quietMs: number): Verdict {
   );
 }
 
+/** A node on another MRENCLAVE than `exp`, or one that reports none unless that is allowed. */
+function enclaveVerdict(
+  nodes: NodeStatus[],
+  exp: string,
+  opts: { allowUnreported?: boolean },
+  unreportedHint: string,
+): Verdict | undefined {
+  const wrong = nodes.filter((n) => n.mrenclave !== undefined && n.mrenclave !== exp);
+  if (wrong.length) {
+    return failV(
+      `wrong MRENCLAVE: ${wrong.map((n) => `${n.name}=${n.mrenclave!.slice(0, 12)}…`).join(", ")} (expected ${exp.slice(0, 12)}…)`,
+      wrong.map((n) => n.name),
+    );
+  }
+  const unreported = nodes.filter((n) => n.mrenclave === undefined);
+  if (unreported.length && !opts.allowUnreported) {
+    return failV(
+      `MRENCLAVE not reported by /info on ${unreported.map((n) => n.name).join(", ")}${unreportedHint}`,
+      unreported.map((n) => n.name),
+    );
+  }
+  return undefined;
+}
+
 /**
  * Attest: every node reports the expected MRENCLAVE (or does not report one, if allowed: real /info has
  * none), sees all its peers attested when it says so, and the network made a new block that reached every
@@ -116,21 +140,14 @@ export function attestVerdict(
   const u = unreachable(nodes);
   if (u) return u;
   const exp = expected.toLowerCase();
-  const wrong = nodes.filter((n) => n.mrenclave !== undefined && n.mrenclave !== exp);
-  if (wrong.length) {
-    return failV(
-      `wrong MRENCLAVE: ${wrong.map((n) => `${n.name}=${n.mrenclave!.slice(0, 12)}…`).join(", ")} (expected ${exp.slice(0, 12)}…)`,
-      wrong.map((n) => n.name),
-    );
-  }
+  const enclave = enclaveVerdict(
+    nodes,
+    exp,
+    opts,
+    ` (real nodes do not expose it: pass --allow-unreported-mrenclave to rely on block production alone)`,
+  );
+  if (enclave) return enclave;
   const unreported = nodes.filter((n) => n.mrenclave === undefined);
-  if (unreported.length && !opts.allowUnreported) {
-    return failV(
-      `MRENCLAVE not reported by /info on ${unreported.map((n) => n.name).join(", ")} (real nodes do not expose it: ` +
-        `pass --allow-unreported-mrenclave to rely on block production alone)`,
-      unreported.map((n) => n.name),
-    );
-  }
   const lonely = nodes.filter(
     (n) => n.attestedPeers !== undefined && n.attestedPeers.length < (n.broadcastPeerCount ?? 0),
   );
@@ -223,20 +240,8 @@ export function healthyVerdict(
   const u = unreachable(nodes);
   if (u) return u;
   const exp = expected.toLowerCase();
-  const wrong = nodes.filter((n) => n.mrenclave !== undefined && n.mrenclave !== exp);
-  if (wrong.length) {
-    return failV(
-      `wrong MRENCLAVE: ${wrong.map((n) => `${n.name}=${n.mrenclave!.slice(0, 12)}…`).join(", ")} (expected ${exp.slice(0, 12)}…)`,
-      wrong.map((n) => n.name),
-    );
-  }
-  const unreported = nodes.filter((n) => n.mrenclave === undefined);
-  if (unreported.length && !opts.allowUnreported) {
-    return failV(
-      `MRENCLAVE not reported by /info on ${unreported.map((n) => n.name).join(", ")}: pass --allow-unreported-mrenclave`,
-      unreported.map((n) => n.name),
-    );
-  }
+  const enclave = enclaveVerdict(nodes, exp, opts, `: pass --allow-unreported-mrenclave`);
+  if (enclave) return enclave;
   const behind = nodes.filter((n) => n.syncStatus !== "synced" || (n.blocksBehind ?? 0) > 0);
   if (behind.length) {
     return failV(
