@@ -111,9 +111,10 @@ function networkCommand(stage: StageName, ctx: StageContext): pulumi.Input<strin
       return pulumi.all([none, guarded]).apply(([n, g]) => (n ? untouched : g));
     }
     case "live":
-      // The ingress is open during the live window. If the network stalls, close it again: clients must not
-      // pile transactions onto a network that cannot commit them while the operators decide.
-      return pulumi.interpolate`${checkCommand(stage, ctx.transition, ctx.nodes, ctx.checks)} || { echo "flagday: the live window failed: closing the ingress again" >&2; ${ctx.gate.reject}; exit 1; }`;
+      // The ingress is open during the live window (re-opened here, so a re-run after a stall opens it again).
+      // If the network stalls, close it again: clients must not pile transactions onto a network that cannot
+      // commit them while the operators decide.
+      return pulumi.interpolate`${ctx.gate.accept} && { ${checkCommand(stage, ctx.transition, ctx.nodes, ctx.checks)} || { echo "flagday: the live window failed: closing the ingress again" >&2; ${ctx.gate.reject}; exit 1; }; }`;
     default:
       return checkCommand(stage, ctx.transition, ctx.nodes, ctx.checks);
   }

@@ -66,6 +66,18 @@ export async function testNetwork(
   fs.mkdirSync(path.join(scratch, "state"), { recursive: true });
   fs.mkdirSync(env.PULUMI_HOME, { recursive: true });
   const stack = await rehearsalStack({ stackName: name, config, env });
+  // The copy starts from the rehearsal stack file as it is on disk, which a rehearsal may have changed: start
+  // every test from the committed release and no operator decisions.
+  await stack.setConfig("flagday:release", { value: "v1.0.0" });
+  for (const key of [
+    "flagday:window",
+    "flagday:acceptDataLoss",
+    "flagday:abort",
+    "flagday:rollback",
+    "flagday:msgSignerKeys",
+  ]) {
+    await stack.removeConfig(key).catch(() => undefined);
+  }
   if (opts.nodes !== undefined) {
     const network = {
       name: "rehearsal",
