@@ -2,8 +2,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { ChecksOptions, healthyCommand } from "./checks";
 import { NetworkSpec, NodeSpec, validateNetwork } from "./network";
 import { buildStages, StageSteps } from "./orchestrate";
-import { Deployed, HistoryEntry, planUpgrade, Plan, historyEntry } from "./plan";
-import { NodeHandle, Platform, Server, Step } from "./platform";
+import { Deployed, HistoryEntry, planUpgrade, Plan, historyEntry, transitionOrdinal } from "./plan";
+import { SEQUENCES } from "./stages";
+import { NodeHandle, Platform, Server, SnapshotRecord, Step } from "./platform";
 import { EnclaveRelease } from "./release";
 import { MaintenanceWindow, testnetRefusal, windowRefusal } from "./gates";
 
@@ -137,6 +138,13 @@ export class ConsensusNetwork extends pulumi.ComponentResource {
       return server;
     };
 
+    // The ledgers a past rollback restored (new volumes on AWS and Kubernetes) stay the nodes' ledgers: keep
+    // their restore steps, unchanged, unless this update registers that rollback's stages itself.
+    const restoredBy = args.deployed?.restoredBy;
+    if (restoredBy && restoredBy.id !== transition?.id) {
+      keepRestoredLedgers(platform, network, handles, restoredBy);
+    }
+
     let completed: pulumi.Output<unknown>;
     if (transition) {
       const context = {
@@ -185,6 +193,33 @@ export class ConsensusNetwork extends pulumi.ComponentResource {
   }
 }
 
+/** Registers a past rollback's restore steps again, unchanged: the engine keeps them as they are. */
+function keepRestoredLedgers(
+  platform: Platform,
+  network: NetworkSpec,
+  nodes: readonly NodeHandle[],
+  restoredBy: NonNullable<Deployed["restoredBy"]>,
+): void {
+  const restore = SEQUENCES["rollback-restore"].find((s) => s.name === "restore")!;
+  const snapshots = restoredBy.undoes
+    ? platform.snapshots(restoredBy.undoes, nodes)
+    : pulumi.output<SnapshotRecord>({});
+  const ordinal = transitionOrdinal(restoredBy);
+  for (const node of nodes) {
+    platform.nodeStep(
+      {
+        name: `${network.name}-${ordinal}-${node.spec.name}-restore`,
+        stage: restore,
+        node,
+        transition: restoredBy,
+        network,
+        restoreFrom: snapshots.apply((r) => r[node.spec.name]?.id ?? ""),
+      },
+      { parent: node.parent },
+    );
+  }
+}
+
 function stepDone(step: Step): pulumi.Output<unknown> {
   return step.output ?? step.resource.urn;
 }
@@ -220,11 +255,13 @@ export function recordAfter(
   snapshots: HistoryEntry["snapshots"],
   window?: MaintenanceWindow,
 ): Deployed {
+  const restoredBy = deployed?.restoredBy ? { restoredBy: deployed.restoredBy } : {};
   if (plan.kind !== "transition") {
     return {
       release,
       history: deployed?.history ?? [],
       ...(deployed?.lastTransition ? { lastTransition: deployed.lastTransition } : {}),
+      ...restoredBy,
     };
   }
   const t = plan.transition;
@@ -238,5 +275,10 @@ export function recordAfter(
     end: `${window.end} ${window.timeZone}`,
   };
   history.push(historyEntry(t, snapshots, w));
-  return { release, lastTransition: t, history };
+  return {
+    release,
+    lastTransition: t,
+    history,
+    ...(t.sequence === "rollback-restore" ? { restoredBy: t } : restoredBy),
+  };
 }

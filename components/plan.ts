@@ -35,6 +35,12 @@ export interface Deployed {
   readonly release: EnclaveRelease;
   /** The last flag day or rollback; its stage steps stay registered, unchanged, so that nothing re-runs. */
   readonly lastTransition?: Transition;
+  /**
+   * The last rollback that restored ledgers from snapshots. Where a platform cannot restore in place (AWS and
+   * Kubernetes make new volumes from the snapshots), those restored volumes are the nodes' ledgers from then
+   * on: their steps stay registered, unchanged, through every later update.
+   */
+  readonly restoredBy?: Transition;
   readonly history: readonly HistoryEntry[];
 }
 

@@ -209,6 +209,27 @@ describe("AWS platform under mocks", async () => {
     );
   });
 
+  test("after a rollback by restore, the restored volumes stay the ledgers through the next flag day", async () => {
+    const back = await runNetwork(awsPlatformOf(), network(5, V5), runs.upgrade.result.record, {
+      rollback: true,
+    });
+    const restored = back.graph.named("testnet-u2-node2-restore");
+    assert.equal(
+      back.result.record.restoredBy?.id,
+      (back.result.net.plan as { transition: { id: string } }).transition.id,
+    );
+    const again = await runNetwork(awsPlatformOf(), network(5, V6), back.result.record);
+    assertFlagDayGraph(again.graph, network(5, V6), again.result.net.plan);
+    // The restore step is registered again unchanged, so the engine keeps the volume...
+    assert.equal(
+      stableJson(again.graph.named("testnet-u2-node2-restore").inputs),
+      stableJson(restored.inputs),
+    );
+    // ...and it is what the new flag day snapshots and what the new server mounts.
+    assert.equal(inputsOf(again.graph.named("testnet-u3-node2-snapshot")).volumeId, restored.id);
+    assert.equal(inputsOf(again.graph.named("testnet-node2-server-ledger")).volumeId, restored.id);
+  });
+
   test("a rolling change (one node's instance type) replaces only that node's server, gated by health", async () => {
     const spec = network(5, V6);
     const changed: NetworkSpec = {
