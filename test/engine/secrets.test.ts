@@ -5,8 +5,8 @@
  */
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { createHash } from "node:crypto";
+import { execFileSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { EngineEvent } from "@pulumi/pulumi/automation";
@@ -56,16 +56,32 @@ test(
         assert.equal(info.config.config.msg_signer_key_fingerprint, expected, `${n.name} got its key`);
       }
 
-      const state = JSON.stringify(await net.stack.exportStack());
+      // `pulumi stack export` as an operator runs it (the Automation API's exportStack adds --show-secrets), and
+      // every file the state backend wrote.
+      const ws = net.stack.workspace as unknown as { envVars: Record<string, string> };
+      const exported = execFileSync(
+        path.join(ROOT, ".engine", "bin", "pulumi"),
+        ["stack", "export", "--stack", net.name],
+        {
+          cwd: ROOT,
+          env: { ...process.env, ...ws.envVars },
+          encoding: "utf8",
+        },
+      );
+      const backend = filesUnder(path.join(path.dirname(net.rootDir), "state"))
+        .map((f) => fs.readFileSync(f, "utf8"))
+        .join("\n");
+      const state = exported + "\n" + backend;
       const stackFile = fs.readFileSync(path.join(ROOT, "stacks", `Pulumi.${net.name}.yaml`), "utf8");
       const logs = filesUnder(net.rootDir).map((f) => [f, fs.readFileSync(f, "utf8")] as const);
       assert.ok(
         logs.some(([f]) => f.endsWith("node.log")),
         "the node logs were searched",
       );
-      assert.ok(state.includes("ciphertext"), "the state holds the keys encrypted");
+      assert.ok(exported.includes("ciphertext"), "the exported state holds the keys encrypted");
+      assert.ok(backend.includes("ciphertext"), "the backend's files hold the keys encrypted");
       const haystacks: [string, string][] = [
-        ["exported state", state],
+        ["exported state and the backend's files", state],
         ["engine events and output", seen.join("\n")],
         ["stack config file", stackFile],
         ...logs.map(([f, text]) => [path.relative(net.rootDir, f), text] as [string, string]),
