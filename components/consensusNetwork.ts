@@ -130,12 +130,18 @@ export class ConsensusNetwork extends pulumi.ComponentResource {
       const node = this.nodes[i];
       const deps = rolling ? (i > 0 ? [healthy[i - 1].resource] : []) : stageDeps;
       const server = (servers[i] = node.runRelease(network.release, deps, generation));
+      if (rolling) checkHealthy(i, []);
+      return server;
+    };
+    // Each node is checked after its server changes. In a flag day the stages check the whole network first
+    // (attest names a node on the wrong enclave); the per-node checks then confirm each node at the end.
+    const checkHealthy = (i: number, after: pulumi.Resource[]) => {
+      const node = this.nodes[i];
       healthy[i] = platform.command(
         `${network.name}-${node.spec.name}-healthy`,
-        { create: healthyCommand(node.handle, network.release.mrenclave, checks), triggers: [server.id] },
-        { parent: node, dependsOn: [server] },
+        { create: healthyCommand(node.handle, network.release.mrenclave, checks), triggers: [servers[i].id] },
+        { parent: node, dependsOn: [servers[i], ...after] },
       );
-      return server;
     };
 
     // The ledgers a past rollback restored (new volumes on AWS and Kubernetes) stay the nodes' ledgers: keep
@@ -172,6 +178,13 @@ export class ConsensusNetwork extends pulumi.ComponentResource {
       });
       this.stages = stages;
       const last = [...stages.values()].at(-1) ?? [];
+      if (!rolling)
+        this.nodes.forEach((_, i) =>
+          checkHealthy(
+            i,
+            last.map((st) => st.resource),
+          ),
+        );
       completed = pulumi.all([...last, ...healthy].map(stepDone));
       this.record = pulumi
         .all([

@@ -128,7 +128,9 @@ test(
 
 test("a re-run with nothing changed runs no stage", { timeout: 120_000 }, async () => {
   const events: EngineEvent[] = [];
+  const outputsBefore = JSON.stringify(await net.stack.outputs());
   const res = await net.stack.up({ onEvent: (e) => events.push(e) });
+  assert.equal(JSON.stringify(res.outputs), outputsBefore, "the outputs are unchanged too");
   const changed = resourceSteps(events).filter((s) => s.op !== "same" && s.op !== "read");
   assert.deepEqual(changed, [], "no resource step but `same`");
   assert.deepEqual(
