@@ -30,17 +30,22 @@ export function unreachable(nodes: NodeStatus[]): Verdict | undefined {
   return undefined;
 }
 
+/** Nodes in catchup or with blocks behind, named. */
+function notSynced(nodes: NodeStatus[]): Verdict | undefined {
+  const behind = nodes.filter((n) => n.syncStatus !== "synced" || (n.blocksBehind ?? 0) > 0);
+  if (!behind.length) return undefined;
+  return failV(
+    `not synced: ${behind.map((n) => `${n.name} ${n.syncStatus ?? "?"} (${n.blocksBehind ?? "?"} behind)`).join(", ")}`,
+    behind.map((n) => n.name),
+  );
+}
+
 /** All synced (not catchup, blocks_behind 0) and at one height. */
 export function syncedAndEqual(nodes: NodeStatus[]): Verdict {
   const u = unreachable(nodes);
   if (u) return u;
-  const behind = nodes.filter((n) => n.syncStatus !== "synced" || (n.blocksBehind ?? 0) > 0);
-  if (behind.length) {
-    return failV(
-      `not synced: ${behind.map((n) => `${n.name} ${n.syncStatus ?? "?"} (${n.blocksBehind ?? "?"} behind)`).join(", ")}`,
-      behind.map((n) => n.name),
-    );
-  }
+  const behind = notSynced(nodes);
+  if (behind) return behind;
   const heights = new Map<number, string[]>();
   for (const n of nodes) heights.set(n.blockHeight!, [...(heights.get(n.blockHeight!) ?? []), n.name]);
   if (heights.size > 1) {
@@ -242,13 +247,8 @@ export function healthyVerdict(
   const exp = expected.toLowerCase();
   const enclave = enclaveVerdict(nodes, exp, opts, `: pass --allow-unreported-mrenclave`);
   if (enclave) return enclave;
-  const behind = nodes.filter((n) => n.syncStatus !== "synced" || (n.blocksBehind ?? 0) > 0);
-  if (behind.length) {
-    return failV(
-      `not synced: ${behind.map((n) => `${n.name} ${n.syncStatus ?? "?"} (${n.blocksBehind ?? "?"} behind)`).join(", ")}`,
-      behind.map((n) => n.name),
-    );
-  }
+  const behind = notSynced(nodes);
+  if (behind) return behind;
   return pass(
     `healthy: ${nodes.map((n) => `${n.name} synced at ${n.blockHeight}`).join(", ")} on ${exp.slice(0, 12)}…`,
   );

@@ -130,3 +130,28 @@ export function validateNetwork(
   }
   return net as NetworkSpec;
 }
+
+/**
+ * Node settings a platform does not understand, or that are not non-empty strings: caught before anything is
+ * registered. `platform` is how the message names it ("an AWS", "a Kubernetes").
+ */
+export function nodeSettingsProblems(
+  network: NetworkSpec,
+  allowed: readonly string[],
+  platform: string,
+  where = "flagday:network",
+): string[] {
+  const problems: string[] = [];
+  network.nodes.forEach((n, i) => {
+    for (const [k, v] of Object.entries(n.settings ?? {})) {
+      if (!allowed.includes(k)) {
+        problems.push(
+          `${where}.nodes[${i}].settings.${k} is not ${platform} node setting: use one of ${allowed.join(", ")}.`,
+        );
+      } else if (typeof v !== "string" || v.length === 0) {
+        problems.push(`${where}.nodes[${i}].settings.${k} must be a non-empty string (got ${describe(v)}).`);
+      }
+    }
+  });
+  return problems;
+}

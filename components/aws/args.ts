@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { describe } from "../release";
-import { NetworkSpec } from "../network";
+import { NetworkSpec, nodeSettingsProblems } from "../network";
 
 /** Where a node's subnet is: the ledger volume must be created in the subnet's availability zone. */
 export interface AwsSubnet {
@@ -217,17 +217,5 @@ export function awsArgsProblems(raw: unknown, where: string): string[] {
 
 /** Node settings the AWS platform does not understand: caught before anything is registered. */
 export function awsNodeSettingsProblems(network: NetworkSpec, where = "flagday:network"): string[] {
-  const problems: string[] = [];
-  network.nodes.forEach((n, i) => {
-    for (const [k, v] of Object.entries(n.settings ?? {})) {
-      if (!(AWS_NODE_SETTINGS as readonly string[]).includes(k)) {
-        problems.push(
-          `${where}.nodes[${i}].settings.${k} is not an AWS node setting: use one of ${AWS_NODE_SETTINGS.join(", ")}.`,
-        );
-      } else if (typeof v !== "string" || v.length === 0) {
-        problems.push(`${where}.nodes[${i}].settings.${k} must be a non-empty string (got ${describe(v)}).`);
-      }
-    }
-  });
-  return problems;
+  return nodeSettingsProblems(network, AWS_NODE_SETTINGS, "an AWS", where);
 }

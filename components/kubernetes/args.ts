@@ -1,5 +1,5 @@
 import * as k8s from "@pulumi/kubernetes";
-import { NetworkSpec } from "../network";
+import { NetworkSpec, nodeSettingsProblems } from "../network";
 import { describe } from "../release";
 
 /** The client-facing Ingress: the gate. Peers talk over the nodes' peer Services and never pass through it. */
@@ -140,17 +140,5 @@ export function kubernetesArgsProblems(raw: unknown, where: string): string[] {
 }
 
 export function kubernetesNodeSettingsProblems(network: NetworkSpec, where = "flagday:network"): string[] {
-  const problems: string[] = [];
-  network.nodes.forEach((n, i) => {
-    for (const [k, v] of Object.entries(n.settings ?? {})) {
-      if (!(KUBERNETES_NODE_SETTINGS as readonly string[]).includes(k)) {
-        problems.push(
-          `${where}.nodes[${i}].settings.${k} is not a Kubernetes node setting: use one of ${KUBERNETES_NODE_SETTINGS.join(", ")}.`,
-        );
-      } else if (typeof v !== "string" || v.length === 0) {
-        problems.push(`${where}.nodes[${i}].settings.${k} must be a non-empty string (got ${describe(v)}).`);
-      }
-    }
-  });
-  return problems;
+  return nodeSettingsProblems(network, KUBERNETES_NODE_SETTINGS, "a Kubernetes", where);
 }
