@@ -169,7 +169,14 @@ export async function sendTraffic(stack: Stack, count: number, log: (l: string) 
   const blocks: number[] = [];
   for (let i = 0; i < count; i++) {
     const node = nodes[i % nodes.length];
-    const r = await submitPayment(node.client, "alice", i % 2 ? "bob" : "alice", 1, i % 3 === 0);
+    // A node that has just (re)started may still be catching up and refuses clients until it is synced, as a
+    // real node does: wait for it rather than call that a failure.
+    const deadline = Date.now() + 30_000;
+    let r = await submitPayment(node.client, "alice", i % 2 ? "bob" : "alice", 1, i % 3 === 0);
+    while (!r.ok && /catchup|behind/.test(r.error) && Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 300));
+      r = await submitPayment(node.client, "alice", i % 2 ? "bob" : "alice", 1, i % 3 === 0);
+    }
     if (!r.ok) throw new Error(`payment ${i + 1} refused by ${node.name}: ${r.error}`);
     blocks.push(await waitCommitted(node.client, r.txId, 30_000));
   }
