@@ -1,7 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
+import { shellQuote as q } from "./mobilecoin";
 import { NodeHandle } from "./platform";
-import { Transition } from "./plan";
-import { StageName } from "./stages";
 
 /** How the network stages check the network. Every check is the `flagday` CLI, also run by hand on the call. */
 export interface ChecksOptions {
@@ -27,43 +26,44 @@ export interface ChecksOptions {
   readonly cli?: string;
 }
 
-const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-
-/** The command a network stage runs, from the checks CLI. */
-export function checkCommand(
-  stage: StageName,
-  transition: Transition,
-  nodes: readonly NodeHandle[],
-  opts: ChecksOptions,
-): pulumi.Output<string> {
-  const cli = opts.cli ?? "flagday";
-  const timeout = opts.timeoutSeconds ?? 600;
-  const targets = pulumi
+/** The `--admin`/`--client` flags naming every node, as the checks CLI takes them. */
+export function targetFlags(nodes: readonly NodeHandle[]): pulumi.Output<string> {
+  return pulumi
     .all(nodes.map((n) => pulumi.all([n.adminUrl, n.clientUrl])))
     .apply((urls) =>
       nodes
         .map((n, i) => `--admin ${n.spec.name}=${urls[i][0]} --client ${n.spec.name}=${urls[i][1]}`)
         .join(" "),
     );
+}
+
+/**
+ * The checks the network stages run, as commands of the checks CLI (checks/cli.ts). Plain functions of the
+ * options and the nodes' addresses, so the text a stage runs is tested without the engine.
+ */
+export function checkCommands(nodes: readonly NodeHandle[], opts: ChecksOptions) {
+  const cli = opts.cli ?? "flagday";
+  const timeout = opts.timeoutSeconds ?? 600;
+  const targets = targetFlags(nodes);
   const traffic = opts.generateTraffic ?? false;
-  switch (stage) {
-    case "quiesce":
-      return pulumi.interpolate`${cli} quiesce --quiet-period ${opts.quietPeriodSeconds ?? 40} --timeout ${timeout} ${targets}`;
-    case "attest":
-      return pulumi.interpolate`${cli} attest --mrenclave ${transition.to.mrenclave} --timeout ${timeout}${traffic ? " --submit-tx" : ""} ${targets}`;
-    case "txtest": {
+  return {
+    /** No new transactions, equal heights for the quiet period; prints `height=<n>`. */
+    quiesce: () =>
+      pulumi.interpolate`${cli} quiesce --quiet-period ${opts.quietPeriodSeconds ?? 40} --timeout ${timeout} ${targets}`,
+    /** Every node on `mrenclave`, and a new block. */
+    attest: (mrenclave: string) =>
+      pulumi.interpolate`${cli} attest --mrenclave ${mrenclave} --timeout ${timeout}${traffic ? " --submit-tx" : ""} ${targets}`,
+    txtest: () => {
       const own = Object.entries(opts.txTests ?? {})
         .map(([name, cmd]) => ` --command ${q(`${name}=${cmd}`)}`)
         .join("");
       return pulumi.interpolate`${cli} txtest --timeout ${timeout}${own} ${targets}`;
-    }
-    case "rollback-guard":
-      return pulumi.interpolate`${cli} heights ${targets}`;
-    case "live":
-      return pulumi.interpolate`${cli} live --period ${opts.livePeriodSeconds ?? 1800}${traffic ? " --traffic" : ""} ${targets}`;
-    default:
-      throw new Error(`flagday: stage ${stage} is not a check`);
-  }
+    },
+    /** Every node's height; with `--at-most` it fails when a node is above it. */
+    heights: () => pulumi.interpolate`${cli} heights ${targets}`,
+    live: () =>
+      pulumi.interpolate`${cli} live --period ${opts.livePeriodSeconds ?? 1800}${traffic ? " --traffic" : ""} ${targets}`,
+  };
 }
 
 /** The command the rolling path runs after replacing a node's server: that node is back and synced. */
@@ -74,4 +74,10 @@ export function healthyCommand(
 ): pulumi.Output<string> {
   const cli = opts.cli ?? "flagday";
   return pulumi.interpolate`${cli} healthy --mrenclave ${mrenclave} --timeout ${opts.timeoutSeconds ?? 600} --admin ${node.spec.name}=${node.adminUrl}`;
+}
+
+/** The quiesce check prints `height=<n>` once all nodes agree; the snapshot records carry it. */
+export function parseHeight(out: string): number | undefined {
+  const m = /\bheight=(\d+)/.exec(out);
+  return m ? Number(m[1]) : undefined;
 }

@@ -1,12 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ChecksOptions, healthyCommand } from "./checks";
+import { ChecksOptions } from "./checks";
 import { NetworkSpec, NodeSpec, validateNetwork } from "./network";
 import { buildStages, StageSteps } from "./orchestrate";
-import { Deployed, HistoryEntry, planUpgrade, Plan, historyEntry, transitionOrdinal } from "./plan";
-import { SEQUENCES } from "./stages";
-import { NodeHandle, Platform, Server, SnapshotRecord, Step } from "./platform";
+import { Deployed, HistoryEntry, planUpgrade, Plan, historyEntry } from "./plan";
+import { NodeHandle, Platform } from "./platform";
 import { EnclaveRelease } from "./release";
 import { MaintenanceWindow, testnetRefusal, windowRefusal } from "./gates";
+
+export { parseHeight } from "./checks";
 
 export interface ConsensusNetworkArgs {
   /** The network as the stack config describes it (validated here, before anything is registered). */
@@ -38,55 +39,52 @@ export interface ConsensusNetworkArgs {
   readonly dryRun?: boolean;
 }
 
-/** One consensus node: its long-lived pieces and its server on a release. */
+/**
+ * One consensus node: its long-lived pieces (from the platform), and what it runs, registered as its outputs
+ * for the policy pack (policy/). Its server is the `start` stage's step, built by `buildStages`.
+ */
 export class ConsensusNode extends pulumi.ComponentResource {
   readonly handle: NodeHandle;
-  private serverResource?: Server;
 
   constructor(
     readonly spec: NodeSpec,
-    private readonly args: { platform: Platform; network: NetworkSpec },
+    args: {
+      platform: Platform;
+      network: NetworkSpec;
+      /** The release this update leaves the node on. */
+      release: EnclaveRelease;
+      /** The transition the node's server starts in, or "initial". */
+      generation: string;
+    },
     opts?: pulumi.ComponentResourceOptions,
   ) {
     super("flagday:index:ConsensusNode", `${args.network.name}-${spec.name}`, {}, opts);
     const handle = args.platform.node(spec, args.network, { parent: this });
     this.handle = { ...handle, parent: this };
-  }
-
-  /** Registers the node's server on `release`; a change of release or settings replaces it (old one first). */
-  runRelease(release: EnclaveRelease, dependsOn: pulumi.Resource[], generation: string): Server {
-    if (this.serverResource) throw new Error(`flagday: node ${this.spec.name} already has a server`);
-    this.serverResource = this.args.platform.server(
-      this.handle,
-      release,
-      this.args.network,
-      { parent: this, dependsOn },
-      generation,
-    );
-    // What the node runs, for the policy pack (policy/). Registered here, synchronously inside the network's
-    // constructor, before the SDK's automatic empty registration; every value is stable while nothing changes.
+    // Registered here, synchronously, before the SDK's automatic empty registration; every value is stable
+    // while nothing changes.
     this.registerOutputs({
-      network: this.args.network.name,
-      node: this.spec.name,
-      mrenclave: release.mrenclave,
-      version: release.version,
-      generation,
+      network: args.network.name,
+      node: spec.name,
+      mrenclave: args.release.mrenclave,
+      version: args.release.version,
+      generation: args.generation,
     });
-    return this.serverResource;
   }
 }
 
 /**
  * A MobileCoin consensus network whose enclave release is code. Changing the release's consensus fields makes
  * one `pulumi up` perform the whole flag day (stages.ts); changing anything else replaces nodes one at a time
- * with the ingress open; changing nothing changes nothing.
+ * with the ingress open; changing nothing changes nothing. The constructor validates, plans and hands the
+ * graph to `buildStages`.
  */
 export class ConsensusNetwork extends pulumi.ComponentResource {
   readonly plan: Plan;
   readonly nodes: readonly ConsensusNode[];
   readonly stages?: StageSteps;
   /** The record the next `pulumi up` reads back: export it as the stack output `flagday`. */
-  readonly record!: pulumi.Output<Deployed>;
+  readonly record: pulumi.Output<Deployed>;
 
   constructor(name: string, args: ConsensusNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
     // Validation runs before anything is registered: bad input fails the preview and changes nothing.
@@ -109,94 +107,32 @@ export class ConsensusNetwork extends pulumi.ComponentResource {
     if (refusal) throw new Error(refusal);
     super("flagday:index:ConsensusNetwork", name, {}, opts);
     this.plan = plan;
-    const checks = args.checks ?? {};
-    const platform = args.platform;
 
+    const { platform } = args;
+    const generation = plan.kind === "initial" ? "initial" : (plan.transition?.id ?? "initial");
     this.nodes = network.nodes.map(
-      (spec) => new ConsensusNode(spec, { platform, network }, { parent: this }),
+      (spec) =>
+        new ConsensusNode(
+          spec,
+          { platform, network, release: network.release, generation },
+          { parent: this },
+        ),
     );
-    const handles = this.nodes.map((n) => n.handle);
-    const gate = platform.ingressGate(network, handles, { parent: this });
-
-    // A node starts in the `start` stage of a transition, held back by the stages before it. Otherwise (first
-    // deployment, or a change that is not a flag day) nodes roll: each server waits for the previous node to be
-    // healthy again, so they are replaced one at a time with the network up and the ingress open.
-    const rolling = plan.kind !== "transition";
-    const transition = plan.kind === "initial" ? undefined : plan.transition;
-    const generation = transition?.id ?? "initial";
-    const servers: Server[] = [];
-    const healthy: Step[] = [];
-    const startNode = (i: number, stageDeps: pulumi.Resource[]): Server => {
-      const node = this.nodes[i];
-      const deps = rolling ? (i > 0 ? [healthy[i - 1].resource] : []) : stageDeps;
-      const server = (servers[i] = node.runRelease(network.release, deps, generation));
-      if (rolling) checkHealthy(i, []);
-      return server;
-    };
-    // Each node is checked after its server changes. In a flag day the stages check the whole network first
-    // (attest names a node on the wrong enclave); the per-node checks then confirm each node at the end.
-    const checkHealthy = (i: number, after: pulumi.Resource[]) => {
-      const node = this.nodes[i];
-      healthy[i] = platform.command(
-        `${network.name}-${node.spec.name}-healthy`,
-        { create: healthyCommand(node.handle, network.release.mrenclave, checks), triggers: [servers[i].id] },
-        { parent: node, dependsOn: [servers[i], ...after] },
-      );
-    };
-
-    // The ledgers a past rollback restored (new volumes on AWS and Kubernetes) stay the nodes' ledgers: keep
-    // their restore steps, unchanged, unless this update registers that rollback's stages itself.
-    const restoredBy = args.deployed?.restoredBy;
-    if (restoredBy && restoredBy.id !== transition?.id) {
-      keepRestoredLedgers(platform, network, handles, restoredBy);
-    }
-
-    let completed: pulumi.Output<unknown>;
-    if (transition) {
-      const context = {
-        platform,
-        network,
-        nodes: handles,
-        gate,
-        checks,
-        startServer: startNode,
-        parent: this,
-      };
-      // A rollback finds the snapshots the flag day it undoes took where the platform keeps them: whatever
-      // point that flag day reached, each node either has its pre-upgrade snapshot or was never migrated.
-      const undone = transition.undoes ? platform.snapshots(transition.undoes, handles) : undefined;
-      const stages = buildStages({
-        ...context,
-        transition,
-        overrides: transition.overrides,
-        undone: undone && {
-          snapshots: undone,
-          completed: (args.deployed?.history ?? []).some(
-            (h) => h.id === transition.undoes?.id && h.outcome === "completed",
-          ),
-        },
-      });
-      this.stages = stages;
-      const last = [...stages.values()].at(-1) ?? [];
-      if (!rolling)
-        this.nodes.forEach((_, i) =>
-          checkHealthy(
-            i,
-            last.map((st) => st.resource),
-          ),
-        );
-      completed = pulumi.all([...last, ...healthy].map(stepDone));
-      this.record = pulumi
-        .all([
-          completed,
-          undone && transition.sequence === "rollback-restore" ? undone : snapshotsOf(stages, handles),
-        ])
-        .apply(([, snapshots]) => recordAfter(network.release, args.deployed, plan, snapshots, args.window));
-    } else {
-      this.nodes.forEach((_, i) => startNode(i, []));
-      completed = pulumi.all(healthy.map(stepDone));
-      this.record = completed.apply(() => recordAfter(network.release, args.deployed, plan, {}));
-    }
+    const nodes = this.nodes.map((n) => n.handle);
+    const built = buildStages({
+      platform,
+      network,
+      nodes,
+      gate: platform.ingressGate(network, nodes, { parent: this }),
+      plan,
+      deployed: args.deployed,
+      checks: args.checks ?? {},
+      parent: this,
+    });
+    if (plan.kind === "transition") this.stages = built.stages;
+    this.record = pulumi
+      .all([built.done, built.snapshots])
+      .apply(([, snapshots]) => recordAfter(network.release, args.deployed, plan, snapshots, args.window));
     this.registerOutputs({
       record: this.record,
       // For the policy pack (policy/): stable while nothing changes.
@@ -204,60 +140,6 @@ export class ConsensusNetwork extends pulumi.ComponentResource {
       peerAttestation: network.peerAttestation?.mode ?? "mrenclave",
     });
   }
-}
-
-/** Registers a past rollback's restore steps again, unchanged: the engine keeps them as they are. */
-function keepRestoredLedgers(
-  platform: Platform,
-  network: NetworkSpec,
-  nodes: readonly NodeHandle[],
-  restoredBy: NonNullable<Deployed["restoredBy"]>,
-): void {
-  const restore = SEQUENCES["rollback-restore"].find((s) => s.name === "restore")!;
-  const snapshots = restoredBy.undoes
-    ? platform.snapshots(restoredBy.undoes, nodes)
-    : pulumi.output<SnapshotRecord>({});
-  const ordinal = transitionOrdinal(restoredBy);
-  for (const node of nodes) {
-    platform.nodeStep(
-      {
-        name: `${network.name}-${ordinal}-${node.spec.name}-restore`,
-        stage: restore,
-        node,
-        transition: restoredBy,
-        network,
-        restoreFrom: snapshots.apply((r) => r[node.spec.name]?.id ?? ""),
-      },
-      { parent: node.parent },
-    );
-  }
-}
-
-function stepDone(step: Step): pulumi.Output<unknown> {
-  return step.output ?? step.resource.urn;
-}
-
-function snapshotsOf(
-  stages: StageSteps,
-  nodes: readonly NodeHandle[],
-): pulumi.Output<HistoryEntry["snapshots"]> {
-  const snaps = stages.get("snapshot") ?? stages.get("restore");
-  if (!snaps) return pulumi.output<HistoryEntry["snapshots"]>({});
-  const quiesce = stages.get("quiesce")?.[0]?.output ?? pulumi.output("");
-  return pulumi
-    .all([pulumi.all(snaps.map((s) => s.output ?? pulumi.output(""))), quiesce])
-    .apply(([ids, q]) => {
-      const height = parseHeight(q);
-      return Object.fromEntries(
-        nodes.map((n, i) => [n.spec.name, { id: ids[i], ...(height !== undefined ? { height } : {}) }]),
-      );
-    });
-}
-
-/** The quiesce check prints `height=<n>` once all nodes agree. */
-export function parseHeight(out: string): number | undefined {
-  const m = /\bheight=(\d+)/.exec(out);
-  return m ? Number(m[1]) : undefined;
 }
 
 /** The deployed record after this update completes. */

@@ -1,56 +1,116 @@
 import * as pulumi from "@pulumi/pulumi";
-import { checkCommand, ChecksOptions } from "./checks";
+import { checkCommands, ChecksOptions, healthyCommand, parseHeight } from "./checks";
+import { healthyName, serverName, stageStepName } from "./names";
 import { NetworkSpec } from "./network";
-import { IngressGate, NodeHandle, Platform, Server, SnapshotRecord, Step } from "./platform";
-import { Transition, transitionOrdinal } from "./plan";
-import { SEQUENCES, StageName } from "./stages";
+import { IngressGate, NodeHandle, Platform, SnapshotRecord, Step } from "./platform";
+import { Deployed, HistoryEntry, Plan, Transition, transitionOrdinal } from "./plan";
+import { NetworkStageName, RESTORE, SEQUENCES, StageName } from "./stages";
 
 export interface StageContext {
   readonly platform: Platform;
   readonly network: NetworkSpec;
   readonly nodes: readonly NodeHandle[];
   readonly gate: IngressGate;
-  readonly transition: Transition;
+  /** What this update does (plan.ts). */
+  readonly plan: Plan;
+  /** What the last successful update recorded. @default first deployment */
+  readonly deployed?: Deployed;
   readonly checks: ChecksOptions;
-  /** Builds node `i`'s server on the target release, held back by `dependsOn` (the `start` stage). */
-  readonly startServer: (i: number, dependsOn: pulumi.Resource[]) => Server;
   readonly parent: pulumi.Resource;
-  /** What a rollback needs from the flag day it undoes: the snapshots it took, per node. */
-  readonly undone?: {
-    readonly snapshots: pulumi.Output<SnapshotRecord>;
-    /** Whether the undone flag day completed (and so reopened the ingress). */
-    readonly completed: boolean;
-  };
-  /** Operator overrides in force (e.g. `accept-data-loss`). */
-  readonly overrides?: readonly string[];
 }
 
 /** What each stage became: one step for a network stage, one per node (in node order) for a node stage. */
 export type StageSteps = ReadonlyMap<StageName, readonly Step[]>;
 
+export interface BuiltStages {
+  readonly stages: StageSteps;
+  /** Each node's server (the `start` stage), in node order. */
+  readonly servers: readonly Step[];
+  /** Each node's health check after its server changed, in node order. */
+  readonly healthy: readonly Step[];
+  /** The snapshots this update's history entry records: the ones it took, or the ones a rollback restored. */
+  readonly snapshots: pulumi.Output<HistoryEntry["snapshots"]>;
+  /** Resolves once every step of the update is done. */
+  readonly done: pulumi.Output<unknown>;
+}
+
 /**
- * Turns a sequence of stages (stages.ts) into resources, the same way for every platform. Ordering is the
- * graph's: a network stage waits for every step before it; a node stage waits for the previous stage on every
- * node or only on its own node, as the stage says. Every step carries the transition id as its trigger and the
- * transition's ordinal in its name, so it runs once per transition and a re-run after a failure resumes at the
- * failed step.
+ * The whole update as resources, the same way on every platform. A flag day or rollback follows its sequence
+ * (stages.ts): a network stage waits for every step before it; a node stage waits for the previous stage on
+ * every node or only on its own node, as the stage says; then each node's health is checked. Every step carries
+ * the transition id as its trigger and the transition's ordinal in its name, so it runs once per transition and
+ * a re-run after a failure resumes at the failed step. Anything else (first deployment, a setting that is not a
+ * consensus field) rolls: each node's server is replaced after the previous node is healthy again.
  */
-export function buildStages(ctx: StageContext): StageSteps {
-  const { platform, network, nodes, transition, parent } = ctx;
-  const ordinal = transitionOrdinal(transition);
-  const stages = SEQUENCES[transition.sequence];
-  const done = new Map<StageName, readonly Step[]>();
+export function buildStages(ctx: StageContext): BuiltStages {
+  const { plan, network, nodes, platform } = ctx;
+  const transition = plan.kind === "initial" ? undefined : plan.transition;
+  const generation = transition?.id ?? "initial";
+  const servers: Step[] = [];
+  const healthy: Step[] = [];
+  const start = (i: number, dependsOn: pulumi.Resource[]): Step => {
+    const node = nodes[i];
+    return (servers[i] = platform.nodeSteps.start(
+      { name: serverName(network.name, node.spec.name), node, release: network.release, network, generation },
+      { parent: node.parent, dependsOn },
+    ));
+  };
+  const checkHealthy = (i: number, after: readonly Step[]) => {
+    const node = nodes[i];
+    const server = servers[i].resource as pulumi.CustomResource;
+    healthy[i] = platform.command(
+      healthyName(network.name, node.spec.name),
+      {
+        create: healthyCommand(node, network.release.mrenclave, ctx.checks),
+        triggers: [server.id],
+      },
+      { parent: node.parent, dependsOn: [server, ...after.map((s) => s.resource)] },
+    );
+  };
+
+  // The ledgers a past rollback restored (new volumes on AWS and Kubernetes) stay the nodes' ledgers: keep
+  // their restore steps, unchanged, unless this update registers that rollback's stages itself.
+  const restoredBy = ctx.deployed?.restoredBy;
+  if (restoredBy && restoredBy.id !== transition?.id) keepRestoredLedgers(ctx, restoredBy);
+
+  // Not a flag day (first deployment, a setting that is not a consensus field, or nothing): nodes roll, one
+  // at a time, each after the previous one is healthy again, with the ingress open.
+  const rolling = plan.kind !== "transition";
+  const roll = (i: number): Step => {
+    const server = start(i, i > 0 ? [healthy[i - 1].resource] : []);
+    checkHealthy(i, []);
+    return server;
+  };
+  const t = plan.kind === "initial" ? undefined : plan.transition;
+  if (!t) {
+    nodes.forEach((_, i) => roll(i));
+    return {
+      stages: new Map(),
+      servers,
+      healthy,
+      snapshots: pulumi.output<HistoryEntry["snapshots"]>({}),
+      done: pulumi.all(healthy.map(stepDone)),
+    };
+  }
+
+  // A transition's steps, or (steady) the last transition's, registered again unchanged so nothing re-runs.
+  const ordinal = transitionOrdinal(t);
+  // A rollback finds the snapshots the flag day it undoes took where the platform keeps them: whatever point
+  // that flag day reached, each node either has its pre-upgrade snapshot or was never migrated.
+  const undone = t.undoes ? platform.snapshots(t.undoes, nodes) : undefined;
+  const stages = new Map<StageName, readonly Step[]>();
   let previous: readonly Step[] = [];
   const all = (steps: readonly Step[]) => steps.map((s) => s.resource);
 
-  for (const stage of stages) {
+  for (const stage of SEQUENCES[t.sequence]) {
     let steps: Step[];
     if (stage.scope === "network") {
+      const command = NETWORK_STAGES[stage.name]({ ...ctx, transition: t, undone, stages });
       steps = [
         platform.command(
-          `${network.name}-${ordinal}-${stage.name}`,
-          { create: networkCommand(stage.name, ctx), triggers: [transition.id] },
-          { parent, dependsOn: [...all(previous), ctx.gate.resource] },
+          stageStepName(network.name, ordinal, stage.name),
+          { create: command, triggers: [t.id] },
+          { parent: ctx.parent, dependsOn: [...all(previous), ctx.gate.resource] },
         ),
       ];
     } else {
@@ -59,69 +119,150 @@ export function buildStages(ctx: StageContext): StageSteps {
           stage.waitFor === "every-node" || previous.length !== nodes.length
             ? all(previous)
             : [previous[i].resource];
-        if (stage.name === "start") {
-          return { resource: ctx.startServer(i, dependsOn) };
-        }
-        return platform.nodeStep(
+        if (stage.name === "start") return rolling ? roll(i) : start(i, dependsOn);
+        return platform.nodeSteps[stage.name](
           {
-            name: `${network.name}-${ordinal}-${node.spec.name}-${stage.name}`,
+            name: stageStepName(network.name, ordinal, stage.name, node.spec.name),
             stage,
             node,
-            transition,
+            transition: t,
             network,
-            restoreFrom: ctx.undone?.snapshots.apply((r) => r[node.spec.name]?.id ?? ""),
-            height: stage.name === "snapshot" ? quiescedHeight(done) : undefined,
+            restoreFrom: undone?.apply((r) => r[node.spec.name]?.id ?? ""),
+            height: stage.name === "snapshot" ? quiescedHeight(stages) : undefined,
           },
           { parent: node.parent, dependsOn },
         );
       });
     }
-    done.set(stage.name, steps);
+    stages.set(stage.name, steps);
     previous = steps;
   }
-  return done;
+  // In a flag day the stages check the whole network first (attest names a node on the wrong enclave); the
+  // per-node checks then confirm each node at the end.
+  if (!rolling) nodes.forEach((_, i) => checkHealthy(i, previous));
+  return {
+    stages,
+    servers,
+    healthy,
+    snapshots: undone && t.sequence === "rollback-restore" ? undone : snapshotsOf(stages, nodes),
+    done: pulumi.all([...previous, ...healthy].map(stepDone)),
+  };
 }
 
-/** The command of a network stage: the gate's switches, or a check from the checks CLI. */
-function networkCommand(stage: StageName, ctx: StageContext): pulumi.Input<string> {
-  switch (stage) {
-    case "ingress-reject":
-      return ctx.gate.reject;
-    case "ingress-accept":
-      return ctx.gate.accept;
-    case "rollback-guard": {
-      const undone = ctx.undone;
-      if (!undone) throw new Error(`flagday: ${ctx.transition.id} has no flag day to undo`);
-      const accept = (ctx.overrides ?? []).includes("accept-data-loss") ? " --accept-loss" : "";
-      const height = undone.snapshots.apply((r) => {
-        const hs = Object.values(r).map((x) => x.height);
-        return hs.length && hs.every((h) => h !== undefined) ? String(Math.max(...(hs as number[]))) : "";
-      });
-      const check = checkCommand(stage, ctx.transition, ctx.nodes, ctx.checks);
-      const guard = pulumi.interpolate`${check} --at-most ${height}${accept}`;
-      const none = undone.snapshots.apply((r) => Object.keys(r).length === 0);
-      // A flag day that failed before any snapshot changed no ledger: there is nothing a restore could drop.
-      const untouched = `echo "flagday: ${undone.completed ? "" : "the failed "}flag day took no snapshot, so no ledger was changed"`;
-      // A flag day that completed reopened the ingress; one that failed part-way may not have: then blocks past
-      // the snapshot are the window's own checks, not client transactions.
-      const guarded =
-        undone.completed || !ctx.gate.closedSince
-          ? guard
-          : pulumi.interpolate`if ${ctx.gate.closedSince(ctx.transition.undoes!)}; then ${guard} --ingress-closed; else ${guard}; fi`;
-      return pulumi.all([none, guarded]).apply(([n, g]) => (n ? untouched : g));
-    }
-    case "live":
-      // The ingress is open during the live window (re-opened here, so a re-run after a stall opens it again).
-      // If the network stalls, close it again: clients must not pile transactions onto a network that cannot
-      // commit them while the operators decide.
-      return pulumi.interpolate`${ctx.gate.accept} && { ${checkCommand(stage, ctx.transition, ctx.nodes, ctx.checks)} || { echo "flagday: the live window failed: closing the ingress again" >&2; ${ctx.gate.reject}; exit 1; }; }`;
-    default:
-      return checkCommand(stage, ctx.transition, ctx.nodes, ctx.checks);
+interface NetworkStageContext extends StageContext {
+  readonly transition: Transition;
+  /** For a rollback: the snapshots the undone flag day took, per node. */
+  readonly undone?: pulumi.Output<SnapshotRecord>;
+  /** The stages registered so far. */
+  readonly stages: StageSteps;
+}
+
+/** What each network stage runs: the gate's switches, or a check from the checks CLI. */
+const NETWORK_STAGES: {
+  readonly [S in NetworkStageName]: (ctx: NetworkStageContext) => pulumi.Input<string>;
+} = {
+  "ingress-reject": (ctx) => ctx.gate.reject,
+  "ingress-accept": (ctx) => ctx.gate.accept,
+  quiesce: (ctx) => checkCommands(ctx.nodes, ctx.checks).quiesce(),
+  attest: (ctx) => checkCommands(ctx.nodes, ctx.checks).attest(ctx.transition.to.mrenclave),
+  txtest: (ctx) => checkCommands(ctx.nodes, ctx.checks).txtest(),
+  // The ingress is open during the live window (re-opened here, so a re-run after a stall opens it again).
+  // If the network stalls, close it again: clients must not pile transactions onto a network that cannot
+  // commit them while the operators decide.
+  live: (ctx) =>
+    pulumi.interpolate`${ctx.gate.accept} && { ${checkCommands(ctx.nodes, ctx.checks).live()} || { echo "flagday: the live window failed: closing the ingress again" >&2; ${ctx.gate.reject}; exit 1; }; }`,
+  "rollback-guard": (ctx) => {
+    const t = ctx.transition;
+    if (!ctx.undone || !t.undoes) throw new Error(`flagday: ${t.id} has no flag day to undo`);
+    const undoes = t.undoes;
+    const completed = (ctx.deployed?.history ?? []).some(
+      (h) => h.id === undoes.id && h.outcome === "completed",
+    );
+    const heights = checkCommands(ctx.nodes, ctx.checks).heights();
+    const closedSince = ctx.gate.closedSince?.(undoes);
+    return pulumi.all([ctx.undone, heights, closedSince ?? ""]).apply(([snapshots, check, closed]) =>
+      rollbackGuardCommand({
+        snapshots,
+        check,
+        acceptLoss: (t.overrides ?? []).includes("accept-data-loss"),
+        completed,
+        closedSince: closedSince === undefined ? undefined : closed,
+      }),
+    );
+  },
+};
+
+/**
+ * The rollback guard's command: fail when any node is above the snapshots' height, unless the loss is
+ * accepted. A flag day that failed before any snapshot changed no ledger, so there is nothing to guard.
+ */
+export function rollbackGuardCommand(a: {
+  readonly snapshots: SnapshotRecord;
+  /** The checks CLI's `heights` command for every node. */
+  readonly check: string;
+  readonly acceptLoss: boolean;
+  /** Whether the undone flag day completed (and so reopened the ingress). */
+  readonly completed: boolean;
+  /** The gate's "closed since the undone flag day" test, when it has one. */
+  readonly closedSince?: string;
+}): string {
+  const heights = Object.values(a.snapshots).map((s) => s.height);
+  if (heights.length === 0) {
+    return `echo "flagday: ${a.completed ? "" : "the failed "}flag day took no snapshot, so no ledger was changed"`;
+  }
+  const guard = `${a.check} --at-most ${Math.max(...heights)}${a.acceptLoss ? " --accept-loss" : ""}`;
+  // A flag day that completed reopened the ingress; one that failed part-way may not have: then blocks past
+  // the snapshot are the window's own checks, not client transactions.
+  return a.completed || a.closedSince === undefined
+    ? guard
+    : `if ${a.closedSince}; then ${guard} --ingress-closed; else ${guard}; fi`;
+}
+
+/** Registers a past rollback's restore steps again, unchanged: the engine keeps them as they are. */
+function keepRestoredLedgers(ctx: StageContext, restoredBy: Transition): void {
+  const { platform, network, nodes } = ctx;
+  const snapshots = restoredBy.undoes
+    ? platform.snapshots(restoredBy.undoes, nodes)
+    : pulumi.output<SnapshotRecord>({});
+  const ordinal = transitionOrdinal(restoredBy);
+  for (const node of nodes) {
+    platform.nodeSteps.restore(
+      {
+        name: stageStepName(network.name, ordinal, "restore", node.spec.name),
+        stage: RESTORE,
+        node,
+        transition: restoredBy,
+        network,
+        restoreFrom: snapshots.apply((r) => r[node.spec.name]?.id ?? ""),
+      },
+      { parent: node.parent },
+    );
   }
 }
 
 /** The height the quiesce stage agreed on (it prints `height=<n>`), for the snapshot records. */
-function quiescedHeight(done: ReadonlyMap<StageName, readonly Step[]>): pulumi.Output<string> {
-  const out = done.get("quiesce")?.[0]?.output ?? pulumi.output("");
-  return out.apply((o) => /\bheight=(\d+)/.exec(o)?.[1] ?? "");
+function quiescedHeight(stages: StageSteps): pulumi.Output<string> {
+  const out = stages.get("quiesce")?.[0]?.output ?? pulumi.output("");
+  return out.apply((o) => String(parseHeight(o) ?? ""));
+}
+
+function stepDone(step: Step): pulumi.Output<unknown> {
+  return step.output ?? step.resource.urn;
+}
+
+function snapshotsOf(
+  stages: StageSteps,
+  nodes: readonly NodeHandle[],
+): pulumi.Output<HistoryEntry["snapshots"]> {
+  const snaps = stages.get("snapshot") ?? stages.get("restore");
+  if (!snaps) return pulumi.output<HistoryEntry["snapshots"]>({});
+  const quiesce = stages.get("quiesce")?.[0]?.output ?? pulumi.output("");
+  return pulumi
+    .all([pulumi.all(snaps.map((s) => s.output ?? pulumi.output(""))), quiesce])
+    .apply(([ids, q]) => {
+      const height = parseHeight(q);
+      return Object.fromEntries(
+        nodes.map((n, i) => [n.spec.name, { id: ids[i], ...(height !== undefined ? { height } : {}) }]),
+      );
+    });
 }

@@ -75,7 +75,13 @@ export function planUpgrade(
 ): Plan {
   if (!deployed) {
     if (opts.rollback || opts.abort) {
-      throw new Error("flagday:rollback is set but this stack has never been upgraded: remove it.");
+      const both = opts.rollback && opts.abort;
+      const set = both
+        ? "flagday:rollback and flagday:abort are"
+        : opts.rollback
+          ? "flagday:rollback is"
+          : "flagday:abort is";
+      throw new Error(`${set} set but this stack has never been upgraded: remove ${both ? "them" : "it"}.`);
     }
     return { kind: "initial" };
   }
@@ -96,14 +102,14 @@ export function planUpgrade(
   if (opts.abort) {
     if (needsFlagDay(deployed.release, target)) {
       throw new Error(
-        `flagday:rollback.abort undoes a failed flag day and returns to the deployed release ` +
+        `flagday:abort undoes a failed flag day and returns to the deployed release ` +
           `${deployed.release.version}: set flagday:release back to it (it is ${target.version}).`,
       );
     }
     if (!needsFlagDay(deployed.release, opts.abort)) {
       throw new Error(
-        `flagday:rollback.abort names ${opts.abort.version}, which is the deployed release: there is no ` +
-          `failed flag day to undo. Remove flagday:rollback.`,
+        `flagday:abort names ${opts.abort.version}, which is the deployed release: there is no ` +
+          `failed flag day to undo. Remove flagday:abort.`,
       );
     }
     // The failed flag day is re-derived exactly as it was planned, so its steps (and snapshots) are found.

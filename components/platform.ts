@@ -1,33 +1,22 @@
 import * as pulumi from "@pulumi/pulumi";
 import { NetworkSpec, NodeSpec } from "./network";
 import { EnclaveRelease } from "./release";
-import { Stage } from "./stages";
+import { NodeStage, NodeStageName } from "./stages";
 import { Transition } from "./plan";
 
 /**
- * The one interface between the flag-day orchestration and where nodes run (AWS, Kubernetes, the local
- * rehearsal). The orchestration never asks which platform it is on: it asks for a node, a server on a release,
- * a node stage, a gate and a command, and wires them in stage order.
+ * The one contract between the flag-day orchestration and where nodes run (AWS, Kubernetes, the local
+ * rehearsal). The orchestration never asks which platform it is on: it asks for a node, for each node stage
+ * of stages.ts (`nodeSteps`, one member per stage, `start` included), a gate and a command, and wires them in
+ * stage order (orchestrate.ts). Scripts and resource specs are plain functions beside each platform; the
+ * platform only wires them into resources.
  */
 export interface Platform {
   readonly name: string;
   /** A node's long-lived pieces (network identity, ledger volume): created once, never replaced by an upgrade. */
   node(spec: NodeSpec, network: NetworkSpec, opts: pulumi.ComponentResourceOptions): NodeHandle;
-  /**
-   * The node's server running `release` with the node's settings (instance, Deployment, process). It is
-   * replaced, old one first, whenever the release or a setting changes; `dependsOn` holds it back until the
-   * stages before `start` are done. `generation` changes with every transition (the last transition's id):
-   * a server must be replaced when it changes, so that every flag day and rollback restarts every node.
-   */
-  server(
-    node: NodeHandle,
-    release: EnclaveRelease,
-    network: NetworkSpec,
-    opts: pulumi.CustomResourceOptions,
-    generation?: string,
-  ): Server;
-  /** A node stage: stop, snapshot, migrate, restore or reverse-migrate, for one transition. */
-  nodeStep(step: NodeStepArgs, opts: pulumi.CustomResourceOptions): Step;
+  /** What every node stage does on this platform. A node stage missing here is a compile error. */
+  readonly nodeSteps: NodeSteps;
   /** The client-facing ingress gate. Its steady state accepts; the gate stages run its reject/accept commands. */
   ingressGate(
     network: NetworkSpec,
@@ -37,15 +26,55 @@ export interface Platform {
   /** A command on the operator's machine: the checks and the gate switches. */
   command(name: string, args: CommandArgs, opts: pulumi.CustomResourceOptions): Step;
   /**
-   * The snapshots a transition's snapshot stage took, found where the platform keeps them (local files, AWS
-   * snapshots by tag), per node name. A node missing from the result has none: its snapshot step never
-   * finished, so (by the stage order) its ledger was never migrated either.
+   * The snapshots a transition's snapshot stage took and that exist, found where the platform keeps them
+   * (local records, AWS snapshots by tag, VolumeSnapshots), per node name, each with the height it was taken
+   * at. A node missing from the result has none: its snapshot step never finished, so (by the stage order) its
+   * ledger was never migrated either.
    */
   snapshots(transition: Transition, nodes: readonly NodeHandle[]): pulumi.Output<SnapshotRecord>;
 }
 
-/** Per node name: the snapshot's id (AWS snapshot id, local path) and the block height it was taken at. */
-export type SnapshotRecord = Readonly<Record<string, { readonly id: string; readonly height?: number }>>;
+/** A node stage as a platform performs it, for one node. */
+export type NodeStep<A> = (step: A, opts: pulumi.CustomResourceOptions) => Step;
+
+/** Every node stage of stages.ts: `start` runs a release; the others act on a node within a transition. */
+export type NodeSteps = { readonly [S in Exclude<NodeStageName, "start">]: NodeStep<NodeStepArgs> } & {
+  /**
+   * The node's server running `release` with the node's settings (instance, Deployment, process). It is
+   * replaced, old one first, whenever the release or a setting changes; `dependsOn` holds it back until the
+   * stages before it are done. `generation` changes with every transition (the transition's id), so that
+   * every flag day and rollback restarts every node.
+   */
+  readonly start: NodeStep<StartArgs>;
+};
+
+/** Per node name: the snapshot's id (AWS snapshot id, local path, VolumeSnapshot name) and its block height. */
+export type SnapshotRecord = Readonly<Record<string, { readonly id: string; readonly height: number }>>;
+
+/**
+ * A SnapshotRecord from what a platform found: every snapshot must carry the height it was taken at, or a
+ * rollback guard could not tell which blocks a restore drops. Throws (at preview: lookups resolve then) naming
+ * the node, the snapshot and where its height should have been.
+ */
+export function snapshotRecord(
+  transition: Transition,
+  found: Readonly<Record<string, { readonly id: string; readonly height?: number }>>,
+  heightLivesIn: string,
+): SnapshotRecord {
+  const out: Record<string, { id: string; height: number }> = {};
+  for (const [node, s] of Object.entries(found)) {
+    if (s.height === undefined || !Number.isInteger(s.height) || s.height < 0) {
+      throw new Error(
+        `flagday: the snapshot ${s.id} of node ${node} (flag day ${transition.id}) records no block height ` +
+          `(${heightLivesIn}), so a rollback guard cannot tell which blocks a restore would drop. Nothing was ` +
+          `changed. Find the height the quiesce stage printed for that flag day (height=<n>) and record it ` +
+          `there, or roll back with the release's reverseMigrations.`,
+      );
+    }
+    out[node] = { id: s.id, height: s.height };
+  }
+  return out;
+}
 
 export interface NodeHandle {
   readonly spec: NodeSpec;
@@ -59,10 +88,20 @@ export interface NodeHandle {
 
 export type Server = pulumi.CustomResource;
 
+export interface StartArgs {
+  /** The resource name to use (`<network>-<node>-server`). */
+  readonly name: string;
+  readonly node: NodeHandle;
+  readonly release: EnclaveRelease;
+  readonly network: NetworkSpec;
+  /** The transition this server starts in, or "initial". */
+  readonly generation: string;
+}
+
 export interface NodeStepArgs {
   /** The resource name to use: it carries the transition's ordinal, so each transition's steps are its own. */
   readonly name: string;
-  readonly stage: Stage;
+  readonly stage: NodeStage;
   readonly node: NodeHandle;
   readonly transition: Transition;
   readonly network: NetworkSpec;

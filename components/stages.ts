@@ -6,68 +6,81 @@
  *   ingress-reject -> quiesce -> stop (every node) -> snapshot (every node, after every stop)
  *     -> migrate (each node after its own snapshot) -> start (every node, after every migration)
  *     -> attest -> txtest -> ingress-accept -> live
+ *
+ * A node stage is something a platform does to one node: each platform implements every one of them
+ * (`Platform.nodeSteps` is a record keyed by NodeStageName, so a new node stage does not compile until every
+ * platform has it). A network stage is a command on the operator's machine: a check or a gate switch.
  */
-export type StageName =
-  | "rollback-guard"
-  | "ingress-reject"
-  | "quiesce"
-  | "stop"
-  | "snapshot"
-  | "migrate"
-  | "restore"
-  | "reverse-migrate"
-  | "start"
-  | "attest"
-  | "txtest"
-  | "ingress-accept"
-  | "live";
+export const NODE_STAGE_NAMES = [
+  "stop",
+  "snapshot",
+  "migrate",
+  "restore",
+  "reverse-migrate",
+  "start",
+] as const;
+export const NETWORK_STAGE_NAMES = [
+  "rollback-guard",
+  "ingress-reject",
+  "quiesce",
+  "attest",
+  "txtest",
+  "ingress-accept",
+  "live",
+] as const;
+export type NodeStageName = (typeof NODE_STAGE_NAMES)[number];
+export type NetworkStageName = (typeof NETWORK_STAGE_NAMES)[number];
+export type StageName = NodeStageName | NetworkStageName;
+export const STAGE_NAMES: readonly StageName[] = [...NETWORK_STAGE_NAMES, ...NODE_STAGE_NAMES];
 
-export interface Stage {
-  readonly name: StageName;
-  /** A network stage runs once; a node stage runs once per node. */
-  readonly scope: "network" | "node";
-  /**
-   * What a node stage waits for: the previous stage on `every-node` (a barrier) or only on the `same-node`.
-   * Network stages always wait for everything before them.
-   */
-  readonly waitFor: "every-node" | "same-node";
+interface StageBase {
   /** The runbook step this stage performs, for previews, logs and the README. */
   readonly runbook: string;
 }
+/** A network stage runs once, after everything before it. */
+export interface NetworkStage extends StageBase {
+  readonly name: NetworkStageName;
+  readonly scope: "network";
+  readonly waitFor: "every-node";
+}
+/** A node stage runs once per node. */
+export interface NodeStage extends StageBase {
+  readonly name: NodeStageName;
+  readonly scope: "node";
+  /** What it waits for: the previous stage on `every-node` (a barrier) or only on the `same-node`. */
+  readonly waitFor: "every-node" | "same-node";
+}
+export type Stage = NetworkStage | NodeStage;
 
-const stage = (
-  name: StageName,
-  scope: Stage["scope"],
-  waitFor: Stage["waitFor"],
-  runbook: string,
-): Stage => ({ name, scope, waitFor, runbook });
+const network = (name: NetworkStageName, runbook: string): NetworkStage => ({
+  name,
+  scope: "network",
+  waitFor: "every-node",
+  runbook,
+});
+const node = (name: NodeStageName, waitFor: NodeStage["waitFor"], runbook: string): NodeStage => ({
+  name,
+  scope: "node",
+  waitFor,
+  runbook,
+});
 
-const INGRESS_REJECT = stage(
-  "ingress-reject",
-  "network",
-  "every-node",
-  "Ingress rejects new client connections",
-);
-const QUIESCE = stage(
-  "quiesce",
-  "network",
-  "every-node",
-  "No new transactions; all nodes at the same height",
-);
-const STOP = stage("stop", "node", "every-node", "Stop all nodes");
-const START = stage("start", "node", "every-node", "Restart all nodes with the target enclave");
-const ATTEST = stage("attest", "network", "every-node", "All nodes attest to each other and make a block");
-const TXTEST = stage("txtest", "network", "every-node", "Transaction tests: self, cross, fog, non-fog");
-const INGRESS_ACCEPT = stage("ingress-accept", "network", "every-node", "Ingress accepts client connections");
-const LIVE = stage("live", "network", "every-node", "Live window: blocks keep coming");
+const INGRESS_REJECT = network("ingress-reject", "Ingress rejects new client connections");
+const QUIESCE = network("quiesce", "No new transactions; all nodes at the same height");
+const STOP = node("stop", "every-node", "Stop all nodes");
+const START = node("start", "every-node", "Restart all nodes with the target enclave");
+const ATTEST = network("attest", "All nodes attest to each other and make a block");
+const TXTEST = network("txtest", "Transaction tests: self, cross, fog, non-fog");
+const INGRESS_ACCEPT = network("ingress-accept", "Ingress accepts client connections");
+const LIVE = network("live", "Live window: blocks keep coming");
 
 /** An enclave upgrade. */
 export const FLAG_DAY: readonly Stage[] = [
   INGRESS_REJECT,
   QUIESCE,
   STOP,
-  stage("snapshot", "node", "every-node", "Snapshot ledger-db and ledger-distribution state"),
-  stage("migrate", "node", "same-node", "Apply forward-DB migrations"),
+  node("snapshot", "every-node", "Snapshot ledger-db and ledger-distribution state"),
+  node("migrate", "same-node", "Apply forward-DB migrations"),
   START,
   ATTEST,
   TXTEST,
@@ -75,17 +88,18 @@ export const FLAG_DAY: readonly Stage[] = [
   LIVE,
 ];
 
+/** The restore stage: also re-registered, unchanged, after a rollback that restored ledgers to new volumes. */
+export const RESTORE = node("restore", "every-node", "Restore each ledger from its pre-upgrade snapshot");
+
 /** Undoing an upgrade by restoring each node's pre-upgrade snapshot: the same gates, no migration. */
 export const ROLLBACK_RESTORE: readonly Stage[] = [
-  stage(
+  network(
     "rollback-guard",
-    "network",
-    "every-node",
     "No node has blocks beyond the snapshots (restoring would drop confirmed transactions)",
   ),
   INGRESS_REJECT,
   STOP,
-  stage("restore", "node", "every-node", "Restore each ledger from its pre-upgrade snapshot"),
+  RESTORE,
   START,
   ATTEST,
   TXTEST,
@@ -98,8 +112,8 @@ export const ROLLBACK_REVERSE: readonly Stage[] = [
   INGRESS_REJECT,
   QUIESCE,
   STOP,
-  stage("snapshot", "node", "every-node", "Snapshot ledger-db before reverse migration"),
-  stage("reverse-migrate", "node", "same-node", "Apply the release's reverse migrations"),
+  node("snapshot", "every-node", "Snapshot ledger-db before reverse migration"),
+  node("reverse-migrate", "same-node", "Apply the release's reverse migrations"),
   START,
   ATTEST,
   TXTEST,

@@ -1,4 +1,4 @@
 export * from "./args";
-export * from "./commands";
+export * from "./scripts";
 export * from "./platform";
 export * from "./userData";

@@ -1,13 +1,29 @@
 import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { ADMIN_PORT, CLIENT_PORT, LEDGER_PATH, nodeImage, noopUpdate, snapshotContents } from "../mobilecoin";
 import { NetworkSpec } from "../network";
-import { IngressGate, NodeHandle, NodeStepArgs, Platform, SnapshotRecord, Step } from "../platform";
+import { operatorCommand } from "../operatorCommand";
+import {
+  IngressGate,
+  NodeHandle,
+  NodeStepArgs,
+  Platform,
+  snapshotRecord,
+  SnapshotRecord,
+  Step,
+} from "../platform";
 import { Transition } from "../plan";
-import { EnclaveRelease, hasDistributionStateFile, releaseKey } from "../release";
+import { hasDistributionStateFile, releaseKey } from "../release";
 import { AwsPlatformArgs, awsNodeSettingsProblems } from "./args";
-import { localCommand, noopUpdate, shellQuote } from "./commands";
-import { ADMIN_PORT, CLIENT_PORT, CONTAINER, LEDGER_PATH, renderUserData } from "./userData";
+import {
+  CLOSED_ACTIONS,
+  migrateScript,
+  modifyListenerCommand,
+  reverseMigrateScript,
+  stopScript,
+} from "./scripts";
+import { renderUserData } from "./userData";
 
 /** The node's long-lived pieces, kept by the platform between `node()` and the calls that use them. */
 interface AwsNode {
@@ -17,15 +33,6 @@ interface AwsNode {
   /** Set by a restore step: the node's server attaches this volume instead of `ledger`. */
   restored?: aws.ebs.Volume;
 }
-
-/** The image a release runs: the release's own if it names one, else `<repository>:<version>-<chainId>`. */
-export function awsImage(release: EnclaveRelease, network: NetworkSpec, args: AwsPlatformArgs): string {
-  return (
-    release.image ?? `${args.imageRepository ?? "mobilecoin/node_hw"}:${release.version}-${network.chainId}`
-  );
-}
-
-const q = shellQuote;
 
 /**
  * MobileCoin consensus nodes on EC2. A node is a persistent ENI (its peer address) and an encrypted gp3 ledger
@@ -91,6 +98,15 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
     return { resource: cmd, output: cmd.stdout };
   };
 
+  const imageOf = (release: NodeStepArgs["transition"]["to"], network: NetworkSpec) =>
+    nodeImage(release, network.chainId, args.imageRepository);
+  const transitionTags = ({ network, node, transition }: NodeStepArgs) => ({
+    ...baseTags(network, node.spec.name),
+    "flagday:transition": transition.id,
+    "flagday:from": releaseKey(transition.from),
+    "flagday:to": releaseKey(transition.to),
+  });
+
   return {
     name: "aws",
 
@@ -143,200 +159,172 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
       };
     },
 
-    server(node, release, network, opts, generation = "initial") {
-      const s = stateOf(network, node);
-      const settings = node.spec.settings ?? {};
-      const prefix = `${network.name}-${node.spec.name}`;
-      const image = awsImage(release, network, args);
-      const ledger = s.restored ?? s.ledger;
-      const others = network.nodes.filter((n) => n.name !== node.spec.name);
-      const userData = pulumi.all([addressesOf(network), ledger.id]).apply(([ips, volumeId]) =>
-        renderUserData({
-          region: args.region,
-          chainId: network.chainId,
-          blockVersion: release.blockVersion,
-          image,
-          logLevel: String(settings.logLevel ?? args.logLevel ?? "info"),
-          ip: ips[node.spec.name],
-          peers: others.map((n) => ({
-            name: n.name,
-            ip: ips[n.name],
-            ...(n.settings?.msgPublicKey ? { msgPublicKey: String(n.settings.msgPublicKey) } : {}),
-          })),
-          threshold: network.quorumThreshold,
-          ledgerVolumeId: volumeId,
-          msgSignerKeyArn: args.msgSignerKeyArn.replace(/\{node\}/g, node.spec.name),
-          tokensConfigUri: args.tokensConfigUri,
-          tokensConfigDigest: release.tokensConfigDigest,
-          generation,
-        }),
-      );
-      // Old instance first: the ENI and the ledger volume attach to one instance at a time, and a new enclave
-      // must never run beside the old one.
-      const instance = new aws.ec2.Instance(
-        `${prefix}-server`,
-        {
-          region: args.region,
-          ami: String(settings.ami ?? args.ami),
-          instanceType: String(settings.instanceType ?? args.instanceType ?? "m5.2xlarge"),
-          iamInstanceProfile: args.iamInstanceProfile,
-          ...(args.keyName ? { keyName: args.keyName } : {}),
-          primaryNetworkInterface: { networkInterfaceId: s.eni.id },
-          metadataOptions: { httpTokens: "required" },
-          userData,
-          userDataReplaceOnChange: true,
-          tags: {
-            ...baseTags(network, node.spec.name),
-            Name: prefix,
-            "flagday:release": releaseKey(release),
-            "flagday:mrenclave": release.mrenclave,
-            "flagday:image": image,
-            "flagday:generation": generation,
+    nodeSteps: {
+      start({ name, node, release, network, generation }, opts) {
+        const s = stateOf(network, node);
+        const settings = node.spec.settings ?? {};
+        const prefix = `${network.name}-${node.spec.name}`;
+        const image = nodeImage(release, network.chainId, args.imageRepository);
+        const ledger = s.restored ?? s.ledger;
+        const others = network.nodes.filter((n) => n.name !== node.spec.name);
+        const userData = pulumi.all([addressesOf(network), ledger.id]).apply(([ips, volumeId]) =>
+          renderUserData({
+            region: args.region,
+            chainId: network.chainId,
+            blockVersion: release.blockVersion,
+            image,
+            logLevel: String(settings.logLevel ?? args.logLevel ?? "info"),
+            ip: ips[node.spec.name],
+            peers: others.map((n) => ({
+              name: n.name,
+              ip: ips[n.name],
+              ...(n.settings?.msgPublicKey ? { msgPublicKey: String(n.settings.msgPublicKey) } : {}),
+            })),
+            threshold: network.quorumThreshold,
+            ledgerVolumeId: volumeId,
+            msgSignerKeyArn: args.msgSignerKeyArn.replace(/\{node\}/g, node.spec.name),
+            tokensConfigUri: args.tokensConfigUri,
+            tokensConfigDigest: release.tokensConfigDigest,
+            generation,
+          }),
+        );
+        // Old instance first: the ENI and the ledger volume attach to one instance at a time, and a new enclave
+        // must never run beside the old one.
+        const instance = new aws.ec2.Instance(
+          name,
+          {
+            region: args.region,
+            ami: String(settings.ami ?? args.ami),
+            instanceType: String(settings.instanceType ?? args.instanceType ?? "m5.2xlarge"),
+            iamInstanceProfile: args.iamInstanceProfile,
+            ...(args.keyName ? { keyName: args.keyName } : {}),
+            primaryNetworkInterface: { networkInterfaceId: s.eni.id },
+            metadataOptions: { httpTokens: "required" },
+            userData,
+            userDataReplaceOnChange: true,
+            tags: {
+              ...baseTags(network, node.spec.name),
+              Name: prefix,
+              "flagday:release": releaseKey(release),
+              "flagday:mrenclave": release.mrenclave,
+              "flagday:image": image,
+              "flagday:generation": generation,
+            },
           },
-        },
-        // An instance type change is an in-place stop/start for EC2; replacing instead keeps one rule: any
-        // change is a new server, which the rolling path's health check then waits for.
-        { ...opts, deleteBeforeReplace: true, replaceOnChanges: ["instanceType"] },
-      );
-      // The attachment is the node's server as the orchestration sees it: it exists only once the instance
-      // has its ledger, so the stages after `start` wait for both.
-      return new aws.ec2.VolumeAttachment(
-        `${prefix}-server-ledger`,
-        {
-          region: args.region,
-          instanceId: instance.id,
-          volumeId: ledger.id,
-          deviceName: "/dev/sdf",
-          stopInstanceBeforeDetaching: true,
-        },
-        { ...opts, deleteBeforeReplace: true },
-      );
-    },
+          // An instance type change is an in-place stop/start for EC2; replacing instead keeps one rule: any
+          // change is a new server, which the rolling path's health check then waits for.
+          { ...opts, deleteBeforeReplace: true, replaceOnChanges: ["instanceType"] },
+        );
+        // The attachment is the node's server as the orchestration sees it: it exists only once the instance
+        // has its ledger, so the stages after `start` wait for both.
+        const attachment = new aws.ec2.VolumeAttachment(
+          `${name}-ledger`,
+          {
+            region: args.region,
+            instanceId: instance.id,
+            volumeId: ledger.id,
+            deviceName: "/dev/sdf",
+            stopInstanceBeforeDetaching: true,
+          },
+          { ...opts, deleteBeforeReplace: true },
+        );
+        return { resource: attachment };
+      },
 
-    nodeStep(step: NodeStepArgs, opts): Step {
-      const { stage, node, transition, network } = step;
-      const s = stateOf(network, node);
-      const name = step.name;
-      const tags = {
-        ...baseTags(network, node.spec.name),
-        "flagday:transition": transition.id,
-        "flagday:from": releaseKey(transition.from),
-        "flagday:to": releaseKey(transition.to),
-      };
-      switch (stage.name) {
-        case "stop":
-          // LMDB is only safe to copy when nothing writes it: stop the container and flush before the snapshot.
-          return remote(
-            name,
-            s,
-            "stop",
-            [
-              "set -eu",
-              `docker stop --time 120 ${CONTAINER}-admin ${CONTAINER}`,
-              `test "$(docker inspect -f '{{.State.Running}}' ${CONTAINER})" = false`,
-              "sync",
-            ].join("\n"),
-            transition,
-            opts,
-          );
-        case "snapshot": {
-          const snapshot = new aws.ebs.Snapshot(
-            name,
-            {
-              region: args.region,
-              volumeId: (s.restored ?? s.ledger).id,
-              description: `flagday ${transition.id}: ${network.name}/${node.spec.name} before ${transition.to.version}`,
-              tags: {
-                ...tags,
-                // The height the quiesce stage agreed on: a rollback's guard compares the ledgers against it.
-                "flagday:height": pulumi.output(step.height ?? "").apply((h) => h || "unknown"),
-                // ledger-distribution's state file sits on the same volume up to v6.0.0, so one snapshot holds both.
-                "flagday:contents": hasDistributionStateFile(transition.from)
-                  ? `ledger-db ${LEDGER_PATH}/data.mdb + ledger-distribution state ${LEDGER_PATH}/.distribution-state`
-                  : `ledger-db ${LEDGER_PATH}/data.mdb`,
-              },
+      stop: (step, opts) =>
+        remote(step.name, stateOf(step.network, step.node), "stop", stopScript(), step.transition, opts),
+
+      snapshot(step, opts) {
+        const { node, transition, network, name } = step;
+        const s = stateOf(network, node);
+        const tags = transitionTags(step);
+        const snapshot = new aws.ebs.Snapshot(
+          name,
+          {
+            region: args.region,
+            volumeId: (s.restored ?? s.ledger).id,
+            description: `flagday ${transition.id}: ${network.name}/${node.spec.name} before ${transition.to.version}`,
+            tags: {
+              ...tags,
+              // The height the quiesce stage agreed on: a rollback's guard compares the ledgers against it.
+              "flagday:height": pulumi.output(step.height ?? "").apply((h) => h || "unknown"),
+              // ledger-distribution's state file sits on the same volume up to v6.0.0, so one snapshot holds both.
+              "flagday:contents": snapshotContents(hasDistributionStateFile(transition.from)),
             },
-            // Kept when a later transition drops this step: the snapshot is the way back from this flag day.
-            { ...opts, retainOnDelete: true },
+          },
+          // Kept when a later transition drops this step: the snapshot is the way back from this flag day.
+          { ...opts, retainOnDelete: true },
+        );
+        return { resource: snapshot, output: snapshot.id };
+      },
+
+      migrate: (step, opts) =>
+        remote(
+          step.name,
+          stateOf(step.network, step.node),
+          "migrate",
+          migrateScript(imageOf(step.transition.to, step.network), step.transition.to.migrations),
+          step.transition,
+          opts,
+        ),
+
+      "reverse-migrate": (step, opts) =>
+        remote(
+          step.name,
+          stateOf(step.network, step.node),
+          "reverse-migrate",
+          reverseMigrateScript(
+            imageOf(step.transition.from, step.network),
+            step.transition.from.reverseMigrations,
+          ),
+          step.transition,
+          opts,
+        ),
+
+      restore(step, opts) {
+        const { node, transition, network, name } = step;
+        const s = stateOf(network, node);
+        const tags = transitionTags(step);
+        if (!step.restoreFrom) {
+          throw new Error(
+            `flagday: cannot restore ${network.name}/${node.spec.name}: the flag day ${transition.undoes?.id ?? "being undone"} ` +
+              `recorded no snapshot for it in the stack output flagday.history. Restore by hand, or roll back ` +
+              `with reverse migrations (set the release's reverseMigrations).`,
           );
-          return { resource: snapshot, output: snapshot.id };
         }
-        case "migrate": {
-          const image = awsImage(transition.to, network, args);
-          const run = (cmd: string) => `docker run --rm -v ${LEDGER_PATH}:${LEDGER_PATH} ${q(image)} ${cmd}`;
-          return remote(
-            name,
-            s,
-            "migrate",
-            [
-              "set -eu",
-              `docker pull ${q(image)}`,
-              run(`mc-ledger-migration --ledger-db ${LEDGER_PATH}`),
-              // The release's own migrations ship in its image, and run in order after the format migration.
-              ...(transition.to.migrations ?? []).map((m) => run(`/bin/sh -c ${q(m)}`)),
-            ].join("\n"),
-            transition,
-            opts,
-          );
-        }
-        case "reverse-migrate": {
-          // The release being undone knows how to go back: its image runs its reverse migrations.
-          const image = awsImage(transition.from, network, args);
-          const run = (cmd: string) =>
-            `docker run --rm -v ${LEDGER_PATH}:${LEDGER_PATH} ${q(image)} /bin/sh -c ${q(cmd)}`;
-          return remote(
-            name,
-            s,
-            "reverse-migrate",
-            ["set -eu", ...(transition.from.reverseMigrations ?? []).map(run)].join("\n"),
-            transition,
-            opts,
-          );
-        }
-        case "restore": {
-          if (!step.restoreFrom) {
-            throw new Error(
-              `flagday: cannot restore ${network.name}/${node.spec.name}: the flag day ${transition.undoes ?? "being undone"} ` +
-                `recorded no snapshot for it in the stack output flagday.history. Restore by hand, or roll back ` +
-                `with reverse migrations (set the release's reverseMigrations).`,
-            );
-          }
-          // EBS cannot restore in place: a new volume from the snapshot becomes the node's ledger, and the
-          // migrated one stays (protected) for inspection.
-          const volume = new aws.ebs.Volume(
-            name,
-            {
-              region: args.region,
-              availabilityZone: s.subnet.availabilityZone,
-              // A node the undone flag day never snapshotted was never migrated either; an EBS volume without a
-              // snapshot would be blank, so that case stops here with the way out instead.
-              snapshotId: pulumi.output(step.restoreFrom).apply((id) => {
-                if (!id) {
-                  throw new Error(
-                    `flagday: ${network.name}/${node.spec.name} has no snapshot from ${transition.undoes?.id}: its ` +
-                      `ledger volume was never migrated, so keep it (no restore is needed for this node).`,
-                  );
-                }
-                return id;
-              }),
-              size: args.ledgerSizeGiB ?? 512,
-              type: "gp3",
-              encrypted: true,
-              ...(args.ledgerKmsKeyId ? { kmsKeyId: args.ledgerKmsKeyId } : {}),
-              tags: {
-                ...tags,
-                Name: `${network.name}-${node.spec.name}-ledger`,
-                "flagday:restored-from": step.restoreFrom,
-              },
+        // EBS cannot restore in place: a new volume from the snapshot becomes the node's ledger, and the
+        // migrated one stays (protected) for inspection.
+        const volume = new aws.ebs.Volume(
+          name,
+          {
+            region: args.region,
+            availabilityZone: s.subnet.availabilityZone,
+            // A node the undone flag day never snapshotted was never migrated either; an EBS volume without a
+            // snapshot would be blank, so that case stops here with the way out instead.
+            snapshotId: pulumi.output(step.restoreFrom).apply((id) => {
+              if (!id) {
+                throw new Error(
+                  `flagday: ${network.name}/${node.spec.name} has no snapshot from ${transition.undoes?.id}: its ` +
+                    `ledger volume was never migrated, so keep it (no restore is needed for this node).`,
+                );
+              }
+              return id;
+            }),
+            size: args.ledgerSizeGiB ?? 512,
+            type: "gp3",
+            encrypted: true,
+            ...(args.ledgerKmsKeyId ? { kmsKeyId: args.ledgerKmsKeyId } : {}),
+            tags: {
+              ...tags,
+              Name: `${network.name}-${node.spec.name}-ledger`,
+              "flagday:restored-from": step.restoreFrom,
             },
-            { ...opts, retainOnDelete: true },
-          );
-          s.restored = volume;
-          return { resource: volume, output: volume.id };
-        }
-        default:
-          throw new Error(`flagday: the AWS platform has no node step ${stage.name}`);
-      }
+          },
+          { ...opts, retainOnDelete: true },
+        );
+        s.restored = volume;
+        return { resource: volume, output: volume.id };
+      },
     },
 
     snapshots(transition, snapNodes): pulumi.Output<SnapshotRecord> {
@@ -364,7 +352,7 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
         snapNodes.forEach((n, i) => {
           if (recs[i]) out[n.spec.name] = recs[i]!;
         });
-        return out as SnapshotRecord;
+        return snapshotRecord(transition, out, "the snapshot's tag flagday:height");
       });
     },
 
@@ -427,27 +415,17 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
       );
       // The gate switches the listener outside Pulumi's view and always ends a flag day back at the state
       // Pulumi recorded (forward), so no refresh or drift is involved.
-      const modify = (actions: pulumi.Input<string>) =>
-        pulumi.interpolate`aws elbv2 modify-listener --region ${args.region} --listener-arn ${listener.arn} --default-actions ${actions}`;
-      const closed = JSON.stringify([
-        {
-          Type: "fixed-response",
-          FixedResponseConfig: {
-            StatusCode: "503",
-            ContentType: "text/plain",
-            MessageBody: "consensus upgrade in progress",
-          },
-        },
-      ]);
       return {
         resource: gate,
-        reject: modify(q(closed)),
-        accept: modify(
-          clients.arn.apply((arn) => q(JSON.stringify([{ Type: "forward", TargetGroupArn: arn }]))),
-        ),
+        reject: listener.arn.apply((arn) => modifyListenerCommand(args.region, arn, CLOSED_ACTIONS)),
+        accept: pulumi
+          .all([listener.arn, clients.arn])
+          .apply(([arn, tg]) =>
+            modifyListenerCommand(args.region, arn, [{ Type: "forward", TargetGroupArn: tg }]),
+          ),
       };
     },
 
-    command: localCommand,
+    command: operatorCommand,
   };
 }

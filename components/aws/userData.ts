@@ -3,13 +3,19 @@
  * mocks. It holds no secret: the message-signer key is read from SSM or Secrets Manager at boot into a tmpfs
  * file that never leaves the instance.
  */
-export const CLIENT_PORT = 3223;
-export const PEER_PORT = 8443;
-export const ADMIN_PORT = 8000;
-/** Where the ledger volume is mounted on the host and in the container (`--ledger-path`). */
-export const LEDGER_PATH = "/ledger";
-/** The consensus container's name: the flag-day stop step stops exactly this. */
-export const CONTAINER = "mc-consensus";
+import {
+  ADMIN_PORT,
+  adminGatewayArgs,
+  CLIENT_PORT,
+  consensusServiceArgs,
+  LEDGER_PATH,
+  networkJson as mobilecoinNetworkJson,
+  PEER_PORT,
+  shellQuote as q,
+} from "../mobilecoin";
+import { CONTAINER } from "./scripts";
+
+export { ADMIN_PORT, CLIENT_PORT, LEDGER_PATH, PEER_PORT } from "../mobilecoin";
 
 export interface Peer {
   readonly name: string;
@@ -39,26 +45,19 @@ export interface UserDataArgs {
   readonly generation: string;
 }
 
-const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-
-/** network.json: every other node is both a broadcast peer and a quorum member. */
+/** network.json (components/mobilecoin) for the node's peers, by their ENIs' private addresses. */
 export function networkJson(a: Pick<UserDataArgs, "peers" | "threshold">): string {
-  const peers = [...a.peers].sort((x, y) => x.name.localeCompare(y.name));
-  return JSON.stringify({
-    broadcast_peers: peers.map(
-      (p) =>
-        `insecure-mcp://${p.ip}:${PEER_PORT}/` +
-        (p.msgPublicKey ? `?consensus-msg-key=${encodeURIComponent(p.msgPublicKey)}` : ""),
-    ),
-    // A node's slices include itself implicitly, so its quorum set lists the others with one less (inferred from
-    // SCP; MobileCoin's sample configs list only the peers).
-    quorum_set: {
-      threshold: Math.max(a.threshold - 1, 0),
-      members: peers.map((p) => ({ type: "Node", args: `${p.ip}:${PEER_PORT}` })),
-    },
-    tx_source_urls: [],
-  });
+  return JSON.stringify(
+    mobilecoinNetworkJson({
+      threshold: a.threshold,
+      peers: a.peers.map((p) => ({ host: p.ip, msgPublicKey: p.msgPublicKey })),
+    }),
+  );
 }
+
+/** Flag/value pairs as shell words, one pair per continued line. */
+const shellArgs = (pairs: readonly (readonly [string, string])[], indent: string) =>
+  pairs.map(([f, v]) => `${f} ${/^[\w./:@=-]+$/.test(v) ? v : q(v)}`).join(` \\\n${indent}`);
 
 export function renderUserData(a: UserDataArgs): string {
   // Nitro instances show an EBS volume as an NVMe device whose serial is the volume id without the dash.
@@ -99,14 +98,15 @@ MC_MSG_SIGNER_KEY="$(cat /run/flagday/msg-signer-key)" docker run -d --name ${CO
   -e MC_CHAIN_ID=${q(a.chainId)} -e MC_BLOCK_VERSION=${a.blockVersion} -e RUST_LOG=${q(a.logLevel)} \\
   -e MC_MSG_SIGNER_KEY \\
   ${q(a.image)} \\
-  consensus-service --ledger-path ${LEDGER_PATH} \\
-    --peer-responder-id ${a.ip}:${PEER_PORT} --client-responder-id ${a.ip}:${CLIENT_PORT} \\
-    --network /config/network.json --tokens /config/tokens.signed.json \\
-    --sealed-block-signing-key /sealed/block-signing-key \\
-    --peer-listen-uri insecure-mcp://0.0.0.0:${PEER_PORT}/ --client-listen-uri insecure-mc://0.0.0.0:${CLIENT_PORT}/ \\
-    --admin-listen-uri insecure-mca://127.0.0.1:8001/
-# The admin gateway shares the consensus container's network, where admin gRPC listens on 127.0.0.1:8001.
+  consensus-service ${shellArgs(
+    consensusServiceArgs({
+      peerResponderId: `${a.ip}:${PEER_PORT}`,
+      clientResponderId: `${a.ip}:${CLIENT_PORT}`,
+    }),
+    "    ",
+  )}
+# The admin gateway shares the consensus container's network, where admin gRPC listens on loopback.
 docker run -d --name ${CONTAINER}-admin --restart unless-stopped --network container:${CONTAINER} ${q(a.image)} \\
-  mc-admin-http-gateway --listen-host 0.0.0.0 --listen-port ${ADMIN_PORT} --admin-uri insecure-mca://127.0.0.1:8001/
+  mc-admin-http-gateway ${shellArgs(adminGatewayArgs(), "    ")}
 `;
 }

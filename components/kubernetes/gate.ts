@@ -1,9 +1,12 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { shellQuote } from "../aws/commands";
+import { CLIENT_PORT } from "../mobilecoin";
 import { NetworkSpec } from "../network";
 import { IngressGate, NodeHandle, Platform } from "../platform";
 import { KubernetesGateArgs } from "./args";
+import { ingressClassPatch, kubectl as kubectlFor } from "./specs";
+
+export { CLIENT_PORT } from "../mobilecoin";
 
 /** The client API paths MobileCoin's client Ingress routes (chart-consensus-node); peer paths are not here. */
 export const CLIENT_PATHS = [
@@ -12,8 +15,6 @@ export const CLIENT_PATHS = [
   "/build_info.BuildInfoApi",
   "/attest.AttestedApi",
 ] as const;
-
-export const CLIENT_PORT = 3223;
 
 /** Where the gate sends a node's client traffic. */
 export interface GateBackend {
@@ -76,10 +77,8 @@ export function kubernetesIngressGate(opts: KubernetesIngressGateOptions): Platf
       },
       child,
     );
-    const kubectl = `kubectl${opts.context ? ` --context ${shellQuote(opts.context)}` : ""} -n ${shellQuote(opts.namespace)}`;
-    const setClass = (cls: string) =>
-      `${kubectl} patch ingress ${shellQuote(ingressName)} --type=merge -p ` +
-      shellQuote(JSON.stringify({ spec: { ingressClassName: cls } }));
+    const kubectl = kubectlFor(opts.namespace, opts.context);
+    const setClass = (cls: string) => ingressClassPatch(kubectl, ingressName, cls);
     return {
       resource: ingress,
       reject: setClass(opts.closedIngressClassName ?? "flagday-closed"),

@@ -1,17 +1,36 @@
-import { createHash } from "node:crypto";
+import { execFileSync } from "node:child_process";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { localCommand, shellQuote as q } from "../aws/commands";
-import { networkJson } from "../aws/userData";
+import {
+  ADMIN_PORT,
+  CLIENT_PORT,
+  ledgerMigrationCommand,
+  networkJson,
+  nodeImage,
+  PEER_PORT,
+} from "../mobilecoin";
 import { NetworkSpec } from "../network";
-import { NodeHandle, NodeStepArgs, Platform, SnapshotRecord, Step } from "../platform";
+import { operatorCommand } from "../operatorCommand";
+import { NodeHandle, NodeStepArgs, Platform, snapshotRecord, SnapshotRecord } from "../platform";
 import { EnclaveRelease, hasDistributionStateFile, releaseKey } from "../release";
 import { KubernetesPlatformArgs, kubernetesNodeSettingsProblems } from "./args";
-import { CLIENT_PORT, kubernetesIngressGate } from "./gate";
+import { kubernetesIngressGate } from "./gate";
+import {
+  deploymentSpec,
+  kubectl as kubectlFor,
+  kubeName,
+  ledgerClaimSpec,
+  ledgerJobSpec,
+  nodeSelector,
+  parseSnapshotList,
+  short,
+  stageObjectName,
+  stopCommand,
+  volumeSnapshotSpec,
+} from "./specs";
 
-export const PEER_PORT = 8443;
-export const ADMIN_PORT = 8000;
-const LEDGER = "/ledger";
+export { kubeName } from "./specs";
+export { ADMIN_PORT, PEER_PORT } from "../mobilecoin";
 
 interface KubeNode {
   /** The PVC the node's Deployment mounts: its own, or one a restore step made from a snapshot. */
@@ -19,30 +38,48 @@ interface KubeNode {
   readonly selector: Readonly<Record<string, string>>;
 }
 
-const short = (s: string) => createHash("sha256").update(s).digest("hex").slice(0, 8);
+/**
+ * Which of the named VolumeSnapshots exist, with the height each records. @default `kubectl get volumesnapshot`
+ * in the platform's namespace and context, run when the program runs (so at preview, before any change).
+ */
+export type SnapshotLookup = (
+  names: readonly string[],
+) => Promise<Record<string, { readonly readyToUse: boolean; readonly height?: number }>>;
 
-/** A Kubernetes object name of at most `max` characters, kept unique by a digest when it must be cut. */
-export function kubeName(s: string, max = 63): string {
-  return s.length <= max ? s : `${s.slice(0, max - 9).replace(/-+$/, "")}-${short(s)}`;
-}
-
-export function kubernetesImage(
-  release: EnclaveRelease,
-  network: NetworkSpec,
-  args: Pick<KubernetesPlatformArgs, "imageRepository">,
-): string {
-  return (
-    release.image ?? `${args.imageRepository ?? "mobilecoin/node_hw"}:${release.version}-${network.chainId}`
-  );
+function kubectlSnapshotLookup(args: KubernetesPlatformArgs): SnapshotLookup {
+  return async (names) => {
+    const argv = [
+      ...(args.context ? ["--context", args.context] : []),
+      "-n",
+      args.namespace,
+      "get",
+      "volumesnapshot",
+      ...names,
+      "--ignore-not-found",
+      "-o",
+      "json",
+    ];
+    try {
+      return parseSnapshotList(execFileSync("kubectl", argv, { encoding: "utf8" }));
+    } catch (e) {
+      throw new Error(
+        `flagday: could not list the flag day's VolumeSnapshots (kubectl ${argv.join(" ")}): ` +
+          `${(e as Error).message.split("\n")[0]}. A rollback needs them; check kubectl's access to ` +
+          `namespace ${args.namespace}${args.context ? ` in context ${args.context}` : ""}. Nothing was changed.`,
+      );
+    }
+  };
 }
 
 /**
  * MobileCoin consensus nodes on Kubernetes, after MobileCoin's chart-consensus-node: per node a PVC
  * `<node>-data` (the ledger, protected), a client Service (3223) apart from a peer Service (8443, plus the
  * admin gateway), and a Deployment with one replica and the Recreate strategy. Flag-day steps are kubectl
- * commands, Jobs and CSI VolumeSnapshots; the gate is the client Ingress.
+ * commands, Jobs and CSI VolumeSnapshots; the gate is the client Ingress. Specs are in specs.ts.
  */
-export function kubernetesPlatform(args: KubernetesPlatformArgs): Platform {
+export function kubernetesPlatform(
+  args: KubernetesPlatformArgs & { readonly snapshotLookup?: SnapshotLookup },
+): Platform {
   const nodes = new Map<string, KubeNode>();
   const checked = new Set<string>();
   const key = (network: NetworkSpec, name: string) => `${network.name}/${name}`;
@@ -56,16 +93,39 @@ export function kubernetesPlatform(args: KubernetesPlatformArgs): Platform {
     args.provider ? { ...o, provider: args.provider } : o;
   const url = (template: string, node: string) =>
     template.replace(/\{node\}/g, node).replace(/\{namespace\}/g, args.namespace);
-  const kubectl = `kubectl${args.context ? ` --context ${q(args.context)}` : ""} -n ${q(args.namespace)}`;
+  const kubectl = kubectlFor(args.namespace, args.context);
+  const lookup = args.snapshotLookup ?? kubectlSnapshotLookup(args);
+  const imageOf = (release: EnclaveRelease, network: NetworkSpec) =>
+    nodeImage(release, network.chainId, args.imageRepository);
   const transitionAnnotations = (step: NodeStepArgs) => ({
     "flagday/transition": step.transition.id,
     "flagday/from": releaseKey(step.transition.from),
     "flagday/to": releaseKey(step.transition.to),
   });
-  const claimVolume = (claim: pulumi.Input<string>) => ({
-    name: "ledger",
-    persistentVolumeClaim: { claimName: claim },
-  });
+  const objectName = (step: NodeStepArgs) =>
+    stageObjectName(step.node.spec.name, step.stage.name, step.transition.id);
+  /** A Job is awaited to completion by the provider, so the stage fails if any migration does. */
+  const job = (
+    step: NodeStepArgs,
+    image: string,
+    commands: readonly string[],
+    opts: pulumi.CustomResourceOptions,
+  ) => {
+    const s = stateOf(step.network, step.node);
+    const j = new k8s.batch.v1.Job(
+      step.name,
+      {
+        metadata: {
+          name: objectName(step),
+          namespace: args.namespace,
+          annotations: transitionAnnotations(step),
+        },
+        spec: s.claim.apply((claim) => ledgerJobSpec({ container: step.stage.name, image, claim, commands })),
+      },
+      withProvider(opts),
+    );
+    return { resource: j, output: j.metadata.name };
+  };
 
   return {
     name: "kubernetes",
@@ -81,21 +141,14 @@ export function kubernetesPlatform(args: KubernetesPlatformArgs): Platform {
         checked.add(network.name);
       }
       const prefix = `${network.name}-${spec.name}`;
-      const selector = {
-        "app.kubernetes.io/name": "consensus-node",
-        "app.kubernetes.io/instance": spec.name,
-      };
+      const selector = nodeSelector(spec.name);
       const labels = { ...selector, "app.kubernetes.io/part-of": network.name };
       // The ledger: nothing of the release reaches it, so no enclave change can replace it.
       const pvc = new k8s.core.v1.PersistentVolumeClaim(
         `${prefix}-data`,
         {
           metadata: { name: `${spec.name}-data`, namespace: args.namespace, labels },
-          spec: {
-            accessModes: ["ReadWriteOnce"],
-            ...(args.storageClassName ? { storageClassName: args.storageClassName } : {}),
-            resources: { requests: { storage: args.ledgerSize ?? "512Gi" } },
-          },
+          spec: ledgerClaimSpec({ size: args.ledgerSize, storageClassName: args.storageClassName }),
         },
         withProvider({ ...opts, protect: true }),
       );
@@ -140,308 +193,199 @@ export function kubernetesPlatform(args: KubernetesPlatformArgs): Platform {
       };
     },
 
-    server(node, release, network, opts, generation = "initial") {
-      const s = stateOf(network, node);
-      const settings = node.spec.settings ?? {};
-      const image = kubernetesImage(release, network, args);
-      const others = network.nodes.filter((n) => n.name !== node.spec.name);
-      const netJson = networkJson({
-        threshold: network.quorumThreshold,
-        peers: others.map((n) => ({
-          name: n.name,
-          ip: `${n.name}-peer.${args.namespace}.svc.cluster.local`,
-          ...(n.settings?.msgPublicKey ? { msgPublicKey: String(n.settings.msgPublicKey) } : {}),
-        })),
-      });
-      const logLevel = String(settings.logLevel ?? args.logLevel ?? "info");
-      const resources = {
-        requests: {
-          ...(settings.cpu ? { cpu: String(settings.cpu) } : {}),
-          ...(settings.memory ? { memory: String(settings.memory) } : {}),
-          ...(args.sgxResources ?? {}),
-        },
-        limits: { ...(args.sgxResources ?? {}) },
-      };
-      // The name carries a digest of everything the pod runs, so any change is a new Deployment (new id): the
-      // rolling path's health check keys on the server id and would not notice an in-place update.
-      const name = pulumi
-        .output(s.claim)
-        .apply((claim) =>
-          kubeName(
-            `${node.spec.name}-${short(JSON.stringify([image, release.blockVersion, netJson, logLevel, resources, claim, generation]))}`,
-          ),
+    nodeSteps: {
+      start({ name: resourceName, node, release, network, generation }, opts) {
+        const s = stateOf(network, node);
+        const settings = node.spec.settings ?? {};
+        const image = imageOf(release, network);
+        const netJson = JSON.stringify(
+          networkJson({
+            threshold: network.quorumThreshold,
+            peers: network.nodes
+              .filter((n) => n.name !== node.spec.name)
+              .map((n) => ({
+                host: `${n.name}-peer.${args.namespace}.svc.cluster.local`,
+                ...(n.settings?.msgPublicKey ? { msgPublicKey: String(n.settings.msgPublicKey) } : {}),
+              })),
+          }),
         );
-      const labels = {
-        ...s.selector,
-        "flagday/release": releaseKey(release).replace(/[^A-Za-z0-9.-]/g, "-"),
-      };
-      const env = [
-        { name: "MC_CHAIN_ID", value: network.chainId },
-        { name: "MC_BLOCK_VERSION", value: String(release.blockVersion) },
-        { name: "RUST_LOG", value: logLevel },
-        {
-          name: "MC_MSG_SIGNER_KEY",
-          valueFrom: {
-            secretKeyRef: {
-              name: args.msgSignerKeySecret.replace(/\{node\}/g, node.spec.name),
-              key: "MC_MSG_SIGNER_KEY",
-            },
+        const logLevel = String(settings.logLevel ?? args.logLevel ?? "info");
+        const resources = {
+          requests: {
+            ...(settings.cpu ? { cpu: String(settings.cpu) } : {}),
+            ...(settings.memory ? { memory: String(settings.memory) } : {}),
+            ...(args.sgxResources ?? {}),
           },
-        },
-      ];
-      const config = new k8s.core.v1.ConfigMap(
-        `${network.name}-${node.spec.name}-server-config`,
-        {
-          metadata: { name: pulumi.interpolate`${name}-network`, namespace: args.namespace },
-          data: { "network.json": netJson },
-        },
-        withProvider({ ...opts, deleteBeforeReplace: true }),
-      );
-      return new k8s.apps.v1.Deployment(
-        `${network.name}-${node.spec.name}-server`,
-        {
-          metadata: {
-            name,
+          limits: { ...(args.sgxResources ?? {}) },
+        };
+        // The name carries a digest of everything the pod runs, so any change is a new Deployment (new id):
+        // the rolling path's health check keys on the server id and would not notice an in-place update.
+        const name = pulumi
+          .output(s.claim)
+          .apply((claim) =>
+            kubeName(
+              `${node.spec.name}-${short(JSON.stringify([image, release.blockVersion, netJson, logLevel, resources, claim, generation]))}`,
+            ),
+          );
+        const labels = {
+          ...s.selector,
+          "flagday/release": releaseKey(release).replace(/[^A-Za-z0-9.-]/g, "-"),
+        };
+        const config = new k8s.core.v1.ConfigMap(
+          `${resourceName}-config`,
+          {
+            metadata: { name: pulumi.interpolate`${name}-network`, namespace: args.namespace },
+            data: { "network.json": netJson },
+          },
+          withProvider({ ...opts, deleteBeforeReplace: true }),
+        );
+        const spec = pulumi.all([s.claim, config.metadata.name]).apply(([claim, networkConfigMap]) =>
+          deploymentSpec({
+            node: node.spec.name,
             namespace: args.namespace,
+            image,
+            claim,
+            networkConfigMap,
+            tokensConfigMap: args.tokensConfigMap,
+            tokensConfigDigest: release.tokensConfigDigest,
+            chainId: network.chainId,
+            blockVersion: release.blockVersion,
+            logLevel,
+            clientHost: args.clientHost.replace(/\{node\}/g, node.spec.name),
+            msgSignerKeySecret: args.msgSignerKeySecret.replace(/\{node\}/g, node.spec.name),
+            resources,
             labels,
-            // Foreground: deleting the old Deployment waits for its pod to be gone, so the new enclave never runs
-            // beside the old one or races it for the ReadWriteOnce ledger.
-            annotations: {
-              "pulumi.com/deletionPropagationPolicy": "foreground",
-              "flagday/mrenclave": release.mrenclave,
-              "flagday/generation": generation,
-            },
-          },
-          spec: {
-            replicas: 1,
-            strategy: { type: "Recreate" },
-            selector: { matchLabels: { ...s.selector } },
-            template: {
-              metadata: { labels },
-              spec: {
-                initContainers: [
-                  {
-                    name: "tokens-digest",
-                    image,
-                    command: [
-                      "/bin/sh",
-                      "-c",
-                      `echo '${release.tokensConfigDigest}  /config/tokens.signed.json' | sha256sum -c -`,
-                    ],
-                    volumeMounts: [
-                      {
-                        name: "tokens",
-                        mountPath: "/config/tokens.signed.json",
-                        subPath: "tokens.signed.json",
-                      },
-                    ],
-                  },
-                ],
-                containers: [
-                  {
-                    name: "consensus",
-                    image,
-                    args: [
-                      "consensus-service",
-                      `--ledger-path=${LEDGER}`,
-                      `--peer-responder-id=${node.spec.name}-peer.${args.namespace}.svc.cluster.local:${PEER_PORT}`,
-                      `--client-responder-id=${args.clientHost.replace(/\{node\}/g, node.spec.name)}:443`,
-                      "--network=/config/network.json",
-                      "--tokens=/config/tokens.signed.json",
-                      "--sealed-block-signing-key=/sealed/block-signing-key",
-                      `--peer-listen-uri=insecure-mcp://0.0.0.0:${PEER_PORT}/`,
-                      `--client-listen-uri=insecure-mc://0.0.0.0:${CLIENT_PORT}/`,
-                      "--admin-listen-uri=insecure-mca://127.0.0.1:8001/",
-                    ],
-                    env,
-                    ports: [
-                      { name: "client", containerPort: CLIENT_PORT },
-                      { name: "peer", containerPort: PEER_PORT },
-                    ],
-                    resources,
-                    volumeMounts: [
-                      { name: "ledger", mountPath: LEDGER },
-                      { name: "network", mountPath: "/config/network.json", subPath: "network.json" },
-                      {
-                        name: "tokens",
-                        mountPath: "/config/tokens.signed.json",
-                        subPath: "tokens.signed.json",
-                      },
-                      { name: "sealed", mountPath: "/sealed" },
-                    ],
-                  },
-                  {
-                    name: "admin-gateway",
-                    image,
-                    args: [
-                      "mc-admin-http-gateway",
-                      "--listen-host=0.0.0.0",
-                      `--listen-port=${ADMIN_PORT}`,
-                      "--admin-uri=insecure-mca://127.0.0.1:8001/",
-                    ],
-                    ports: [{ name: "admin", containerPort: ADMIN_PORT }],
-                  },
-                ],
-                volumes: [
-                  claimVolume(s.claim),
-                  { name: "network", configMap: { name: config.metadata.name } },
-                  { name: "tokens", configMap: { name: args.tokensConfigMap } },
-                  { name: "sealed", emptyDir: {} },
-                ],
+            selector: s.selector,
+          }),
+        );
+        const deployment = new k8s.apps.v1.Deployment(
+          resourceName,
+          {
+            metadata: {
+              name,
+              namespace: args.namespace,
+              labels,
+              // Foreground: deleting the old Deployment waits for its pod to be gone, so the new enclave never
+              // runs beside the old one or races it for the ReadWriteOnce ledger.
+              annotations: {
+                "pulumi.com/deletionPropagationPolicy": "foreground",
+                "flagday/mrenclave": release.mrenclave,
+                "flagday/generation": generation,
               },
             },
+            spec,
           },
-        },
-        withProvider({ ...opts, deleteBeforeReplace: true }),
-      );
-    },
+          withProvider({ ...opts, deleteBeforeReplace: true }),
+        );
+        return { resource: deployment };
+      },
 
-    nodeStep(step: NodeStepArgs, opts): Step {
-      const { stage, node, transition, network } = step;
-      const s = stateOf(network, node);
-      const objectName = kubeName(`${node.spec.name}-${stage.name}-${short(transition.id)}`);
-      const select = Object.entries(s.selector)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(",");
-      const job = (image: string, commands: readonly string[]): Step => {
-        // A Job is awaited to completion by the provider, so the stage fails if any migration does.
-        const j = new k8s.batch.v1.Job(
+      // Scaling to zero keeps the Deployment (and its id) until `start` replaces it.
+      stop: (step, opts) =>
+        operatorCommand(
+          step.name,
+          {
+            create: stopCommand(kubectl, stateOf(step.network, step.node).selector),
+            triggers: [step.transition.id],
+          },
+          opts,
+        ),
+
+      snapshot(step, opts) {
+        const s = stateOf(step.network, step.node);
+        const spec = pulumi.all([s.claim, pulumi.output(step.height ?? "")]).apply(([claim, height]) =>
+          volumeSnapshotSpec({
+            claim,
+            volumeSnapshotClassName: args.volumeSnapshotClassName,
+            height,
+            hasStateFile: hasDistributionStateFile(step.transition.from),
+          }),
+        );
+        const snapshot = new k8s.apiextensions.CustomResource(
+          step.name,
+          {
+            apiVersion: "snapshot.storage.k8s.io/v1",
+            kind: "VolumeSnapshot",
+            metadata: {
+              name: objectName(step),
+              namespace: args.namespace,
+              annotations: spec.apply((x) => ({ ...transitionAnnotations(step), ...x.annotations })),
+            },
+            spec: spec.apply((x) => x.spec),
+          },
+          // Kept when a later transition drops this step: it is the way back from this flag day.
+          withProvider({ ...opts, retainOnDelete: true }),
+        );
+        return { resource: snapshot, output: snapshot.metadata.name };
+      },
+
+      migrate: (step, opts) =>
+        job(
+          step,
+          imageOf(step.transition.to, step.network),
+          [ledgerMigrationCommand(), ...(step.transition.to.migrations ?? [])],
+          opts,
+        ),
+
+      "reverse-migrate": (step, opts) =>
+        job(
+          step,
+          imageOf(step.transition.from, step.network),
+          step.transition.from.reverseMigrations ?? [],
+          opts,
+        ),
+
+      restore(step, opts) {
+        const { node, transition, network } = step;
+        const s = stateOf(network, node);
+        // A node the undone flag day never snapshotted was never migrated either: keep its claim as it is.
+        const from = pulumi.output(step.restoreFrom ?? "").apply((id) => {
+          if (!id) {
+            throw new Error(
+              `flagday: ${network.name}/${node.spec.name} has no snapshot from ${transition.undoes?.id}: its ` +
+                `ledger was never migrated, so keep it (no restore is needed for this node).`,
+            );
+          }
+          return id;
+        });
+        // A PVC cannot be rolled back in place: a new claim from the snapshot becomes the node's ledger and the
+        // migrated one stays (protected) for inspection.
+        const claim = new k8s.core.v1.PersistentVolumeClaim(
           step.name,
           {
             metadata: {
-              name: objectName,
+              name: kubeName(`${node.spec.name}-data-${short(transition.id)}`),
               namespace: args.namespace,
               annotations: transitionAnnotations(step),
             },
-            spec: {
-              backoffLimit: 0,
-              template: {
-                spec: {
-                  restartPolicy: "Never",
-                  containers: [
-                    {
-                      name: stage.name,
-                      image,
-                      command: ["/bin/sh", "-c", ["set -eu", ...commands].join("\n")],
-                      volumeMounts: [{ name: "ledger", mountPath: LEDGER }],
-                    },
-                  ],
-                  volumes: [claimVolume(s.claim)],
-                },
-              },
-            },
+            spec: from.apply((fromSnapshot) =>
+              ledgerClaimSpec({
+                size: args.ledgerSize,
+                storageClassName: args.storageClassName,
+                fromSnapshot,
+              }),
+            ),
           },
-          withProvider(opts),
+          withProvider({ ...opts, retainOnDelete: true }),
         );
-        return { resource: j, output: j.metadata.name };
-      };
-      switch (stage.name) {
-        case "stop": {
-          // Scaling to zero keeps the Deployment (and its id) until `start` replaces it, and waiting for the pod
-          // to be gone makes the snapshot see a closed LMDB.
-          const stop = localCommand(
-            step.name,
-            {
-              create: [
-                `${kubectl} scale deployment -l ${q(select)} --replicas=0`,
-                `${kubectl} wait --for=delete pod -l ${q(select)} --timeout=600s`,
-              ].join(" && "),
-              triggers: [transition.id],
-            },
-            opts,
-          );
-          return stop;
-        }
-        case "snapshot": {
-          const snapshot = new k8s.apiextensions.CustomResource(
-            step.name,
-            {
-              apiVersion: "snapshot.storage.k8s.io/v1",
-              kind: "VolumeSnapshot",
-              metadata: {
-                name: objectName,
-                namespace: args.namespace,
-                annotations: {
-                  ...transitionAnnotations(step),
-                  // ledger-distribution's state file sits on the same volume up to v6.0.0: one snapshot holds both.
-                  "flagday/contents": hasDistributionStateFile(transition.from)
-                    ? `${LEDGER}/data.mdb ${LEDGER}/.distribution-state`
-                    : `${LEDGER}/data.mdb`,
-                  // The migration must not touch the volume before the snapshot is cut.
-                  "pulumi.com/waitFor": "jsonpath={.status.readyToUse}=true",
-                },
-              },
-              spec: {
-                volumeSnapshotClassName: args.volumeSnapshotClassName,
-                source: { persistentVolumeClaimName: s.claim },
-              },
-            },
-            // Kept when a later transition drops this step: it is the way back from this flag day.
-            withProvider({ ...opts, retainOnDelete: true }),
-          );
-          return { resource: snapshot, output: snapshot.metadata.name };
-        }
-        case "migrate": {
-          const image = kubernetesImage(transition.to, network, args);
-          return job(image, [
-            `mc-ledger-migration --ledger-db ${LEDGER}`,
-            ...(transition.to.migrations ?? []),
-          ]);
-        }
-        case "reverse-migrate":
-          return job(
-            kubernetesImage(transition.from, network, args),
-            transition.from.reverseMigrations ?? [],
-          );
-        case "restore": {
-          if (step.restoreFrom === undefined) {
-            throw new Error(
-              `flagday: cannot restore ${network.name}/${node.spec.name}: the flag day being undone recorded no ` +
-                `snapshot for it. Restore by hand, or roll back with the release's reverseMigrations.`,
-            );
-          }
-          // A PVC cannot be rolled back in place: a new claim from the snapshot becomes the node's ledger and the
-          // migrated one stays (protected) for inspection.
-          const claim = new k8s.core.v1.PersistentVolumeClaim(
-            step.name,
-            {
-              metadata: {
-                name: kubeName(`${node.spec.name}-data-${short(transition.id)}`),
-                namespace: args.namespace,
-                annotations: transitionAnnotations(step),
-              },
-              spec: {
-                accessModes: ["ReadWriteOnce"],
-                ...(args.storageClassName ? { storageClassName: args.storageClassName } : {}),
-                resources: { requests: { storage: args.ledgerSize ?? "512Gi" } },
-                dataSource: {
-                  apiGroup: "snapshot.storage.k8s.io",
-                  kind: "VolumeSnapshot",
-                  name: step.restoreFrom,
-                },
-              },
-            },
-            withProvider({ ...opts, retainOnDelete: true }),
-          );
-          s.claim = claim.metadata.name;
-          return { resource: claim, output: claim.metadata.name };
-        }
-        default:
-          throw new Error(`flagday: the Kubernetes platform has no node step ${stage.name}`);
-      }
+        s.claim = claim.metadata.name;
+        return { resource: claim, output: claim.metadata.name };
+      },
     },
 
     snapshots(transition, snapNodes): pulumi.Output<SnapshotRecord> {
-      // VolumeSnapshots are named by node, stage and transition, so a rollback knows their names. Whether one
-      // exists is only known to the cluster: a restore from a missing one fails on the PVC's data source.
-      return pulumi.output(
-        Object.fromEntries(
-          snapNodes.map((n) => [
-            n.spec.name,
-            { id: kubeName(`${n.spec.name}-snapshot-${short(transition.id)}`) },
-          ]),
-        ) as SnapshotRecord,
-      );
+      // VolumeSnapshots are named by node, stage and transition, and carry the quiesced height: the ones that
+      // exist and are ready are this flag day's way back.
+      const names = snapNodes.map((n) => stageObjectName(n.spec.name, "snapshot", transition.id));
+      return pulumi.output(lookup(names)).apply((found) => {
+        const record: Record<string, { id: string; height?: number }> = {};
+        snapNodes.forEach((n, i) => {
+          const f = found[names[i]];
+          if (f?.readyToUse)
+            record[n.spec.name] = { id: names[i], ...(f.height !== undefined ? { height: f.height } : {}) };
+        });
+        return snapshotRecord(transition, record, `the VolumeSnapshot's annotation flagday/height`);
+      });
     },
 
     ingressGate: kubernetesIngressGate({
@@ -449,6 +393,6 @@ export function kubernetesPlatform(args: KubernetesPlatformArgs): Platform {
       backend: (node) => ({ service: `${node.spec.name}-client`, port: CLIENT_PORT }),
     }),
 
-    command: localCommand,
+    command: operatorCommand,
   };
 }

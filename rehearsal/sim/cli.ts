@@ -10,7 +10,7 @@
 
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { ConfigError, loadIngressConfig, loadNodeConfig } from "./config";
+import { ConfigError, loadIngressConfig, loadNodeConfig } from "../../components/local/simConfig";
 import { startDaemon, stopDaemon } from "./daemon";
 import { runIngress } from "./ingress";
 import { LATEST_LEDGER_FORMAT, Ledger, LedgerError, migrateLedger } from "./ledger";

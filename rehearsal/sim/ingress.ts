@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as net from "node:net";
 import * as path from "node:path";
-import type { IngressConfig } from "./config";
+import type { IngressConfig } from "../../components/local/simConfig";
 import { handler, HttpError, type Logger, sendJson, writeFileAtomic } from "./util";
 
 export type IngressStateName = "accept" | "reject";

@@ -4,7 +4,7 @@
 //  - peers attest before they talk: a peer link is refused (HTTP 403, logged) unless the caller's MRENCLAVE
 //    and consensus-settings digest (tokens config digest + block version, as in the peer responder id)
 //    equal ours; only attested peers take part in consensus, so a mixed-enclave network stalls;
-//  - blocks commit only with a quorum (quorum_set.threshold, counting this node) of attested peers voting
+//  - blocks commit only with a quorum (this node plus quorum_set.threshold of its members, as SCP counts) of attested peers voting
 //    for the same block; blocks are made only when there are pending transactions;
 //  - a node that is behind catches up from attested peers (sync_status "catchup", blocks_behind > 0);
 //  - /info shaped like mc-admin-http-gateway's, /metrics Prometheus text, .distribution-state file.
@@ -18,7 +18,7 @@ import { randomBytes, createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
-import { ledgerDir, type NodeConfig } from "./config";
+import { ledgerDir, type NodeConfig } from "../../components/local/simConfig";
 import { applyTxs, computeBlockId, Ledger, txId, type Block, type Tx } from "./ledger";
 import {
   handler,
@@ -418,15 +418,17 @@ export class SimNode {
       }),
     );
     if (this.stopping || this.ledger.height !== block.index) return;
-    const votes = 1 + [...lock.votes].filter((id) => this.peers.get(id)?.inQuorum).length;
-    if (votes >= threshold) {
-      this.commitLocal(block, `committed with ${votes}/${threshold} votes`);
+    // As SCP does, the node is always in its own quorum: it needs `threshold` of its members besides itself.
+    const peerVotes = [...lock.votes].filter((id) => this.peers.get(id)?.inQuorum).length;
+    const votes = 1 + peerVotes;
+    if (peerVotes >= threshold) {
+      this.commitLocal(block, `committed with ${votes}/${threshold + 1} votes`);
       await Promise.all(
         this.attestedPeers().map((p) => this.peerCall(p, "/commit", { block }).catch(() => undefined)),
       );
       return;
     }
-    this.log.debug(`block ${block.index}: ${votes} of ${threshold} votes, waiting`);
+    this.log.debug(`block ${block.index}: ${votes} of ${threshold + 1} votes, waiting`);
     // Nobody voted for our block but some peer is locked on another one: adopt it (lowest id wins).
     if (lock.votes.size === 0 && conflicting.length) {
       const other = conflicting.sort((a, b) => (a.id < b.id ? -1 : 1))[0];

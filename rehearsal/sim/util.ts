@@ -2,7 +2,7 @@
 
 import * as fs from "node:fs";
 import type * as http from "node:http";
-import type { LogLevel } from "./config";
+import type { LogLevel } from "../../components/local/simConfig";
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 

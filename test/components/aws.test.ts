@@ -277,8 +277,7 @@ describe("AWS platform under mocks", async () => {
       const p = awsPlatform(awsArgs());
       return {
         ...p,
-        server: (node, release, net, opts, gen) =>
-          p.server(node, release, net, { ...opts, dependsOn: [] }, gen),
+        nodeSteps: { ...p.nodeSteps, start: (step, opts) => p.nodeSteps.start(step, { ...opts, dependsOn: [] }) },
       };
     };
     const initial = await runNetwork(broken, network(3, V5));

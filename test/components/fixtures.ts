@@ -112,4 +112,8 @@ export const K8S_ARGS: KubernetesPlatformArgs = {
   context: "testnet-cluster",
 };
 
-export const kube = () => () => kubernetesPlatform(K8S_ARGS);
+/** What the cluster would say of the flag day's VolumeSnapshots: every one ready, at height 12. */
+export const FAKE_CLUSTER_SNAPSHOTS = async (names: readonly string[]) =>
+  Object.fromEntries(names.map((n) => [n, { readyToUse: true, height: 12 }]));
+
+export const kube = () => () => kubernetesPlatform({ ...K8S_ARGS, snapshotLookup: FAKE_CLUSTER_SNAPSHOTS });

@@ -5,7 +5,8 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { IngressConfig, NodeConfig, SimRelease } from "../../rehearsal/sim/config";
+import type { IngressConfig, NodeConfig, SimRelease } from "../../components/local/simConfig";
+import { networkJson } from "../../components/mobilecoin";
 
 export const ROOT = path.resolve(__dirname, "../..");
 export const SIM_BIN = path.join(ROOT, "bin/consensus-service-sim.js");
@@ -72,13 +73,11 @@ export async function makeNet(
       dir: path.join(root, name),
       ports: { admin: ports[i * 3], peer: peerPort(i), client: ports[i * 3 + 2] },
       release: { ...release },
-      network: {
-        broadcast_peers: others.map((j) => `mcp://127.0.0.1:${peerPort(j)}?consensus-msg-key=${names[j]}`),
-        quorum_set: {
-          threshold,
-          members: others.map((j) => ({ type: "Node" as const, args: `127.0.0.1:${peerPort(j)}` })),
-        },
-      },
+      // `threshold` is the network-wide k of n; network.json turns it into each node's quorum set.
+      network: networkJson({
+        threshold,
+        peers: others.map((j) => ({ host: "127.0.0.1", port: peerPort(j), msgPublicKey: names[j] })),
+      }),
       logLevel: "debug",
     };
   });

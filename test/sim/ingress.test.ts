@@ -14,7 +14,7 @@ import {
   type TestNet,
   waitFor,
 } from "./helpers";
-import type { IngressConfig } from "../../rehearsal/sim/config";
+import type { IngressConfig } from "../../components/local/simConfig";
 
 let t: TestNet;
 let ing: { file: string; cfg: IngressConfig };

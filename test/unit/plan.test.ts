@@ -72,7 +72,9 @@ describe("planUpgrade: initial and steady", () => {
   test("never deployed with rollback or abort: error", () => {
     const msg = "flagday:rollback is set but this stack has never been upgraded: remove it.";
     assert.throws(() => planUpgrade(V1, undefined, { rollback: true }), { message: msg });
-    assert.throws(() => planUpgrade(V1, undefined, { abort: V2 }), { message: msg });
+    assert.throws(() => planUpgrade(V1, undefined, { abort: V2 }), {
+      message: "flagday:abort is set but this stack has never been upgraded: remove it.",
+    });
   });
 
   test("same release, no transition yet: steady with no transition", () => {
@@ -251,7 +253,7 @@ describe("planUpgrade: abort of a failed flag day", () => {
   test("abort with a target that is not the deployed release: error", () => {
     assert.throws(() => planUpgrade(V2, deployed, { abort: V2 }), {
       message:
-        "flagday:rollback.abort undoes a failed flag day and returns to the deployed release v5.2.3: " +
+        "flagday:abort undoes a failed flag day and returns to the deployed release v5.2.3: " +
         "set flagday:release back to it (it is v6.0.0).",
     });
   });
@@ -259,8 +261,8 @@ describe("planUpgrade: abort of a failed flag day", () => {
   test("abort naming the deployed release: error", () => {
     assert.throws(() => planUpgrade(V1, deployed, { abort: { ...V1, image: "other" } }), {
       message:
-        "flagday:rollback.abort names v5.2.3, which is the deployed release: there is no failed flag day " +
-        "to undo. Remove flagday:rollback.",
+        "flagday:abort names v5.2.3, which is the deployed release: there is no failed flag day " +
+        "to undo. Remove flagday:abort.",
     });
   });
 });
@@ -300,5 +302,44 @@ describe("historyEntry", () => {
       "to",
       "undoes",
     ]);
+  });
+});
+
+describe("planUpgrade: the abort messages name flagday:abort, the key that is set (issue 9)", () => {
+  const deployed = deployedOn(V1, pastEntries(1));
+  const blamesRollback = /flagday:rollback\b/;
+  const messageOf = (f: () => unknown): string => {
+    try {
+      f();
+    } catch (e) {
+      return (e as Error).message;
+    }
+    assert.fail("expected an error");
+  };
+
+  test("abort on a stack never upgraded: names flagday:abort and does not blame flagday:rollback", () => {
+    const msg = messageOf(() => planUpgrade(V1, undefined, { abort: V2 }));
+    assert.match(msg, /^flagday:abort is set but this stack has never been upgraded/);
+    assert.doesNotMatch(msg, blamesRollback);
+  });
+
+  test("rollback and abort both set on a stack never upgraded: names both", () => {
+    const msg = messageOf(() => planUpgrade(V1, undefined, { rollback: true, abort: V2 }));
+    assert.match(msg, /flagday:rollback\b/);
+    assert.match(msg, /flagday:abort\b/);
+  });
+
+  test("abort with a target that is not the deployed release: names flagday:abort, not flagday:rollback", () => {
+    const msg = messageOf(() => planUpgrade(V2, deployed, { abort: V2 }));
+    assert.match(msg, /^flagday:abort undoes a failed flag day/);
+    assert.match(msg, /set flagday:release back to it/);
+    assert.doesNotMatch(msg, blamesRollback);
+  });
+
+  test("abort naming the deployed release: tells the operator to remove flagday:abort", () => {
+    const msg = messageOf(() => planUpgrade(V1, deployed, { abort: V1 }));
+    assert.match(msg, /^flagday:abort names v5\.2\.3, which is the deployed release/);
+    assert.match(msg, /Remove flagday:abort\.$/);
+    assert.doesNotMatch(msg, blamesRollback);
   });
 });

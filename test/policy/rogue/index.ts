@@ -18,12 +18,15 @@ class HandBuiltNetwork extends pulumi.ComponentResource {
       rootDir: path.join(os.tmpdir(), `flagday-rogue-${pulumi.getStack()}`),
       basePort: 39000,
     });
-    const nodes = network.nodes.map(
-      (spec) => new ConsensusNode(spec, { platform, network }, { parent: this }),
-    );
-    nodes.forEach((n, i) =>
-      n.runRelease(n.spec.release ?? V1, [], i === 2 ? FLAG_DAY_GENERATION : "initial"),
-    );
+    network.nodes.forEach((spec, i) => {
+      const release = spec.release ?? V1;
+      const generation = i === 2 ? FLAG_DAY_GENERATION : "initial";
+      const n = new ConsensusNode(spec, { platform, network, release, generation }, { parent: this });
+      platform.nodeSteps.start(
+        { name: `${network.name}-${spec.name}-server`, node: n.handle, release, network, generation },
+        { parent: n },
+      );
+    });
     this.registerOutputs({ network: network.name, peerAttestation: network.peerAttestation?.mode });
   }
 }

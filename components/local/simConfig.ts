@@ -1,9 +1,11 @@
-// Configuration types for consensus-service-sim, the SIMULATED stand-in for MobileCoin's consensus-service
-// used by the local rehearsal network. The orchestrator writes one NodeConfig JSON file per node and one
-// IngressConfig JSON file for the client-facing proxy.
+// The contract between the local platform and consensus-service-sim, the SIMULATED stand-in for MobileCoin's
+// consensus-service used by the rehearsal network: the platform writes one NodeConfig JSON file per node and
+// one IngressConfig JSON file for the client-facing proxy; the simulator (rehearsal/sim) loads them with the
+// checks below. It lives on the library's side, which the simulator depends on, never the other way round.
 
 import * as fs from "node:fs";
 import * as path from "node:path";
+import type { NetworkJson } from "../mobilecoin";
 
 export const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -31,13 +33,12 @@ export interface QuorumMember {
   args: string;
 }
 
-export interface NetworkConfig {
-  /** "mcp://host:port?consensus-msg-key=<name>" per peer. */
-  broadcast_peers: string[];
-  quorum_set: { threshold: number; members: QuorumMember[] };
-  known_peers?: string[];
-  tx_source_urls?: string[];
-}
+/**
+ * network.json, as components/mobilecoin writes it for real nodes: "insecure-mcp://host:port/?consensus-msg-key=
+ * <key>" per peer (the simulator uses node names as keys), and a quorum set whose threshold counts only the
+ * members, never the node itself (SCP adds the local node), as MobileCoin's consensus-service reads it.
+ */
+export type NetworkConfig = Omit<NetworkJson, "tx_source_urls"> & { tx_source_urls?: string[] };
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -106,11 +107,14 @@ export function validateNodeConfig(raw: unknown, file = "<config>"): NodeConfig 
   const n = c.network;
   if (!n || !Array.isArray(n.broadcast_peers)) fail(file, "network.broadcast_peers missing");
   const q = n.quorum_set;
-  if (!q || !Number.isInteger(q.threshold) || q.threshold < 1 || !Array.isArray(q.members)) {
+  if (!q || !Number.isInteger(q.threshold) || q.threshold < 0 || !Array.isArray(q.members)) {
     fail(file, "network.quorum_set {threshold, members} missing");
   }
-  if (q.threshold > q.members.length + 1) {
-    fail(file, `quorum_set.threshold ${q.threshold} exceeds members + self (${q.members.length + 1})`);
+  if (q.threshold > q.members.length) {
+    fail(
+      file,
+      `quorum_set.threshold ${q.threshold} exceeds its members (${q.members.length}; the node itself is not counted)`,
+    );
   }
   for (const m of q.members) {
     if (m.type !== "Node" || typeof m.args !== "string" || !/^[^:]+:\d+$/.test(m.args)) {

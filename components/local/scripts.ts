@@ -1,0 +1,208 @@
+/**
+ * What the local platform's steps run, as plain functions of plain values: the platform (platform.ts) only
+ * wires them into LocalCommand resources. Every path here is under the rehearsal's root directory.
+ */
+import * as path from "node:path";
+import { networkJson, shellQuote as q } from "../mobilecoin";
+import { EnclaveRelease, hasDistributionStateFile } from "../release";
+import type { IngressConfig, NodeConfig } from "./simConfig";
+
+/** Ports: ingress at base+1 (control base+2), node i at base+10(i+1): admin +0, client +3, peer +4. */
+export function localPorts(basePort: number, index: number): NodeConfig["ports"] {
+  const base = basePort + 10 * (index + 1);
+  return { admin: base, client: base + 3, peer: base + 4 };
+}
+
+export function ingressPorts(basePort: number): { listen: number; control: number } {
+  return { listen: basePort + 1, control: basePort + 2 };
+}
+
+/** Where a node's files live under the rehearsal's root. */
+export function nodePaths(rootDir: string, node: string) {
+  const dir = path.join(rootDir, node);
+  return { dir, ledger: path.join(dir, "ledger"), pid: path.join(dir, "node.pid") };
+}
+
+/** A node's simulated release: the consensus fields, plus the ledger format it reads. */
+export function simRelease(release: EnclaveRelease, ledgerFormat: number): NodeConfig["release"] {
+  return {
+    version: release.version,
+    mrenclave: release.mrenclave,
+    mrsigner: release.mrsigner,
+    tokensConfigDigest: release.tokensConfigDigest,
+    blockVersion: release.blockVersion,
+    ledgerFormat,
+    distributionStateFile: hasDistributionStateFile(release),
+  };
+}
+
+/** A simulated node's config: its ports, release and network.json (the others, as real nodes list them). */
+export function localNodeConfig(a: {
+  readonly name: string;
+  readonly dir: string;
+  readonly ports: NodeConfig["ports"];
+  readonly release: NodeConfig["release"];
+  readonly threshold: number;
+  readonly peers: readonly { readonly name: string; readonly peerPort: number }[];
+  readonly logLevel?: string;
+}): NodeConfig {
+  return {
+    name: a.name,
+    dir: a.dir,
+    ports: a.ports,
+    release: a.release,
+    // The simulator identifies a peer by its node name where real nodes carry the message-signer public key.
+    network: networkJson({
+      threshold: a.threshold,
+      peers: a.peers.map((p) => ({ host: "127.0.0.1", port: p.peerPort, msgPublicKey: p.name })),
+    }),
+    logLevel: (a.logLevel as NodeConfig["logLevel"]) ?? "info",
+  };
+}
+
+/**
+ * Practice failures: a script at `<rootDir>/faults/<key>` (the step's name without the network and the
+ * transition ordinal, e.g. `node2-migrate`, `quiesce`, `node2-server`) runs just before that step. If it fails,
+ * the step fails as "injected"; if it succeeds (it may pause a node, edit the node's config in
+ * $FLAGDAY_NODE_CONFIG), the step runs and meets whatever it did. Ends with `&& ` to prefix a command.
+ */
+export function faultHookScript(rootDir: string, key: string, env = ""): string {
+  const hook = path.join(rootDir, "faults", key);
+  return (
+    `mkdir -p ${q(path.join(rootDir, "logs"))} ${q(path.join(rootDir, "marks"))} && ` +
+    `{ [ ! -f ${q(hook)} ] || { echo "flagday rehearsal: fault hook ${key}" >&2; ${env}bash ${q(hook)} || ` +
+    `{ echo "injected fault: ${key} failed" >&2; exit 1; }; }; } && `
+  );
+}
+
+/** Refuses to go on while the node's process runs: LMDB is not safe to copy or migrate while written. */
+export function refuseIfRunning(node: string, pidFile: string): string {
+  return (
+    `if [ -f ${q(pidFile)} ] && kill -0 "$(cat ${q(pidFile)})" 2>/dev/null; then ` +
+    `echo "${node} is still running: refusing to touch its ledger" >&2; exit 1; fi`
+  );
+}
+
+/** Writes the node's config and starts its process on it (the `start` stage). */
+export function startScript(a: {
+  readonly sim: string;
+  readonly configFile: string;
+  readonly config: NodeConfig;
+  readonly faultHook: string;
+  readonly latency: string;
+}): string {
+  return [
+    `mkdir -p ${q(path.dirname(a.configFile))} ${q(path.join(a.config.dir, "ledger"))}`,
+    `printf '%s' ${q(JSON.stringify(a.config))} > ${q(a.configFile)}`,
+    `${a.faultHook}true`,
+    `${a.latency}${a.sim} start --config ${q(a.configFile)}`,
+  ].join(" && ");
+}
+
+export const stopScript = (sim: string, dir: string) => `${sim} stop --dir ${q(dir)}`;
+
+/**
+ * Copies a stopped node's ledger to a fresh folder, and writes its record (what rollbacks look for) only once
+ * the copy is whole. Prints the snapshot's path.
+ */
+export function snapshotScript(a: {
+  readonly node: string;
+  readonly ledger: string;
+  readonly pidFile: string;
+  readonly snapshot: string;
+  readonly record: Readonly<Record<string, unknown>>;
+}): string {
+  const s = a.snapshot;
+  return [
+    refuseIfRunning(a.node, a.pidFile),
+    `rm -rf ${q(s)}.partial`,
+    `mkdir -p ${q(path.dirname(s))}`,
+    `cp -a ${q(a.ledger)} ${q(s)}.partial`,
+    `rm -rf ${q(s)}`,
+    `mv ${q(s)}.partial ${q(s)}`,
+    `printf '%s' ${q(JSON.stringify(a.record))} > ${q(`${s}.json`)}`,
+    `echo ${q(s)}`,
+  ].join(" && ");
+}
+
+/** The release's own migration commands, run in the node's folder with LEDGER_DB set. */
+function releaseCommands(dir: string, ledger: string, cmds: readonly string[] | undefined): string[] {
+  return (cmds ?? []).map((c) => `(cd ${q(dir)} && LEDGER_DB=${q(ledger)} bash -c ${q(c)})`);
+}
+
+/** The simulator's format migration (its `mc-ledger-migration`), then the release's own, in order. */
+export function migrateScript(a: {
+  readonly sim: string;
+  readonly node: string;
+  readonly dir: string;
+  readonly ledger: string;
+  readonly pidFile: string;
+  readonly toFormat: number;
+  readonly migrations?: readonly string[];
+}): string {
+  return [
+    refuseIfRunning(a.node, a.pidFile),
+    `${a.sim} migrate --ledger-db ${q(a.ledger)} --to ${a.toFormat}`,
+    ...releaseCommands(a.dir, a.ledger, a.migrations),
+  ].join(" && ");
+}
+
+export function reverseMigrateScript(a: {
+  readonly node: string;
+  readonly dir: string;
+  readonly ledger: string;
+  readonly pidFile: string;
+  readonly reverseMigrations?: readonly string[];
+}): string {
+  return [refuseIfRunning(a.node, a.pidFile), ...releaseCommands(a.dir, a.ledger, a.reverseMigrations)].join(
+    " && ",
+  );
+}
+
+/**
+ * Puts the snapshot back as the node's ledger; the ledger it replaces is kept beside it (`kept`), never
+ * deleted. A node the undone flag day never snapshotted was never migrated: it is kept as it is.
+ */
+export function restoreScript(a: {
+  readonly node: string;
+  readonly ledger: string;
+  readonly pidFile: string;
+  readonly from: string;
+  readonly kept: string;
+}): string {
+  if (!a.from) {
+    return (
+      `echo "${a.node}: the undone flag day took no snapshot of it, so its ledger was never ` +
+      `migrated: kept as it is"`
+    );
+  }
+  return [
+    refuseIfRunning(a.node, a.pidFile),
+    `test -d ${q(a.from)} || { echo "snapshot ${a.from} of ${a.node} is missing" >&2; exit 1; }`,
+    `if [ -d ${q(a.kept)} ]; then rm -rf ${q(a.ledger)}; else mv ${q(a.ledger)} ${q(a.kept)}; fi`,
+    `cp -a ${q(a.from)} ${q(a.ledger)}`,
+    `echo ${q(a.from)}`,
+  ].join(" && ");
+}
+
+/** Starts the client-facing proxy on its config. */
+export function ingressStartScript(sim: string, config: IngressConfig): string {
+  const file = path.join(config.dir, "ingress.json");
+  return [
+    `mkdir -p ${q(config.dir)}`,
+    `printf '%s' ${q(JSON.stringify(config))} > ${q(file)}`,
+    `${sim} ingress start --config ${q(file)}`,
+  ].join(" && ");
+}
+
+/** The gate's switches and its "closed since" test, through the proxy's control port. */
+export function ingressCommands(cli: string, controlPort: number) {
+  const control = `http://127.0.0.1:${controlPort}`;
+  return {
+    reject: `${cli} ingress reject --control ${control}`,
+    accept: `${cli} ingress accept --control ${control}`,
+    /** Exits 0 iff the gate rejects now and the step that reopens it (marked by `acceptMarker`) never ran. */
+    closedSince: (acceptMarker: string) =>
+      `[ ! -e ${q(acceptMarker)} ] && ${cli} ingress state --control ${control} | grep -q REJECTED`,
+  };
+}
