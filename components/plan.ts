@@ -157,7 +157,7 @@ export function planUpgrade(
 }
 
 /** The short, per-history ordinal of a transition (`u3`): resource names carry it, so each transition's steps are its own. */
-export function transitionOrdinal(t: Transition): string {
+export function transitionOrdinal(t: Pick<Transition, "id">): string {
   return t.id.split("-")[0];
 }
 

@@ -29,6 +29,8 @@ import type {
   StackValidationPolicy,
 } from "@pulumi/policy";
 import { UnknownValueError } from "@pulumi/policy";
+import { stageStepName } from "../components/names";
+import { transitionOrdinal } from "../components/plan";
 
 export const NETWORK_TYPE = "flagday:index:ConsensusNetwork";
 export const NODE_TYPE = "flagday:index:ConsensusNode";
@@ -254,7 +256,7 @@ export const ledgerVolumesProtected: ResourceValidationPolicy = {
 // ---------------------------------------------------------------------------------------------------------------
 // 4. Every server a flag day replaces has that flag day's snapshot.
 
-/** `u3-upgrade-v1.0.0-to-v2.0.0-3f9a1c2e`: the ordinal (`u3`) of a flag day's transition id. */
+/** `u3-upgrade-v1.0.0-to-v2.0.0-3f9a1c2e`: a flag day's transition id (components/plan.ts transitionId). */
 const FLAG_DAY_ID = /^(u\d+)-upgrade-v\d+\.\d+\.\d+-to-v\d+\.\d+\.\d+-[0-9a-f]+$/;
 
 /** The transition a snapshot step records, where the platform keeps it (command triggers, tags, annotations). */
@@ -282,8 +284,7 @@ export const snapshotBeforeFlagDay: StackValidationPolicy = {
     const byName = groupBy(args.resources, (r) => r.name);
     for (const n of upgraded) {
       const transition = n.generation as string;
-      const ordinal = (FLAG_DAY_ID.exec(transition) as RegExpExecArray)[1];
-      const step = `${n.network}-${ordinal}-${n.node}-snapshot`;
+      const step = stageStepName(n.network, transitionOrdinal({ id: transition }), "snapshot", n.node);
       const found = byName.get(step) ?? [];
       if (found.length === 0) {
         report(

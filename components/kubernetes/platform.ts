@@ -12,6 +12,7 @@ import {
 import { NetworkSpec } from "../network";
 import { operatorCommand } from "../operatorCommand";
 import { NodeHandle, NodeStepArgs, Platform, snapshotRecord, SnapshotRecord } from "../platform";
+import { Transition } from "../plan";
 import { EnclaveRelease, hasDistributionStateFile, releaseKey } from "../release";
 import { KubernetesPlatformArgs, kubernetesNodeSettingsProblems } from "./args";
 import { kubernetesIngressGate } from "./gate";
@@ -69,6 +70,24 @@ function kubectlSnapshotLookup(args: KubernetesPlatformArgs): SnapshotLookup {
       );
     }
   };
+}
+
+/**
+ * The record of a flag day's VolumeSnapshots as the cluster reported them (`found`, by object name): only the
+ * ready ones, each with the height it recorded.
+ */
+export function clusterSnapshotRecord(
+  transition: Transition,
+  nodeNames: readonly string[],
+  found: Awaited<ReturnType<SnapshotLookup>>,
+): SnapshotRecord {
+  const record: Record<string, { id: string; height?: number }> = {};
+  for (const node of nodeNames) {
+    const name = stageObjectName(node, "snapshot", transition.id);
+    const f = found[name];
+    if (f?.readyToUse) record[node] = { id: name, ...(f.height !== undefined ? { height: f.height } : {}) };
+  }
+  return snapshotRecord(transition, record, `the VolumeSnapshot's annotation flagday/height`);
 }
 
 /**
@@ -377,15 +396,13 @@ export function kubernetesPlatform(
       // VolumeSnapshots are named by node, stage and transition, and carry the quiesced height: the ones that
       // exist and are ready are this flag day's way back.
       const names = snapNodes.map((n) => stageObjectName(n.spec.name, "snapshot", transition.id));
-      return pulumi.output(lookup(names)).apply((found) => {
-        const record: Record<string, { id: string; height?: number }> = {};
-        snapNodes.forEach((n, i) => {
-          const f = found[names[i]];
-          if (f?.readyToUse)
-            record[n.spec.name] = { id: names[i], ...(f.height !== undefined ? { height: f.height } : {}) };
-        });
-        return snapshotRecord(transition, record, `the VolumeSnapshot's annotation flagday/height`);
-      });
+      return pulumi.output(lookup(names)).apply((found) =>
+        clusterSnapshotRecord(
+          transition,
+          snapNodes.map((n) => n.spec.name),
+          found,
+        ),
+      );
     },
 
     ingressGate: kubernetesIngressGate({
