@@ -22,9 +22,10 @@ import { consensusServiceArgs, networkJson, nodeImage, shellQuote } from "../../
 import { parseStepName, stageStepName, stageOfStep, stepKey, serverName } from "../../components/names";
 import { snapshotRecord } from "../../components/platform";
 import { planUpgrade, Transition } from "../../components/plan";
-import { STAGE_NAMES } from "../../components/stages";
-import { revealed } from "../graph/harness";
-import { kube, network, runNetwork, V5, V6 } from "./fixtures";
+import { RESTORE, STAGE_NAMES } from "../../components/stages";
+import { awsPlatform } from "../../components/aws";
+import { captureGraph, revealed } from "../graph/harness";
+import { awsArgs, kube, network, runNetwork, V5, V6 } from "./fixtures";
 
 const ROOT = path.resolve(__dirname, "../..");
 
@@ -263,5 +264,33 @@ describe("imports point from the application to the library", () => {
         .map((t) => `${path.relative(ROOT, f)} -> ${t}`),
     );
     assert.deepEqual(bad, []);
+  });
+});
+
+describe("errors say what they mean", () => {
+  test("an AWS restore without a snapshot names the undone flag day, not [object Object]", async () => {
+    const undone = flagDay();
+    const rollback: Transition = {
+      ...undone,
+      id: "u2-rollback-x",
+      sequence: "rollback-restore",
+      undoes: undone,
+    };
+    const spec = network(3, V5);
+    await assert.rejects(
+      captureGraph(() => {
+        const p = awsPlatform(awsArgs());
+        const node = p.node(spec.nodes[0], spec, {});
+        p.nodeSteps.restore(
+          { name: "testnet-u2-node1-restore", stage: RESTORE, node, transition: rollback, network: spec },
+          {},
+        );
+      }),
+      (e: Error) => {
+        assert.match(e.message, new RegExp(`the flag day ${undone.id} recorded no snapshot`));
+        assert.doesNotMatch(e.message, /\[object Object\]/);
+        return true;
+      },
+    );
   });
 });
