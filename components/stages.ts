@@ -73,6 +73,8 @@ const ATTEST = network("attest", "All nodes attest to each other and make a bloc
 const TXTEST = network("txtest", "Transaction tests: self, cross, fog, non-fog");
 const INGRESS_ACCEPT = network("ingress-accept", "Ingress accepts client connections");
 const LIVE = network("live", "Live window: blocks keep coming");
+/** How every transition ends, once the ledgers are ready: the target enclave starts and is proven, then clients. */
+const START_AND_PROVE: readonly Stage[] = [START, ATTEST, TXTEST, INGRESS_ACCEPT, LIVE];
 
 /** An enclave upgrade. */
 export const FLAG_DAY: readonly Stage[] = [
@@ -81,11 +83,7 @@ export const FLAG_DAY: readonly Stage[] = [
   STOP,
   node("snapshot", "every-node", "Snapshot ledger-db and ledger-distribution state"),
   node("migrate", "same-node", "Apply forward-DB migrations"),
-  START,
-  ATTEST,
-  TXTEST,
-  INGRESS_ACCEPT,
-  LIVE,
+  ...START_AND_PROVE,
 ];
 
 /** The restore stage: also re-registered, unchanged, after a rollback that restored ledgers to new volumes. */
@@ -100,11 +98,7 @@ export const ROLLBACK_RESTORE: readonly Stage[] = [
   INGRESS_REJECT,
   STOP,
   RESTORE,
-  START,
-  ATTEST,
-  TXTEST,
-  INGRESS_ACCEPT,
-  LIVE,
+  ...START_AND_PROVE,
 ];
 
 /** Undoing an upgrade with the release's reverse migrations, keeping blocks made since (snapshot first). */
@@ -114,11 +108,7 @@ export const ROLLBACK_REVERSE: readonly Stage[] = [
   STOP,
   node("snapshot", "every-node", "Snapshot ledger-db before reverse migration"),
   node("reverse-migrate", "same-node", "Apply the release's reverse migrations"),
-  START,
-  ATTEST,
-  TXTEST,
-  INGRESS_ACCEPT,
-  LIVE,
+  ...START_AND_PROVE,
 ];
 
 /** The stage lists by name, for the rehearsal summary and the README's picture. */
