@@ -1,4 +1,4 @@
-import { EnclaveRelease, describe, releaseProblems, CONSENSUS_FIELDS } from "./release";
+import { EnclaveRelease, describe, releaseProblems, CONSENSUS_FIELDS, sgxModeOf } from "./release";
 
 /** How peers verify each other's enclave. Only MRENCLAVE is safe between peers (see the seed runbook). */
 export interface PeerAttestation {
@@ -93,6 +93,12 @@ export function networkProblems(net: Partial<NetworkSpec> | undefined, where = "
           `${where}.nodes[${i}] ("${n.name}") is on a different release than the network ` +
             `(${differs.join(", ")} differ): all nodes must run the same enclave or they cannot attest to ` +
             `each other. Remove the node's release or change it together with ${where}.release.`,
+        );
+      } else if (n.release && sgxModeOf(n.release) !== sgxModeOf(net.release)) {
+        problems.push(
+          `${where}.nodes[${i}] ("${n.name}") states sgxMode ${sgxModeOf(n.release)} but the network's release is ` +
+            `${sgxModeOf(net.release)}: a hardware-mode and a software-mode enclave never attest to each other. ` +
+            `Remove the node's release or make its sgxMode match.`,
         );
       }
     }

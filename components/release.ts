@@ -39,6 +39,22 @@ export interface EnclaveRelease {
   readonly distributionStateFile?: boolean;
   /** Container image (or AMI-baked tag) of the consensus node for this release, e.g. `mobilecoin/node_hw:v6.0.0-main`. */
   readonly image?: string;
+  /**
+   * How the enclave was built. Testnet and mainnet enclaves are `hardware` (SGX_MODE=HW) builds and need an
+   * Intel SGX host; a `software` (SGX_MODE=SW) build runs anywhere but only suits a development network: it
+   * cannot attest to hardware-mode peers. Not a consensus field: a build in the other mode has its own
+   * MRENCLAVE, so changing it is a flag day through `mrenclave` anyway.
+   * @default "hardware"
+   */
+  readonly sgxMode?: SgxMode;
+}
+
+export type SgxMode = "hardware" | "software";
+export const SGX_MODES: readonly SgxMode[] = ["hardware", "software"];
+
+/** The release's enclave build mode: hardware unless it says otherwise. */
+export function sgxModeOf(release: Pick<EnclaveRelease, "sgxMode">): SgxMode {
+  return release.sgxMode ?? "hardware";
 }
 
 /** The fields whose change makes an upgrade a flag day. */
@@ -110,6 +126,12 @@ export function releaseProblems(release: Partial<EnclaveRelease> | undefined, wh
   if (!Number.isInteger(release.blockVersion) || (release.blockVersion as number) < 0) {
     problems.push(
       `${where}.blockVersion must be a non-negative integer (MC_BLOCK_VERSION), got ${describe(release.blockVersion)}.`,
+    );
+  }
+  if (release.sgxMode !== undefined && !SGX_MODES.includes(release.sgxMode)) {
+    problems.push(
+      `${where}.sgxMode must be hardware or software (got ${describe(release.sgxMode)}): hardware for an ` +
+        `enclave built with SGX_MODE=HW (testnet, mainnet), software for a development build (SGX_MODE=SW).`,
     );
   }
   for (const field of ["migrations", "reverseMigrations"] as const) {

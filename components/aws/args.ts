@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { describe } from "../release";
+import { describe, EnclaveRelease, sgxModeOf } from "../release";
 import { NetworkSpec, nodeSettingsProblems } from "../network";
 
 /** Where a node's subnet is: the ledger volume must be created in the subnet's availability zone. */
@@ -38,7 +38,11 @@ export interface AwsPlatformArgs {
    * the operators' network (the checks and the flag-day steps run from there).
    */
   readonly securityGroupIds: readonly string[];
-  /** An SGX-capable AMI with docker and the AWS CLI (the node's default; `settings.ami` overrides per node). */
+  /**
+   * An AMI with systemd, docker as the unit docker.service (not a snap: user data orders it after the ledger
+   * mount) and the AWS CLI (the node's default; `settings.ami` overrides per node). EC2 has no SGX: the nodes
+   * run software-mode enclaves (awsReleaseProblems).
+   */
   readonly ami: string;
   /** @default "m5.2xlarge" (per node: `settings.instanceType`) */
   readonly instanceType?: string;
@@ -218,4 +222,30 @@ export function awsArgsProblems(raw: unknown, where: string): string[] {
 /** Node settings the AWS platform does not understand: caught before anything is registered. */
 export function awsNodeSettingsProblems(network: NetworkSpec, where = "flagday:network"): string[] {
   return nodeSettingsProblems(network, AWS_NODE_SETTINGS, "an AWS", where);
+}
+
+/**
+ * Why the AWS platform cannot run the network's enclave, if it cannot: EC2 offers no Intel SGX on any instance
+ * type, so a hardware-mode release would start no node. Checked with the node settings, before anything is
+ * registered. The per-node releases are checked too: each must equal the network's (networkProblems).
+ */
+export function awsReleaseProblems(network: NetworkSpec, where = "flagday:network"): string[] {
+  const refuse = (field: string, r: EnclaveRelease | undefined): string[] =>
+    r === undefined || sgxModeOf(r) !== "hardware"
+      ? []
+      : [
+          `${field} (${r.version}) is a hardware-mode SGX enclave` +
+            `${r.sgxMode === undefined ? " (sgxMode defaults to hardware)" : ""}, which the AWS platform cannot ` +
+            `run: EC2 offers no Intel SGX on any instance type (AWS's confidential computing is Nitro Enclaves, ` +
+            `which cannot load an SGX enclave), so no node would start. Run it on the Kubernetes platform ` +
+            `(flagday:platform: kubernetes) on an SGX node pool, for example AKS DCsv3 nodes with the SGX device ` +
+            `plugin and sgx.intel.com/epc requests (flagday:kubernetes.sgxResources), which is how MobileCoin ` +
+            `runs its own nodes, or on SGX bare metal. For a development network only, use a software-mode build ` +
+            `of the enclave and set sgxMode: software on that release in flagday:releases (it cannot attest to ` +
+            `hardware-mode peers).`,
+        ];
+  return [
+    ...refuse(`${where}.release`, network.release),
+    ...network.nodes.flatMap((n, i) => refuse(`${where}.nodes[${i}].release`, n.release)),
+  ];
 }

@@ -14,8 +14,8 @@ import {
   Step,
 } from "../platform";
 import { Transition } from "../plan";
-import { hasDistributionStateFile, releaseKey } from "../release";
-import { AwsPlatformArgs, awsNodeSettingsProblems } from "./args";
+import { hasDistributionStateFile, releaseKey, sgxModeOf } from "../release";
+import { AwsPlatformArgs, awsNodeSettingsProblems, awsReleaseProblems } from "./args";
 import {
   CLOSED_ACTIONS,
   migrateScript,
@@ -112,11 +112,13 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
 
     node(spec, network, opts) {
       if (!checked.has(network.name)) {
-        // Checked on the first node, for all of them, so a bad setting registers nothing.
-        const problems = awsNodeSettingsProblems(network);
+        // Checked on the first node, for all of them, so a bad setting or an enclave EC2 cannot run registers
+        // nothing.
+        const problems = [...awsReleaseProblems(network), ...awsNodeSettingsProblems(network)];
         if (problems.length > 0) {
           throw new Error(
-            `flagday: invalid node settings (nothing was changed):\n  - ${problems.join("\n  - ")}`,
+            `flagday: this network cannot run on the AWS platform as described (nothing was changed):\n  - ` +
+              problems.join("\n  - "),
           );
         }
         checked.add(network.name);
@@ -186,6 +188,9 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
             tokensConfigUri: args.tokensConfigUri,
             tokensConfigDigest: release.tokensConfigDigest,
             generation,
+            sgxMode: sgxModeOf(release),
+            // The node's own ledger volume was created empty by node(); a restored one holds a snapshot.
+            ledgerCreatedEmpty: s.restored === undefined,
           }),
         );
         // Old instance first: the ENI and the ledger volume attach to one instance at a time, and a new enclave

@@ -7,12 +7,29 @@ import { LEDGER_PATH, ledgerMigrationCommand, shellQuote as q } from "../mobilec
 /** The consensus container's name: the flag-day stop step stops exactly this (and its admin gateway). */
 export const CONTAINER = "mc-consensus";
 
-/** LMDB is only safe to copy when nothing writes it: stop the container and flush before the snapshot. */
+/**
+ * LMDB is only safe to copy when nothing writes it: stop the containers and flush before the snapshot.
+ *
+ * Stopping what is not running succeeds: a node whose user data failed before `docker run` (the digest check,
+ * the key read, the pull) has no container, and a failed start must not block the way back. So only the
+ * containers that exist are stopped (admin gateway first: it lives in the consensus container's network),
+ * then none of them may still run. Both lists come from docker itself, so a daemon that does not answer fails
+ * the step: no answer is no proof that nothing runs. Plain POSIX sh (the SSH login shell may be dash).
+ */
 export function stopScript(): string {
+  const names = [`${CONTAINER}-admin`, CONTAINER];
   return [
     "set -eu",
-    `docker stop --time 120 ${CONTAINER}-admin ${CONTAINER}`,
-    `test "$(docker inspect -f '{{.State.Running}}' ${CONTAINER})" = false`,
+    `existing=$(docker ps -a --format '{{.Names}}')`,
+    `for c in ${names.join(" ")}; do`,
+    `  if printf '%s\\n' "$existing" | grep -qx "$c"; then docker stop --time 120 "$c"; fi`,
+    `done`,
+    `running=$(docker ps --format '{{.Names}}')`,
+    `for c in ${names.join(" ")}; do`,
+    `  if printf '%s\\n' "$running" | grep -qx "$c"; then`,
+    `    echo "flagday: $c still runs after docker stop: its ledger is not safe to snapshot" >&2; exit 1`,
+    `  fi`,
+    `done`,
     "sync",
   ].join("\n");
 }

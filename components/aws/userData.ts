@@ -1,7 +1,11 @@
 /**
- * The boot script of a consensus node's instance, as a plain function of plain values so it is tested without
- * mocks. It holds no secret: the message-signer key is read from SSM or Secrets Manager at boot into a tmpfs
- * file that never leaves the instance.
+ * The boot script of a consensus node's instance, as plain functions of plain values so it is tested without
+ * mocks. It holds no secret: the message-signer key is read from SSM or Secrets Manager, at every boot, into a
+ * tmpfs file that never leaves the instance and that the container sees as a read-only file.
+ *
+ * User data runs once per instance; what must hold after a reboot or a stop/start is systemd's job: fstab
+ * mounts the ledger, a oneshot unit reads the key again, and docker (which restarts the containers, policy
+ * unless-stopped) starts only after both.
  */
 import {
   ADMIN_PORT,
@@ -13,6 +17,7 @@ import {
   PEER_PORT,
   shellQuote as q,
 } from "../mobilecoin";
+import type { SgxMode } from "../release";
 import { CONTAINER } from "./scripts";
 
 export { ADMIN_PORT, CLIENT_PORT, LEDGER_PATH, PEER_PORT } from "../mobilecoin";
@@ -38,6 +43,17 @@ export interface UserDataArgs {
   readonly threshold: number;
   /** The EBS volume attached as the ledger: the script waits for it and never formats one with data. */
   readonly ledgerVolumeId: string;
+  /**
+   * Whether flagday created the ledger volume empty (the node's own volume, no snapshot behind it), the only
+   * kind user data may format, and only if it reads as blank (formatIfBlankScript). A volume restored from a
+   * snapshot is never formatted. @default false (never format)
+   */
+  readonly ledgerCreatedEmpty?: boolean;
+  /**
+   * The release's enclave build (EnclaveRelease.sgxMode): hardware mode passes the host's SGX devices and
+   * aesmd socket to the container; software mode needs neither (and EC2 has none). @default "hardware"
+   */
+  readonly sgxMode?: SgxMode;
   readonly msgSignerKeyArn: string;
   readonly tokensConfigUri: string;
   readonly tokensConfigDigest: string;
@@ -59,9 +75,144 @@ export function networkJson(a: Pick<UserDataArgs, "peers" | "threshold">): strin
 const shellArgs = (pairs: readonly (readonly [string, string])[], indent: string) =>
   pairs.map(([f, v]) => `${f} ${/^[\w./:@=-]+$/.test(v) ? v : q(v)}`).join(` \\\n${indent}`);
 
+/** Nitro instances show an EBS volume as an NVMe device whose serial is the volume id without the dash. */
+export const ebsDevice = (volumeId: string) =>
+  `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${volumeId.replace("-", "")}`;
+
+/** Where the instance keeps the signer key (tmpfs) and where the container sees it (read-only). */
+export const SIGNER_KEY_FILE = "/run/flagday/msg-signer-key";
+export const SIGNER_KEY_IN_CONTAINER = "/run/secrets/msg-signer-key";
+const SIGNER_KEY_UNIT = "flagday-msg-signer-key.service";
+const SIGNER_KEY_FETCH = "/usr/local/sbin/flagday-msg-signer-key";
+
+/**
+ * Formats the ledger volume only when it is provably blank; anything else stops user data with the device and
+ * the volume named, before a container could start on it. Three things must agree:
+ * - flagday created the volume empty (`createdEmpty`): a volume restored from a snapshot is never formatted;
+ * - `blkid -p`, a low-level probe of the device itself (not blkid's cache), finds no signature: exit 2. Exit 0
+ *   is a filesystem (mounted as it is); any other exit (8 ambivalent, 4 usage, 1) stops;
+ * - the first MiB reads back, and reads as zeros, as a volume created without a snapshot does. blkid -p also
+ *   exits 2 when it cannot open or read the device (util-linux misc-utils/blkid.c, lowprobe_device), so its
+ *   exit code alone cannot tell "nothing there" from "nothing readable"; only bytes actually read can. Every
+ *   ledger flagday formatted has an ext4 superblock at 1 KiB, so a used ledger never passes.
+ */
+export function formatIfBlankScript(a: {
+  readonly device: string;
+  readonly volumeId: string;
+  readonly createdEmpty: boolean;
+}): string {
+  const dev = q(a.device);
+  const tail = `: not formatting the ledger volume ${a.volumeId} (${a.device}). Inspect it (blkid -p, dmesg, the volume in EC2) before anything writes to it.`;
+  const stop = (why: string) => `echo ${q(`flagday: ${why}${tail}`)} >&2; exit 1`;
+  const blank = a.createdEmpty
+    ? [
+        `    if ! cmp -s -n 1048576 ${dev} /dev/zero; then`,
+        `      ${stop("blkid -p finds no filesystem, but the first MiB is not blank or cannot be read")}`,
+        `    fi`,
+        `    mkfs.ext4 -L ledger ${dev} ;;`,
+      ]
+    : [`    ${stop("blkid -p finds no filesystem on a volume restored from a snapshot")} ;;`];
+  return [
+    `# Format only a volume flagday created empty (${a.createdEmpty ? "this one is" : "this one was restored from a snapshot"}), and only when blkid -p finds nothing and it reads as zeros.`,
+    `probe=0; blkid -p ${dev} >/dev/null || probe=$?`,
+    `case "$probe" in`,
+    `  0) ;;`,
+    `  2)`,
+    ...blank,
+    `  *) echo ${q("flagday: blkid -p failed (exit ")}"$probe"${q(`)${tail}`)} >&2; exit 1 ;;`,
+    `esac`,
+  ].join("\n");
+}
+
+/**
+ * The ledger mounted at every boot, and docker, which restarts the consensus containers at boot, started only
+ * with the ledger mounted and the signer key read. fstab names the volume by its EBS id (the one flagday
+ * attached, whatever device name the kernel gives it) with `nofail`: a missing volume does not hold up boot, so
+ * the instance stays reachable. docker's drop-in `RequiresMountsFor=/ledger` (Requires + After ledger.mount)
+ * keeps docker, and so every container, down until the mount succeeds; the node then stays down rather than
+ * start on an empty /ledger on the root disk. The mount point itself is immutable, so nothing writes under
+ * it while nothing is mounted there.
+ */
+export function persistentLedgerMountScript(device: string): string {
+  return `systemctl cat docker.service >/dev/null || { echo ${q(
+    "flagday: this AMI runs docker other than as the systemd unit docker.service, so docker (which restarts the containers) cannot be held back until the ledger is mounted",
+  )} >&2; exit 1; }
+mkdir -p ${LEDGER_PATH}
+mountpoint -q ${LEDGER_PATH} || chattr +i ${LEDGER_PATH}
+sed -i '\\|[[:space:]]${LEDGER_PATH}[[:space:]]|d' /etc/fstab
+echo ${q(`${device} ${LEDGER_PATH} ext4 defaults,nofail 0 2`)} >> /etc/fstab
+mkdir -p /etc/systemd/system/docker.service.d
+cat > /etc/systemd/system/docker.service.d/flagday.conf <<'DOCKER_UNIT'
+# flagday: the consensus containers restart with docker; docker starts only with the ledger mounted and the
+# message-signer key read (the container bind-mounts it).
+[Unit]
+RequiresMountsFor=${LEDGER_PATH}
+Requires=${SIGNER_KEY_UNIT}
+After=${SIGNER_KEY_UNIT}
+DOCKER_UNIT
+systemctl daemon-reload
+mountpoint -q ${LEDGER_PATH} || mount ${LEDGER_PATH}
+mountpoint -q ${LEDGER_PATH}`;
+}
+
+/**
+ * A oneshot unit that reads the node's message-signer key into tmpfs at every boot (tmpfs is empty after a
+ * reboot), before docker starts, with the instance profile. The unit and its script hold the key's ARN only.
+ */
+export function signerKeyUnitScript(a: Pick<UserDataArgs, "region" | "msgSignerKeyArn">): string {
+  const dir = SIGNER_KEY_FILE.slice(0, SIGNER_KEY_FILE.lastIndexOf("/"));
+  return `cat > ${SIGNER_KEY_FETCH} <<'FETCH'
+#!/bin/bash
+set -euo pipefail
+export AWS_DEFAULT_REGION=${q(a.region)}
+mkdir -p ${dir}
+mountpoint -q ${dir} || mount -t tmpfs -o size=1m,mode=0700 tmpfs ${dir}
+umask 077
+KEY_ARN=${q(a.msgSignerKeyArn)}
+case "$KEY_ARN" in
+  arn:*:ssm:*) aws ssm get-parameter --with-decryption --name "$KEY_ARN" --query Parameter.Value --output text ;;
+  *) aws secretsmanager get-secret-value --secret-id "$KEY_ARN" --query SecretString --output text ;;
+esac > ${SIGNER_KEY_FILE}.new
+chmod 0400 ${SIGNER_KEY_FILE}.new
+mv -f ${SIGNER_KEY_FILE}.new ${SIGNER_KEY_FILE}
+FETCH
+chmod 0755 ${SIGNER_KEY_FETCH}
+cat > /etc/systemd/system/${SIGNER_KEY_UNIT} <<'KEY_UNIT'
+[Unit]
+Description=flagday: read the consensus message-signer key into tmpfs
+Wants=network-online.target
+After=network-online.target
+Before=docker.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=${SIGNER_KEY_FETCH}
+KEY_UNIT`;
+}
+
+/**
+ * The container's command: a shell that reads the bind-mounted key file into consensus-service's environment
+ * (MC_MSG_SIGNER_KEY, which it reads when `--msg-signer-key` is not given) and execs it with its arguments.
+ * The key is then in neither the container's config (`docker inspect`, /var/lib/docker/containers/…/config.v2.json),
+ * nor any argv (`ps`, /proc/<pid>/cmdline is world-readable): only in the process's own environment, readable
+ * by its user and root, as any secret a process holds. A missing or unreadable file stops the container
+ * (restart policy retries) instead of starting the service without its key.
+ */
+export function signerKeyWrapper(keyFile = SIGNER_KEY_IN_CONTAINER): string {
+  return `MC_MSG_SIGNER_KEY="$(cat ${keyFile})" && export MC_MSG_SIGNER_KEY && exec consensus-service "$@"`;
+}
+
+/** What the container needs from the host for the enclave's build mode. */
+export function sgxDockerArgs(mode: SgxMode = "hardware"): string[] {
+  return mode === "hardware"
+    ? ["--device /dev/sgx_enclave", "--device /dev/sgx_provision", "-v /var/run/aesmd:/var/run/aesmd"]
+    : [];
+}
+
 export function renderUserData(a: UserDataArgs): string {
-  // Nitro instances show an EBS volume as an NVMe device whose serial is the volume id without the dash.
-  const device = `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${a.ledgerVolumeId.replace("-", "")}`;
+  const device = ebsDevice(a.ledgerVolumeId);
+  const sgx = sgxDockerArgs(a.sgxMode);
   return `#!/bin/bash
 set -euo pipefail
 # flagday generation: ${a.generation}
@@ -69,42 +220,39 @@ export AWS_DEFAULT_REGION=${q(a.region)}
 
 # The ledger volume is attached after the instance starts: wait for it.
 until [ -e ${device} ]; do sleep 2; done
-# Format only a volume with no filesystem (a new node); an existing ledger is never touched.
-blkid ${device} >/dev/null || mkfs.ext4 -L ledger ${device}
-mkdir -p ${LEDGER_PATH} && mount ${device} ${LEDGER_PATH}
+${formatIfBlankScript({ device, volumeId: a.ledgerVolumeId, createdEmpty: a.ledgerCreatedEmpty ?? false })}
 
-mkdir -p /etc/mobilecoin/config /var/lib/mobilecoin/sealed /run/flagday
+# The signer key lives in tmpfs only, read with the instance profile at every boot; it is not in this script.
+${signerKeyUnitScript(a)}
+
+# The ledger is mounted at every boot, and docker starts only once it is and the key is read.
+${persistentLedgerMountScript(device)}
+systemctl start ${SIGNER_KEY_UNIT}
+
+mkdir -p /etc/mobilecoin/config /var/lib/mobilecoin/sealed
 aws s3 cp ${q(a.tokensConfigUri)} /etc/mobilecoin/config/tokens.signed.json
 echo ${q(`${a.tokensConfigDigest}  /etc/mobilecoin/config/tokens.signed.json`)} | sha256sum -c -
 cat > /etc/mobilecoin/config/network.json <<'NETWORK_JSON'
 ${networkJson(a)}
 NETWORK_JSON
 
-# The signer key lives in tmpfs only, read with the instance profile; it is not in this script.
-mount -t tmpfs -o size=1m,mode=0700 tmpfs /run/flagday
-KEY_ARN=${q(a.msgSignerKeyArn)}
-case "$KEY_ARN" in
-  arn:*:ssm:*) aws ssm get-parameter --with-decryption --name "$KEY_ARN" --query Parameter.Value --output text ;;
-  *) aws secretsmanager get-secret-value --secret-id "$KEY_ARN" --query SecretString --output text ;;
-esac > /run/flagday/msg-signer-key
-chmod 0400 /run/flagday/msg-signer-key
-
 docker pull ${q(a.image)}
 # unless-stopped: a node the flag day stopped stays stopped across a reboot until its new instance replaces it.
-MC_MSG_SIGNER_KEY="$(cat /run/flagday/msg-signer-key)" docker run -d --name ${CONTAINER} --restart unless-stopped \\
-  --device /dev/sgx_enclave --device /dev/sgx_provision -v /var/run/aesmd:/var/run/aesmd \\
-  -p ${CLIENT_PORT}:${CLIENT_PORT} -p ${PEER_PORT}:${PEER_PORT} -p ${ADMIN_PORT}:${ADMIN_PORT} \\
+# The key reaches consensus-service from a read-only file, never through docker's environment (signerKeyWrapper).
+docker run -d --name ${CONTAINER} --restart unless-stopped \\
+${sgx.length > 0 ? `  ${sgx.join(" ")} \\\n` : ""}  -p ${CLIENT_PORT}:${CLIENT_PORT} -p ${PEER_PORT}:${PEER_PORT} -p ${ADMIN_PORT}:${ADMIN_PORT} \\
   -v /etc/mobilecoin/config:/config:ro -v /var/lib/mobilecoin/sealed:/sealed -v ${LEDGER_PATH}:${LEDGER_PATH} \\
+  --mount type=bind,source=${SIGNER_KEY_FILE},target=${SIGNER_KEY_IN_CONTAINER},readonly \\
   -e MC_CHAIN_ID=${q(a.chainId)} -e MC_BLOCK_VERSION=${a.blockVersion} -e RUST_LOG=${q(a.logLevel)} \\
-  -e MC_MSG_SIGNER_KEY \\
   ${q(a.image)} \\
-  consensus-service ${shellArgs(
-    consensusServiceArgs({
-      peerResponderId: `${a.ip}:${PEER_PORT}`,
-      clientResponderId: `${a.ip}:${CLIENT_PORT}`,
-    }),
-    "    ",
-  )}
+  /bin/sh -c ${q(signerKeyWrapper())} consensus-service \\
+    ${shellArgs(
+      consensusServiceArgs({
+        peerResponderId: `${a.ip}:${PEER_PORT}`,
+        clientResponderId: `${a.ip}:${CLIENT_PORT}`,
+      }),
+      "    ",
+    )}
 # The admin gateway shares the consensus container's network, where admin gRPC listens on loopback.
 docker run -d --name ${CONTAINER}-admin --restart unless-stopped --network container:${CONTAINER} ${q(a.image)} \\
   mc-admin-http-gateway ${shellArgs(adminGatewayArgs(), "    ")}

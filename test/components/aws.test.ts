@@ -116,7 +116,11 @@ describe("AWS platform under mocks", async () => {
     assert.equal((stop.connection as { host: string }).host, ip, "SSH goes to the node's ENI address");
     assert.deepEqual(stop.triggers, [t.id]);
     assert.match(String(stop.update), /^echo .*nothing to do/);
-    assert.match(String(stop.create), /docker stop --time 120 mc-consensus-admin mc-consensus/);
+    // Only the containers that exist are stopped, admin gateway first (aws-safety.test.ts runs the script).
+    assert.match(
+      String(stop.create),
+      /for c in mc-consensus-admin mc-consensus; do\n {2}if .* then docker stop --time 120 "\$c"; fi/,
+    );
     const migrate = String(inputsOf(g.named("testnet-u1-node4-migrate")).create);
     const lines = migrate.split("\n");
     const format = lines.findIndex((l) =>
@@ -277,7 +281,10 @@ describe("AWS platform under mocks", async () => {
       const p = awsPlatform(awsArgs());
       return {
         ...p,
-        nodeSteps: { ...p.nodeSteps, start: (step, opts) => p.nodeSteps.start(step, { ...opts, dependsOn: [] }) },
+        nodeSteps: {
+          ...p.nodeSteps,
+          start: (step, opts) => p.nodeSteps.start(step, { ...opts, dependsOn: [] }),
+        },
       };
     };
     const initial = await runNetwork(broken, network(3, V5));

@@ -11,6 +11,10 @@ import { captureGraph, Capture } from "../graph/harness";
 
 export const hex = (c: string) => c.repeat(64).slice(0, 64);
 
+/**
+ * Software-mode builds (sgxMode), so that every platform's graph, AWS included, can be built from the same
+ * releases: the AWS platform refuses hardware mode (EC2 has no SGX). aws-safety.test.ts covers hardware mode.
+ */
 export const V5: EnclaveRelease = {
   version: "v5.2.3",
   mrenclave: hex("a1"),
@@ -19,6 +23,7 @@ export const V5: EnclaveRelease = {
   enclaveSha256: hex("e5"),
   tokensConfigDigest: hex("70"),
   blockVersion: 3,
+  sgxMode: "software",
 };
 
 export const V6: EnclaveRelease = {

@@ -236,7 +236,12 @@ describe("AWS boot script", () => {
   });
   test("reads the signer key at boot from its ARN and never formats a volume that has a filesystem", () => {
     assert.match(script, /aws ssm get-parameter --with-decryption --name "\$KEY_ARN"/);
-    assert.match(script, /blkid \S+ >\/dev\/null \|\| mkfs\.ext4/);
+    // Only blkid -p's "nothing found" (2) may lead to a format, never any failure of blkid (aws-safety.test.ts).
+    assert.match(
+      script,
+      /probe=0; blkid -p \S+ >\/dev\/null \|\| probe=\$\?\ncase "\$probe" in\n  0\) ;;\n  2\)/,
+    );
+    assert.doesNotMatch(script, /blkid \S+ >\/dev\/null \|\| mkfs/);
     assert.match(script, /nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0/);
   });
   test("network.json: the other nodes, threshold less the node itself, URL-safe keys", () => {
