@@ -1,11 +1,12 @@
 // flagday: checks an operator (or a flag-day stage) runs against consensus nodes, real or simulated.
 // Every subcommand exits 0 on success, 1 with a one-line "FAIL <check>: <reason naming nodes>" on failure,
-// 2 on usage errors; output is meant to be pasted into the call.
+// 2 on usage errors; output is meant to be pasted into the call. `flagday <command> --help` lists its flags.
 
 import * as fs from "node:fs";
-import { parseArgs } from "node:util";
-import { fetchAll, httpJson, pollUntil, setRequestTimeout, sleep, submitPayment } from "./client";
+import { Argument, Command, CommanderError } from "commander";
+import { fetchAll, httpJson, setRequestTimeout, submitPayment } from "./client";
 import { type NodeStatus, type NodeTarget, shortHex } from "./info";
+import { pollUntil, type PollOptions } from "./poll";
 import { runTxTests, TX_CHECKS } from "./txtest";
 import {
   attestVerdict,
@@ -14,51 +15,34 @@ import {
   liveVerdict,
   quiesceVerdict,
   type Sample,
-  syncedAndEqual,
+  settledVerdict,
+  type Verdict,
 } from "./verdicts";
-
-const USAGE = `usage: flagday <command> [targets] [options]
-targets: --nodes <file.json>  ([{"name","admin","client"?}])  or  --admin name=url [--client name=url] ...
-commands:
-  status   [--json]
-  quiesce  --quiet-period <s> --timeout <s>
-  attest   --mrenclave <hex> --timeout <s> [--submit-tx] [--allow-unreported-mrenclave]
-  txtest   [--only self-payment,cross-payment,fog,non-fog] [--command name=shell-cmd ...] [--timeout <s>]
-  live     --period <s> [--traffic] [--stall <s>]
-  healthy  --mrenclave <hex> --timeout <s> [--allow-unreported-mrenclave]
-  heights  [--at-most <height> [--accept-loss] [--ingress-closed]]
-  ingress  reject|accept|state --control <url>
-common: --request-timeout <s> (default 3), --interval <s> poll interval (default 0.5)`;
 
 class UsageError extends Error {}
 
-const OPTIONS = {
-  nodes: { type: "string" },
-  admin: { type: "string", multiple: true },
-  client: { type: "string", multiple: true },
-  json: { type: "boolean" },
-  "quiet-period": { type: "string" },
-  timeout: { type: "string" },
-  mrenclave: { type: "string" },
-  "submit-tx": { type: "boolean" },
-  "allow-unreported-mrenclave": { type: "boolean" },
-  only: { type: "string" },
-  command: { type: "string", multiple: true },
-  period: { type: "string" },
-  traffic: { type: "boolean" },
-  stall: { type: "string" },
-  "at-most": { type: "string" },
-  "accept-loss": { type: "boolean" },
-  "ingress-closed": { type: "boolean" },
-  control: { type: "string" },
-  "request-timeout": { type: "string" },
-  interval: { type: "string" },
-  help: { type: "boolean", short: "h" },
-} as const;
-
-type Opts = ReturnType<typeof parse>["values"];
-function parse(args: string[]) {
-  return parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
+/** The options of every subcommand, as commander hands them over (each subcommand takes its own subset). */
+interface Opts {
+  nodes?: string;
+  admin?: string[];
+  client?: string[];
+  json?: boolean;
+  quietPeriod?: string;
+  timeout?: string;
+  mrenclave?: string;
+  submitTx?: boolean;
+  allowUnreportedMrenclave?: boolean;
+  only?: string;
+  command?: string[];
+  period?: string;
+  traffic?: boolean;
+  stall?: string;
+  atMost?: string;
+  acceptLoss?: boolean;
+  ingressClosed?: boolean;
+  control?: string;
+  requestTimeout?: string;
+  interval?: string;
 }
 
 function seconds(v: string | undefined, flag: string, dflt?: number): number {
@@ -174,76 +158,91 @@ async function cmdStatus(o: Opts): Promise<number> {
   return 0;
 }
 
-async function cmdQuiesce(o: Opts): Promise<number> {
-  const targets = loadTargets(o);
-  const quietMs = seconds(o["quiet-period"], "--quiet-period") * 1000;
-  const timeoutMs = seconds(o.timeout, "--timeout") * 1000;
-  const intervalMs = seconds(o.interval, "--interval", 0.5) * 1000;
-  const samples: Sample[] = [];
-  const deadline = Date.now() + timeoutMs;
-  let v = quiesceVerdict(samples, quietMs);
-  for (;;) {
-    samples.push({ at: Date.now(), nodes: await fetchAll(targets) });
-    v = quiesceVerdict(samples, quietMs);
-    if (v.ok) {
-      const last = samples[samples.length - 1].nodes;
-      console.log(statusTable(last));
-      // The height the snapshots are taken at: recorded in the upgrade history and read by rollbacks.
-      console.log(`height=${last[0].blockHeight}`);
-      return ok("quiesce", v.reason);
-    }
-    if (v.nodes.length) samples.splice(0, samples.length - 1); // the quiet period restarts from now
-    if (Date.now() >= deadline) break;
-    await sleep(Math.min(intervalMs, Math.max(0, deadline - Date.now())));
-  }
-  console.log(statusTable(samples[samples.length - 1].nodes));
-  return fail("quiesce", `not quiet after ${timeoutMs / 1000}s: ${v.reason}`);
+/** The poll interval of a polling subcommand, in ms. */
+const intervalMs = (o: Opts) => seconds(o.interval, "--interval", 0.5) * 1000;
+
+/** `--mrenclave`, checked. */
+function mrenclave(o: Opts): string {
+  if (!o.mrenclave || !/^[0-9a-fA-F]{64}$/.test(o.mrenclave))
+    throw new UsageError("--mrenclave <64 hex> is required");
+  return o.mrenclave;
 }
 
-async function submitSomewhere(targets: NodeTarget[], i: number, fog = false): Promise<string> {
+/** Poll the targets until `judge` passes (or fails fatally, or time is up); prints the last table and verdict. */
+async function pollCheck(
+  check: string,
+  targets: NodeTarget[],
+  judge: (st: NodeStatus[]) => Verdict,
+  opts: PollOptions<Verdict>,
+): Promise<number> {
+  let last: NodeStatus[] = [];
+  const v = await pollUntil(async () => judge((last = await fetchAll(targets))), opts);
+  console.log(statusTable(last));
+  return v.ok ? ok(check, v.reason) : fail(check, v.reason);
+}
+
+async function cmdQuiesce(o: Opts): Promise<number> {
+  const targets = loadTargets(o);
+  const quietMs = seconds(o.quietPeriod, "--quiet-period") * 1000;
+  const timeoutMs = seconds(o.timeout, "--timeout") * 1000;
+  const samples: Sample[] = [];
+  const v = await pollUntil(
+    async () => {
+      samples.push({ at: Date.now(), nodes: await fetchAll(targets) });
+      const v = quiesceVerdict(samples, quietMs);
+      if (!v.ok && v.nodes.length) samples.splice(0, samples.length - 1); // the quiet period restarts from now
+      return v;
+    },
+    { timeoutMs, intervalMs: intervalMs(o) },
+  );
+  const last = samples[samples.length - 1].nodes;
+  console.log(statusTable(last));
+  if (!v.ok) return fail("quiesce", `not quiet after ${timeoutMs / 1000}s: ${v.reason}`);
+  // The height the snapshots are taken at: recorded in the upgrade history and read by rollbacks.
+  console.log(`height=${last[0].blockHeight}`);
+  return ok("quiesce", v.reason);
+}
+
+/** A self-payment through the i-th client in turn. Never throws: an error comes back as the message. */
+async function submitSomewhere(
+  targets: NodeTarget[],
+  i: number,
+): Promise<{ refused: boolean; message: string }> {
   const clients = targets.filter((t) => t.client);
   if (clients.length === 0)
-    throw new UsageError("--submit-tx/--traffic need client URLs (simulator client API)");
+    return { refused: false, message: "--submit-tx/--traffic need client URLs (simulator client API)" };
   const t = clients[i % clients.length];
-  const r = await submitPayment(t.client!, "alice", "alice", 1, fog);
-  return r.ok
-    ? `submitted self-payment ${r.txId.slice(0, 12)} to ${t.name}`
-    : `submit to ${t.name} refused: ${r.error}`;
+  try {
+    const r = await submitPayment(t.client!, "alice", "alice", 1, false);
+    return r.ok
+      ? { refused: false, message: `submitted self-payment ${r.txId.slice(0, 12)} to ${t.name}` }
+      : { refused: true, message: `submit to ${t.name} refused: ${r.error}` };
+  } catch (e) {
+    return { refused: false, message: (e as Error).message };
+  }
 }
 
 async function cmdAttest(o: Opts): Promise<number> {
   const targets = loadTargets(o);
-  const expected = o.mrenclave;
-  if (!expected || !/^[0-9a-fA-F]{64}$/.test(expected))
-    throw new UsageError("--mrenclave <64 hex> is required");
-  const timeoutMs = seconds(o.timeout, "--timeout") * 1000;
-  const intervalMs = seconds(o.interval, "--interval", 0.5) * 1000;
+  const expected = mrenclave(o);
+  const opts = { timeoutMs: seconds(o.timeout, "--timeout") * 1000, intervalMs: intervalMs(o) };
+  const allowUnreported = o.allowUnreportedMrenclave;
   const first = await fetchAll(targets);
   const baseline = Math.max(0, ...first.filter((s) => s.reachable).map((s) => s.blockHeight ?? 0));
   console.log(
     `${stamp()} attest: baseline height ${baseline}; expecting MRENCLAVE ${expected.toLowerCase()}`,
   );
-  let last = first;
-  let v = attestVerdict(baseline, first, expected, { allowUnreported: o["allow-unreported-mrenclave"] });
   let submitted = 0;
   let lastSubmit = 0;
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  return pollCheck("attest", targets, (st) => attestVerdict(baseline, st, expected, { allowUnreported }), {
+    ...opts,
     // Resubmit now and then: a tx sent while peers were still attesting may have been refused or dropped.
-    if (o["submit-tx"] && Date.now() - lastSubmit > 3000) {
-      console.log(
-        `${stamp()} attest: ${await submitSomewhere(targets, submitted++).catch((e: Error) => e.message)}`,
-      );
+    onProgress: async () => {
+      if (!o.submitTx || Date.now() - lastSubmit <= 3000) return;
+      console.log(`${stamp()} attest: ${(await submitSomewhere(targets, submitted++)).message}`);
       lastSubmit = Date.now();
-    }
-    await sleep(Math.min(intervalMs, Math.max(0, deadline - Date.now())));
-    last = await fetchAll(targets);
-    v = attestVerdict(baseline, last, expected, { allowUnreported: o["allow-unreported-mrenclave"] });
-    // A wrong MRENCLAVE will not fix itself; fail at once.
-    if (v.ok || v.reason.startsWith("wrong MRENCLAVE") || Date.now() >= deadline) break;
-  }
-  console.log(statusTable(last));
-  return v.ok ? ok("attest", v.reason) : fail("attest", v.reason);
+    },
+  });
 }
 
 async function cmdTxtest(o: Opts): Promise<number> {
@@ -281,35 +280,39 @@ async function cmdLive(o: Opts): Promise<number> {
   const targets = loadTargets(o);
   const periodMs = seconds(o.period, "--period") * 1000;
   const stallMs = seconds(o.stall, "--stall", 10) * 1000;
-  const intervalMs = seconds(o.interval, "--interval", 0.5) * 1000;
+  const interval = intervalMs(o);
   const trafficEveryMs = 2000;
   const samples: Sample[] = [];
-  const end = Date.now() + periodMs;
+  const sample = async () => {
+    samples.push({ at: Date.now(), nodes: await fetchAll(targets) });
+    return samples[samples.length - 1].nodes;
+  };
   let sent = 0;
   let lastSent = 0;
-  while (true) {
-    if (o.traffic && Date.now() - lastSent >= trafficEveryMs && Date.now() < end) {
-      const msg = await submitSomewhere(targets, sent++).catch((e: Error) => e.message);
-      if (msg.includes("refused")) console.log(`${stamp()} live: ${msg}`);
-      lastSent = Date.now();
-    }
-    samples.push({ at: Date.now(), nodes: await fetchAll(targets) });
-    const v = liveVerdict(samples, stallMs);
-    if (!v.ok) {
-      console.log(statusTable(samples[samples.length - 1].nodes));
-      return fail("live", v.reason);
-    }
-    if (Date.now() >= end) break;
-    await sleep(Math.min(intervalMs, Math.max(0, end - Date.now())));
+  const end = Date.now() + periodMs;
+  const during = await pollUntil(
+    async () => {
+      if (o.traffic && Date.now() - lastSent >= trafficEveryMs && Date.now() < end) {
+        const r = await submitSomewhere(targets, sent++);
+        if (r.refused) console.log(`${stamp()} live: ${r.message}`);
+        lastSent = Date.now();
+      }
+      await sample();
+      return liveVerdict(samples, stallMs);
+    },
+    { timeoutMs: periodMs, intervalMs: interval, until: (v) => !v.ok }, // the first failure ends the watch
+  );
+  if (!during.ok) {
+    console.log(statusTable(samples[samples.length - 1].nodes));
+    return fail("live", during.reason);
   }
   if (o.traffic) {
     // Let the last payment settle before judging progress.
-    const settled = await pollUntil(Math.min(stallMs, 10_000), intervalMs, async () => {
-      const st = await fetchAll(targets);
-      samples.push({ at: Date.now(), nodes: st });
-      return syncedAndEqual(st).ok && st.every((s) => (s.pendingValues ?? 0) === 0) ? true : undefined;
+    const settled = await pollUntil(async () => settledVerdict(await sample()), {
+      timeoutMs: Math.min(stallMs, 10_000),
+      intervalMs: interval,
     });
-    if (!settled) console.log(`${stamp()} live: network not settled at the end of the period`);
+    if (!settled.ok) console.log(`${stamp()} live: network not settled at the end of the period`);
   }
   const v = liveVerdict(samples, stallMs, { requireProgress: o.traffic });
   console.log(statusTable(samples[samples.length - 1].nodes));
@@ -320,44 +323,29 @@ async function cmdLive(o: Opts): Promise<number> {
 
 async function cmdHealthy(o: Opts): Promise<number> {
   const targets = loadTargets(o);
-  const expected = o.mrenclave;
-  if (!expected || !/^[0-9a-fA-F]{64}$/.test(expected))
-    throw new UsageError("--mrenclave <64 hex> is required");
-  const timeoutMs = seconds(o.timeout, "--timeout") * 1000;
-  const intervalMs = seconds(o.interval, "--interval", 0.5) * 1000;
-  const opts = { allowUnreported: o["allow-unreported-mrenclave"] };
-  let last = await fetchAll(targets);
-  let v = healthyVerdict(last, expected, opts);
-  const deadline = Date.now() + timeoutMs;
-  // A wrong MRENCLAVE will not fix itself; anything else may be a node still starting or catching up.
-  while (!v.ok && !v.reason.startsWith("wrong MRENCLAVE") && Date.now() < deadline) {
-    await sleep(Math.min(intervalMs, Math.max(0, deadline - Date.now())));
-    last = await fetchAll(targets);
-    v = healthyVerdict(last, expected, opts);
-  }
-  console.log(statusTable(last));
-  return v.ok ? ok("healthy", v.reason) : fail("healthy", v.reason);
+  const expected = mrenclave(o);
+  const opts = { timeoutMs: seconds(o.timeout, "--timeout") * 1000, intervalMs: intervalMs(o) };
+  const allowUnreported = o.allowUnreportedMrenclave;
+  // A wrong MRENCLAVE is fatal; anything else may be a node still starting or catching up.
+  return pollCheck("healthy", targets, (st) => healthyVerdict(st, expected, { allowUnreported }), opts);
 }
 
 async function cmdHeights(o: Opts): Promise<number> {
   const st = await fetchAll(loadTargets(o));
   console.log(statusTable(st));
-  if (o["at-most"] === undefined)
+  if (o.atMost === undefined)
     return ok("heights", st.map((s) => `${s.name}=${s.blockHeight ?? "-"}`).join(" "));
-  const atMost = Number(o["at-most"]);
+  const atMost = Number(o.atMost);
   if (!Number.isInteger(atMost) || atMost < 0) {
-    throw new UsageError(`--at-most must be a block height (the snapshot's), got "${o["at-most"]}"`);
+    throw new UsageError(`--at-most must be a block height (the snapshot's), got "${o.atMost}"`);
   }
-  const v = heightsVerdict(st, atMost, { acceptLoss: o["accept-loss"], ingressClosed: o["ingress-closed"] });
+  const v = heightsVerdict(st, atMost, { acceptLoss: o.acceptLoss, ingressClosed: o.ingressClosed });
   return v.ok ? ok("heights", v.reason) : fail("heights", v.reason);
 }
 
-async function cmdIngress(o: Opts, action: string | undefined): Promise<number> {
+async function cmdIngress(o: Opts, action: string): Promise<number> {
   if (!o.control) throw new UsageError("--control <url> is required");
   const base = o.control.replace(/\/+$/, "");
-  if (action !== "reject" && action !== "accept" && action !== "state") {
-    throw new UsageError("ingress needs reject|accept|state");
-  }
   let r;
   try {
     r = action === "state" ? await httpJson(`${base}/state`) : await httpJson(`${base}/${action}`, {});
@@ -374,48 +362,142 @@ async function cmdIngress(o: Opts, action: string | undefined): Promise<number> 
   );
 }
 
+type Run = (o: Opts, ...args: string[]) => Promise<number>;
+/** An option: its flags, its help line, and whether it may be given more than once. */
+type Flag = [flags: string, help: string, repeatable?: "repeatable"];
+
+const TARGETS: Flag[] = [
+  ["--nodes <file.json>", 'the nodes, from a JSON file: [{"name","admin","client"?}]'],
+  ["--admin <name=url>", "a node and its admin HTTP gateway", "repeatable"],
+  ["--client <name=url>", "that node's client API (simulator only)", "repeatable"],
+];
+const POLL: Flag[] = [["--interval <s>", "seconds between polls (default 0.5)"]];
+const TIMEOUT: Flag = ["--timeout <s>", "seconds before it fails (required)"];
+const MRENCLAVE: Flag = ["--mrenclave <hex>", "the expected MRENCLAVE, 64 hex digits (required)"];
+const UNREPORTED: Flag = [
+  "--allow-unreported-mrenclave",
+  "pass when /info reports no MRENCLAVE (real nodes)",
+];
+
+/** The subcommands, in the order of the top-level help. Each also takes --request-timeout. */
+const COMMANDS: Record<string, { summary: string; run: Run; flags: Flag[]; argument?: Argument }> = {
+  status: {
+    summary: "every node's height, sync state, release, MRENCLAVE and peers",
+    run: cmdStatus,
+    flags: [["--json", "print the statuses as JSON"], ...TARGETS],
+  },
+  quiesce: {
+    summary: "wait for no new transactions and equal heights; prints height=<n>",
+    run: cmdQuiesce,
+    flags: [
+      ["--quiet-period <s>", "seconds the heights must stay unchanged (required)"],
+      TIMEOUT,
+      ...TARGETS,
+      ...POLL,
+    ],
+  },
+  attest: {
+    summary: "wait until every node runs the expected MRENCLAVE and a new block is made",
+    run: cmdAttest,
+    flags: [
+      MRENCLAVE,
+      TIMEOUT,
+      ["--submit-tx", "submit self-payments so that a block is made (simulator client API)"],
+      UNREPORTED,
+      ...TARGETS,
+      ...POLL,
+    ],
+  },
+  txtest: {
+    summary: "transaction tests: self-payment, cross-payment, fog, non-fog",
+    run: cmdTxtest,
+    flags: [
+      ["--only <checks>", `comma-separated checks to run (built in: ${TX_CHECKS.join(",")})`],
+      ["--command <name=shell-cmd>", "a check as a shell command that exits 0 on success", "repeatable"],
+      ["--timeout <s>", "seconds each check may take (default 30)"],
+      ...TARGETS,
+    ],
+  },
+  live: {
+    summary: "watch the network for a period: heights advance, no stall",
+    run: cmdLive,
+    flags: [
+      ["--period <s>", "seconds to watch (required)"],
+      ["--traffic", "submit a self-payment every 2s and require the height to advance"],
+      ["--stall <s>", "seconds without a block while values are pending that fail it (default 10)"],
+      ...TARGETS,
+      ...POLL,
+    ],
+  },
+  healthy: {
+    summary: "wait until the nodes answer, synced, on the expected MRENCLAVE",
+    run: cmdHealthy,
+    flags: [MRENCLAVE, TIMEOUT, UNREPORTED, ...TARGETS, ...POLL],
+  },
+  heights: {
+    summary: "every node's height; with --at-most, the rollback guard",
+    run: cmdHeights,
+    flags: [
+      ["--at-most <height>", "fail when a node is above this height (the snapshot's)"],
+      ["--accept-loss", "with --at-most: pass, naming the blocks a restore drops"],
+      [
+        "--ingress-closed",
+        "with --at-most: pass, the blocks beyond hold only the window's test transactions",
+      ],
+      ...TARGETS,
+    ],
+  },
+  ingress: {
+    summary: "close, reopen or read the client ingress (the simulator's gate)",
+    run: cmdIngress,
+    argument: new Argument("<action>", "the operation").choices(["reject", "accept", "state"]),
+    flags: [["--control <url>", "the ingress control URL (required)"]],
+  },
+};
+
+/** The CLI; `exit` receives the exit code of the subcommand that ran. */
+function program(exit: (code: number) => void): Command {
+  const prog = new Command("flagday")
+    .description("Checks for the MobileCoin consensus flag-day upgrade, against real or simulated nodes.")
+    .exitOverride() // errors come back to main, which returns 2 for them
+    .showHelpAfterError()
+    .addHelpText("after", "\ntargets: --nodes <file.json> or --admin name=url [--client name=url] ...");
+  const collect = (v: string, prev?: string[]) => [...(prev ?? []), v];
+  for (const [name, { summary, run, flags, argument }] of Object.entries(COMMANDS)) {
+    const c = prog.command(name).description(summary);
+    if (argument) c.addArgument(argument);
+    const common: Flag = ["--request-timeout <s>", "seconds each HTTP request may take (default 3)"];
+    for (const [f, help, repeatable] of [...flags, common]) {
+      if (repeatable) c.option(f, `${help} (repeatable)`, collect);
+      else c.option(f, help);
+    }
+    c.action(async (...args: unknown[]) => {
+      const o = c.opts<Opts>();
+      try {
+        setRequestTimeout(seconds(o.requestTimeout, "--request-timeout", 3) * 1000);
+        exit(await run(o, ...(args.slice(0, -2) as string[])));
+      } catch (e) {
+        if (!(e instanceof UsageError)) throw e;
+        c.error(`flagday ${name}: ${e.message}`, { exitCode: 2, code: "flagday.usage" });
+      }
+    });
+  }
+  return prog;
+}
+
 export async function main(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parse(argv);
-  } catch (e) {
-    console.error(`${(e as Error).message}\n${USAGE}`);
+  let code = 2; // no subcommand ran
+  const prog = program((c) => (code = c));
+  if (argv.length === 0) {
+    prog.outputHelp();
     return 2;
   }
-  const { values: o, positionals } = parsed;
-  const [cmd, ...rest] = positionals;
-  if (o.help || !cmd) {
-    console.log(USAGE);
-    return o.help ? 0 : 2;
-  }
   try {
-    setRequestTimeout(seconds(o["request-timeout"], "--request-timeout", 3) * 1000);
-    if (cmd !== "ingress" && rest.length) throw new UsageError(`unexpected argument ${rest[0]}`);
-    switch (cmd) {
-      case "status":
-        return await cmdStatus(o);
-      case "quiesce":
-        return await cmdQuiesce(o);
-      case "attest":
-        return await cmdAttest(o);
-      case "txtest":
-        return await cmdTxtest(o);
-      case "live":
-        return await cmdLive(o);
-      case "healthy":
-        return await cmdHealthy(o);
-      case "heights":
-        return await cmdHeights(o);
-      case "ingress":
-        return await cmdIngress(o, rest[0]);
-      default:
-        throw new UsageError(`unknown command ${cmd}`);
-    }
+    await prog.parseAsync(argv, { from: "user" });
+    return code;
   } catch (e) {
-    if (e instanceof UsageError) {
-      console.error(`flagday ${cmd}: ${e.message}\n${USAGE}`);
-      return 2;
-    }
-    throw e;
+    if (!(e instanceof CommanderError)) throw e;
+    // Commander has printed the error (and the help): --help exits 0, every usage error 2.
+    return e.exitCode === 0 ? 0 : 2;
   }
 }

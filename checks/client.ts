@@ -1,6 +1,7 @@
 // I/O for the checks: poll admin endpoints, talk to the simulator's client API. Every request has a timeout.
 
 import { type NodeStatus, type NodeTarget, parseInfo, parseMetrics } from "./info";
+import { pollUntil } from "./poll";
 
 export let requestTimeoutMs = 3000;
 export function setRequestTimeout(ms: number): void {
@@ -81,44 +82,21 @@ export async function balance(client: string, account: string): Promise<number> 
   return (r.body as { balance: number }).balance;
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Poll until fn returns a value or the deadline passes. */
-export async function pollUntil<T>(
-  timeoutMs: number,
-  intervalMs: number,
-  fn: () => Promise<T | undefined>,
-): Promise<T | undefined> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch {
-      /* retry */
-    }
-    if (Date.now() >= deadline) return undefined;
-    await sleep(Math.min(intervalMs, Math.max(0, deadline - Date.now())));
-  }
-}
-
 /** Wait until a tx is committed (returns block index) or rejected/timeout (throws with reason). */
 export async function waitCommitted(client: string, id: string, timeoutMs: number): Promise<number> {
   let last: TxStatus | undefined;
-  const r = await pollUntil(timeoutMs, 100, async () => {
-    last = await txStatus(client, id);
-    if (last?.status === "rejected")
-      throw Object.assign(new Error(`rejected: ${last.reason}`), { final: true });
-    return last?.status === "committed" ? (last.block_index as number) : undefined;
-  }).catch((e: Error) => {
-    throw e;
-  });
+  const v = await pollUntil(
+    async () => {
+      // A request that fails is retried like a pending tx; a rejected tx stays rejected.
+      last = await txStatus(client, id).catch(() => last);
+      return { ok: last?.status === "committed", fatal: last?.status === "rejected" };
+    },
+    { timeoutMs, intervalMs: 100 },
+  );
   if (last?.status === "rejected") throw new Error(`tx ${id.slice(0, 12)} rejected: ${last.reason}`);
-  if (r === undefined)
+  if (!v.ok)
     throw new Error(
       `tx ${id.slice(0, 12)} not committed after ${timeoutMs / 1000}s (${last?.status ?? "unknown"})`,
     );
-  return r;
+  return last!.block_index as number;
 }

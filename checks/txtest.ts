@@ -4,8 +4,9 @@
 // Against real networks the operator passes `--command name=shell-cmd`; the check passes iff it exits 0.
 
 import { spawn } from "node:child_process";
-import { balance, submitPayment, waitCommitted, pollUntil, fetchAll } from "./client";
+import { balance, fetchAll, submitPayment, waitCommitted } from "./client";
 import type { NodeTarget } from "./info";
+import { pollUntil } from "./poll";
 
 export const TX_CHECKS = ["self-payment", "cross-payment", "fog", "non-fog"] as const;
 export type TxCheckName = (typeof TX_CHECKS)[number];
@@ -55,14 +56,15 @@ async function onAllNodes(
   index: number,
   timeoutMs: number,
 ): Promise<string | undefined> {
-  const ok = await pollUntil(timeoutMs, 100, async () => {
-    const st = await fetchAll(targets);
-    return st.every((s) => s.reachable && (s.blockHeight ?? 0) > index) ? true : undefined;
-  });
-  if (ok) return undefined;
-  const st = await fetchAll(targets);
-  const lag = st.filter((s) => !s.reachable || (s.blockHeight ?? 0) <= index);
-  return `block ${index} not on ${lag.map((s) => `${s.name}(height ${s.blockHeight ?? "?"})`).join(", ")}`;
+  const v = await pollUntil(
+    async () => {
+      const lag = (await fetchAll(targets)).filter((s) => !s.reachable || (s.blockHeight ?? 0) <= index);
+      const where = lag.map((s) => `${s.name}(height ${s.blockHeight ?? "?"})`).join(", ");
+      return { ok: lag.length === 0, reason: `block ${index} not on ${where}` };
+    },
+    { timeoutMs, intervalMs: 100 },
+  );
+  return v.ok ? undefined : v.reason;
 }
 
 async function payAndCheck(

@@ -8,6 +8,11 @@ export interface Verdict {
   reason: string;
   /** Nodes at fault (empty when ok). */
   nodes: string[];
+  /**
+   * Present (and true) when no later sample can turn this failure into a pass (a node runs the wrong
+   * MRENCLAVE), so a poll stops at once instead of waiting out its timeout. Never set when ok.
+   */
+  readonly fatal?: true;
 }
 
 export interface Sample {
@@ -16,8 +21,13 @@ export interface Sample {
   nodes: NodeStatus[];
 }
 
-const pass = (reason: string): Verdict => ({ ok: true, reason, nodes: [] });
-const failV = (reason: string, nodes: string[]): Verdict => ({ ok: false, reason, nodes });
+/** Every verdict is made here: `fatal` appears only on a failure no later sample can turn into a pass. */
+function verdict(ok: boolean, reason: string, nodes: string[], fatal: boolean): Verdict {
+  return !ok && fatal ? { ok, reason, nodes, fatal: true } : { ok, reason, nodes };
+}
+const pass = (reason: string): Verdict => verdict(true, reason, [], false);
+const failV = (reason: string, nodes: string[], fatal = false): Verdict =>
+  verdict(false, reason, nodes, fatal);
 
 /** Problems common to every check: unreachable nodes. */
 export function unreachable(nodes: NodeStatus[]): Verdict | undefined {
@@ -37,6 +47,16 @@ function notSynced(nodes: NodeStatus[]): Verdict | undefined {
   return failV(
     `not synced: ${behind.map((n) => `${n.name} ${n.syncStatus ?? "?"} (${n.blocksBehind ?? "?"} behind)`).join(", ")}`,
     behind.map((n) => n.name),
+  );
+}
+
+/** Nodes with consensus values still pending, named (a node without /metrics counts as none). */
+function pending(nodes: NodeStatus[]): Verdict | undefined {
+  const busy = nodes.filter((n) => (n.pendingValues ?? 0) > 0);
+  if (!busy.length) return undefined;
+  return failV(
+    `pending values: ${busy.map((n) => `${n.name}=${n.pendingValues}`).join(", ")}`,
+    busy.map((n) => n.name),
   );
 }
 
@@ -82,13 +102,8 @@ export function quiesceVerdict(samples: Sample[], quietMs: number): Verdict {
       unknown.map((n) => n.name),
     );
   }
-  const busy = last.nodes.filter((n) => n.pendingValues! > 0);
-  if (busy.length) {
-    return failV(
-      `pending values: ${busy.map((n) => `${n.name}=${n.pendingValues}`).join(", ")}`,
-      busy.map((n) => n.name),
-    );
-  }
+  const busy = pending(last.nodes);
+  if (busy) return busy;
   const window = samples.filter((s) => s.at >= last.at - quietMs);
   const covered = samples.some((s) => s.at <= last.at - quietMs);
   const h = new Map(last.nodes.map((n) => [n.name, n.blockHeight]));
@@ -107,6 +122,13 @@ export function quiesceVerdict(samples: Sample[], quietMs: number): Verdict {
   );
 }
 
+/** Settled (the end of a live period with traffic): synced, equal heights, nothing pending. */
+export function settledVerdict(nodes: NodeStatus[]): Verdict {
+  const se = syncedAndEqual(nodes);
+  if (!se.ok) return se;
+  return pending(nodes) ?? pass(`settled: ${se.reason}, no pending values`);
+}
+
 /** A node on another MRENCLAVE than `exp`, or one that reports none unless that is allowed. */
 function enclaveVerdict(
   nodes: NodeStatus[],
@@ -119,6 +141,7 @@ function enclaveVerdict(
     return failV(
       `wrong MRENCLAVE: ${wrong.map((n) => `${n.name}=${n.mrenclave!.slice(0, 12)}…`).join(", ")} (expected ${exp.slice(0, 12)}…)`,
       wrong.map((n) => n.name),
+      true, // a node does not change its enclave while it runs
     );
   }
   const unreported = nodes.filter((n) => n.mrenclave === undefined);
@@ -190,7 +213,7 @@ export function liveVerdict(
   if (samples.length === 0) return failV("no samples", []);
   for (const s of samples) {
     const u = unreachable(s.nodes);
-    if (u) return { ...u, reason: `${u.reason} at ${new Date(s.at).toISOString()}` };
+    if (u) return failV(`${u.reason} at ${new Date(s.at).toISOString()}`, u.nodes);
   }
   const maxH = (s: Sample) => Math.max(...s.nodes.map((n) => n.blockHeight ?? 0));
   let lastChange = samples[0].at;

@@ -34,6 +34,7 @@ describe("healthyVerdict", () => {
       ok: false,
       reason: `wrong MRENCLAVE: node2=${B.slice(0, 12)}… (expected ${A.slice(0, 12)}…)`,
       nodes: ["node2"],
+      fatal: true,
     });
   });
 
