@@ -8,8 +8,11 @@
  * Targets: downtime(10) / downtime(3) <= 1.25 (stages run in parallel across nodes), and downtime <= 1.3 x the
  * critical path (the engine adds little between steps).
  */
-import { bringUp, flagDay, FlagDayReport, sendTraffic, stageOf } from "../rehearsal/run";
-import { testNetwork } from "../test/engine/rehearsal-harness";
+import { StepEventMetadata } from "@pulumi/pulumi/automation";
+import { parseStepName, stageOfStep } from "../components/names";
+import { StageName } from "../components/stages";
+import { bringUp, flagDay, FlagDayReport, sendTraffic, stepNameOf } from "../rehearsal/run";
+import { scratchNetwork } from "../rehearsal/scratch";
 
 // Far below a real EBS snapshot or instance boot (minutes), but long enough that the simulator's own CPU work
 // (ten Node processes migrating and starting at once on a 2-core machine) does not stand in for the remote
@@ -31,50 +34,51 @@ function durations(report: FlagDayReport): Map<string, number> {
     const out = event.resOutputsEvent?.metadata;
     const m = pre ?? out;
     if (!m || m.op === "same" || m.op === "read" || m.op.startsWith("delete")) continue;
-    const name = m.urn.split("::").pop()!;
+    const name = stepNameOf(m.urn);
     if (pre && !started.has(name)) started.set(name, at);
     if (out) took.set(name, at - (started.get(name) ?? at));
   }
   return took;
 }
 
-export function criticalPathSeconds(report: FlagDayReport, nodes: readonly string[]): number {
-  const took = durations(report);
-  const networkChecks = ["ingress-reject", "quiesce", "attest", "txtest", "ingress-accept"];
+const NETWORK_CHECKS: readonly StageName[] = [
+  "ingress-reject",
+  "quiesce",
+  "attest",
+  "txtest",
+  "ingress-accept",
+];
+const NODE_STEPS: readonly StageName[] = ["stop", "snapshot", "migrate", "start"];
+
+export function criticalPathSeconds(report: FlagDayReport): number {
   let checks = 0;
-  let slowestNode = 0;
-  for (const [name, ms] of took) {
-    const stage = stageOf(name);
-    if (stage && networkChecks.includes(stage) && !nodes.some((n) => name.includes(`-${n}-`))) checks += ms;
+  const perNode = new Map<string, number>();
+  for (const [name, ms] of durations(report)) {
+    const node = parseStepName(name, report.network)?.node;
+    const stage = stageOfStep(name, report.network);
+    if (!stage) continue;
+    if (node === undefined && NETWORK_CHECKS.includes(stage)) checks += ms;
+    if (node !== undefined && NODE_STEPS.includes(stage)) perNode.set(node, (perNode.get(node) ?? 0) + ms);
   }
-  for (const n of nodes) {
-    let own = 0;
-    for (const [name, ms] of took) {
-      const stage = stageOf(name);
-      if (!stage || !["stop", "snapshot", "migrate", "start"].includes(stage)) continue;
-      if (name.includes(`-${n}-`)) own += ms;
-    }
-    slowestNode = Math.max(slowestNode, own);
-  }
-  return (checks + slowestNode) / 1000;
+  return (checks + Math.max(0, ...perNode.values())) / 1000;
 }
 
 /** The downtime (ms) measured as the ingress steps reached the driver. */
 function downtimeSeconds(report: FlagDayReport): number {
+  const stage = (m?: StepEventMetadata) =>
+    m && m.op !== "same" ? stageOfStep(stepNameOf(m.urn), report.network) : undefined;
   let start: number | undefined;
   let end: number | undefined;
   for (const { event, at } of report.timed) {
-    const pre = event.resourcePreEvent?.metadata;
-    const out = event.resOutputsEvent?.metadata;
-    if (pre && pre.urn.endsWith("-ingress-reject") && pre.op !== "same") start ??= at;
-    if (out && out.urn.endsWith("-ingress-accept") && out.op !== "same") end = at;
+    if (stage(event.resourcePreEvent?.metadata) === "ingress-reject") start ??= at;
+    if (stage(event.resOutputsEvent?.metadata) === "ingress-accept") end = at;
   }
   if (start === undefined || end === undefined) throw new Error("bench: the flag day had no ingress window");
   return (end - start) / 1000;
 }
 
 async function measure(n: number): Promise<DowntimeFigures> {
-  const net = await testNetwork(`bench${n}`, {
+  const net = await scratchNetwork(`bench-${n}-${process.pid}`, {
     nodes: n,
     threshold: Math.floor((2 * n) / 3) + 1,
     config: {
@@ -86,11 +90,10 @@ async function measure(n: number): Promise<DowntimeFigures> {
     await bringUp(net.stack, "v1.0.0", net.log);
     await sendTraffic(net.stack, 3, net.log);
     const report = await flagDay(net.stack, "v2.0.0", net.log);
-    const names = Array.from({ length: n }, (_, i) => `node${i + 1}`);
     return {
       nodes: n,
       downtimeSeconds: downtimeSeconds(report),
-      criticalPathSeconds: criticalPathSeconds(report, names),
+      criticalPathSeconds: criticalPathSeconds(report),
     };
   } finally {
     await net.cleanup();

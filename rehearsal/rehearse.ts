@@ -1,39 +1,83 @@
 /**
- * `npm run rehearse`: a whole flag day on this machine. Brings the rehearsal network (stacks/Pulumi.rehearsal.yaml,
- * three simulated nodes) up on v1.0.0, sends payments, performs the flag day to v2.0.0 through one real
- * `pulumi up`, and prints the summary. Options:
- *   --rollback   afterwards, set the release back to v1.0.0 and `pulumi up` again (restores the snapshots)
- *   --teardown   destroy the rehearsal network and its files, and stop (nothing else)
- *   --keep       start from the network as it is instead of a fresh one
+ * `npm run rehearse`: a whole flag day on this machine. Brings a rehearsal network (three simulated nodes) up on
+ * v1.0.0, sends payments, performs the flag day to v2.0.0 through one real `pulumi up`, and prints the summary.
+ *
+ * It runs on its own stack, `practice`: its stack file stacks/Pulumi.practice.yaml is a fresh copy of the
+ * committed stacks/Pulumi.rehearsal.yaml, gitignored, and holds everything the rehearsal sets (release, window,
+ * accepted loss, the nodes' secret keys); the nodes live in .rehearsal/practice. The checkout stays as it was.
+ * Options:
+ *   --rollback          afterwards, set the release back to v1.0.0 and `pulumi up` again (restores the snapshots)
+ *   --teardown          destroy the rehearsal network, its stack and its files, and stop (nothing else)
+ *   --keep              start from the network as it is instead of a fresh one
+ *   --stack <name>      another practice network: `practice-<anything>` (default `practice`)
+ *   --base-port <port>  where the network listens (default the committed stack file's, 24000)
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { parseArgs } from "node:util";
 import { randomBytes } from "node:crypto";
-import { bringUp, flagDay, formatReport, layout, rehearsalStack, ROOT, sendTraffic } from "./run";
+import { Stack } from "@pulumi/pulumi/automation";
+import {
+  bringUp,
+  flagDay,
+  formatReport,
+  layout,
+  PRACTICE_STACK,
+  rehearsalStack,
+  ROOT,
+  sendTraffic,
+} from "./run";
+
+const USAGE =
+  "usage: npm run rehearse -- [--rollback] [--teardown] [--keep] [--stack practice[-<name>]] [--base-port <port>]";
+
+/** Destroys the network, then removes the stack (with its stack file) and the nodes' folder. */
+async function removePractice(stack: Stack, log: (l: string) => void): Promise<void> {
+  log(`tearing down any previous rehearsal network on stack ${stack.name} (pulumi destroy)...`);
+  await stack.destroy({ onOutput: undefined });
+  await stack.workspace.removeStack(stack.name);
+  fs.rmSync(path.join(ROOT, "stacks", `Pulumi.${stack.name}.yaml`), { force: true });
+  fs.rmSync(path.join(ROOT, ".rehearsal", stack.name), { recursive: true, force: true });
+}
 
 async function main(argv: string[]): Promise<number> {
-  const flags = new Set(argv);
-  const unknown = argv.filter((a) => !["--rollback", "--teardown", "--keep"].includes(a));
-  if (unknown.length) {
-    console.error(`unknown option ${unknown.join(" ")}: use --rollback, --teardown or --keep`);
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        rollback: { type: "boolean" },
+        teardown: { type: "boolean" },
+        keep: { type: "boolean" },
+        stack: { type: "string", default: PRACTICE_STACK },
+        "base-port": { type: "string" },
+      },
+    }));
+  } catch (e) {
+    console.error(`${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  // Only practice stacks: their files are gitignored, and a fresh run removes the stack and its file.
+  if (!/^practice(-[A-Za-z0-9_.-]+)?$/.test(values.stack)) {
+    console.error(`--stack must be "practice" or "practice-<name>" (got "${values.stack}")\n${USAGE}`);
+    return 2;
+  }
+  const basePort = values["base-port"];
+  if (basePort !== undefined && !/^\d+$/.test(basePort)) {
+    console.error(`--base-port must be a port number (got "${basePort}")\n${USAGE}`);
     return 2;
   }
   const log = (l: string) => console.log(l);
-  const stack = await rehearsalStack();
-  const dir = path.join(ROOT, ".rehearsal", stack.name);
-  if (flags.has("--teardown") || !flags.has("--keep")) {
-    log(`tearing down any previous rehearsal network (pulumi destroy)...`);
-    await stack.destroy({ onOutput: undefined });
-    fs.rmSync(dir, { recursive: true, force: true });
-    // Back to the stack file as committed: the release under rehearsal, no window, no accepted loss.
-    await stack.setConfig("flagday:release", { value: "v1.0.0" });
-    for (const key of ["flagday:window", "flagday:acceptDataLoss", "flagday:msgSignerKeys"]) {
-      await stack.removeConfig(key).catch(() => undefined);
-    }
-    if (flags.has("--teardown")) {
+  const config = basePort === undefined ? undefined : { "flagday:local.basePort": basePort };
+  let stack = await rehearsalStack({ stackName: values.stack, config });
+  if (values.teardown || !values.keep) {
+    await removePractice(stack, log);
+    if (values.teardown) {
       log("rehearsal network destroyed.");
       return 0;
     }
+    // A fresh copy of the committed stack file: the release under rehearsal, no window, no accepted loss.
+    stack = await rehearsalStack({ stackName: values.stack, config });
   }
   // Each simulated node gets a message-signer key, a Pulumi secret, as real nodes get --msg-signer-key.
   const { nodes } = await layout(stack);
@@ -49,7 +93,7 @@ async function main(argv: string[]): Promise<number> {
   await sendTraffic(stack, 5, log);
   const report = await flagDay(stack, "v2.0.0", log);
   log("\n" + formatReport(report) + "\n");
-  if (flags.has("--rollback")) {
+  if (values.rollback) {
     await sendTraffic(stack, 2, log);
     log(
       "rollback to v1.0.0: the live window made blocks after the snapshots, so the guard must refuse first...",
@@ -65,11 +109,10 @@ async function main(argv: string[]): Promise<number> {
     const back = await flagDay(stack, "v1.0.0", log);
     log("\n" + formatReport(back) + "\n");
   }
+  const stackOption = stack.name === PRACTICE_STACK ? "" : ` --stack ${stack.name}`;
   log(`The network is still running: npm run pulumi -- stack output -s ${stack.name} --json`);
-  log(
-    `  flagday status ${[1, 2, 3].map((i) => `--admin node${i}=http://127.0.0.1:${24000 + 10 * i}`).join(" ")}`,
-  );
-  log(`Tear it down with: npm run rehearse -- --teardown`);
+  log(`  flagday status ${nodes.map((n) => `--admin ${n.name}=${n.admin}`).join(" ")}`);
+  log(`Tear it down with: npm run rehearse -- --teardown${stackOption}`);
   return 0;
 }
 

@@ -2,15 +2,29 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { EngineEvent, LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { stageOfStep } from "../components/names";
 import { FLAG_DAY, SEQUENCES, SequenceName, StageName } from "../components/stages";
 import { fetchAll, submitPayment, waitCommitted } from "../checks/client";
 import type { NodeStatus } from "../checks/info";
 
-/** The project root: the rehearsal drives the project's own `rehearsal` stack (stacks/Pulumi.rehearsal.yaml). */
+/** The project root. */
 export const ROOT = path.resolve(__dirname, "..");
 
+/**
+ * The committed rehearsal stack (stacks/Pulumi.rehearsal.yaml): the clean starting point, which an operator may
+ * drive by hand. Rehearsals never write to it: each runs on a stack of its own whose stack file is a copy of it.
+ */
+export const REHEARSAL_STACK = "rehearsal";
+/**
+ * `npm run rehearse`'s own stack: stacks/Pulumi.practice.yaml (and `practice-<anything>`), gitignored, holds the
+ * rehearsal's release, window, accepted loss and secrets; its nodes live in .rehearsal/<stack>.
+ */
+export const PRACTICE_STACK = "practice";
+/** The committed stack file's `flagday:local.basePort`: where `npm run rehearse` listens unless told otherwise. */
+export const PRACTICE_BASE_PORT = 24000;
+
 export interface RehearsalOptions {
-  /** @default "rehearsal" */
+  /** Any stack but the committed `rehearsal` one. @default "practice" */
   readonly stackName?: string;
   /** Config overrides (path syntax, e.g. `flagday:local.basePort`) written to the stack before it runs. */
   readonly config?: Readonly<Record<string, string>>;
@@ -39,6 +53,8 @@ export interface NetworkSnapshot {
 
 export interface FlagDayReport {
   readonly stack: string;
+  /** The network's name: parse the steps' names with components/names.ts's `parseStepName(name, network)`. */
+  readonly network: string;
   readonly from: string;
   readonly to: string;
   readonly sequence: SequenceName;
@@ -57,13 +73,22 @@ export interface FlagDayReport {
 
 export type ProbeResult = "served" | "refused";
 
-/** A rehearsal stack driven through the Automation API, by the engine in .engine/bin. */
+/**
+ * A rehearsal stack driven through the Automation API, by the engine in .engine/bin. A stack without a stack
+ * file starts from a copy of the committed rehearsal stack file (without its secrets salt); every setting the
+ * rehearsal makes goes to that copy, never to a tracked file.
+ */
 export async function rehearsalStack(opts: RehearsalOptions = {}): Promise<Stack> {
-  const stackName = opts.stackName ?? "rehearsal";
+  const stackName = opts.stackName ?? PRACTICE_STACK;
+  if (stackName === REHEARSAL_STACK) {
+    throw new Error(
+      `rehearsalStack: the "${REHEARSAL_STACK}" stack's file is committed and stays the clean starting point; ` +
+        `rehearse on a copy of it (the default, "${PRACTICE_STACK}", or any other name).`,
+    );
+  }
   const stackFile = path.join(ROOT, "stacks", `Pulumi.${stackName}.yaml`);
   if (!fs.existsSync(stackFile)) {
-    // Another stack starts from the rehearsal stack's settings, but not from its secrets salt.
-    const text = fs.readFileSync(path.join(ROOT, "stacks", "Pulumi.rehearsal.yaml"), "utf8");
+    const text = fs.readFileSync(path.join(ROOT, "stacks", `Pulumi.${REHEARSAL_STACK}.yaml`), "utf8");
     fs.writeFileSync(stackFile, text.replace(/^encryptionsalt:.*\n?/m, ""));
   }
   const pulumiCommand = await PulumiCommand.get({ root: path.join(ROOT, ".engine") });
@@ -94,13 +119,17 @@ export async function rehearsalStack(opts: RehearsalOptions = {}): Promise<Stack
   return stack;
 }
 
-/** Addresses of the rehearsal network, from the stack's config (same layout as components/local/platform.ts). */
+/**
+ * The rehearsal network's name (`flagday:network.name`, the first word of every step's name) and addresses,
+ * from the stack's config (same layout as components/local/platform.ts).
+ */
 export async function layout(stack: Stack) {
   const cfg = await stack.getAllConfig();
   const local = JSON.parse(cfg["flagday:local"]?.value ?? "{}") as { basePort?: number };
-  const network = JSON.parse(cfg["flagday:network"].value) as { nodes: { name: string }[] };
-  const base = local.basePort ?? 24000;
+  const network = JSON.parse(cfg["flagday:network"].value) as { name: string; nodes: { name: string }[] };
+  const base = local.basePort ?? PRACTICE_BASE_PORT;
   return {
+    network: network.name,
     ingress: { listen: base + 1, control: base + 2 },
     nodes: network.nodes.map((n, i) => ({
       name: n.name,
@@ -186,7 +215,7 @@ export async function sendTraffic(stack: Stack, count: number, log: (l: string) 
 
 /** Performs the flag day (or rollback) to `to` through one `pulumi up`, timing every stage. */
 export async function flagDay(stack: Stack, to: string, log: (l: string) => void): Promise<FlagDayReport> {
-  const { nodes, ingress } = await layout(stack);
+  const { network, nodes, ingress } = await layout(stack);
   const before: NetworkSnapshot = { at: Date.now(), nodes: await fetchAll(nodes) };
   const deployed = (await stack.outputs()).flagday?.value as { release?: { version: string } } | undefined;
   const from = deployed?.release?.version ?? (await stack.getConfig("flagday:release")).value;
@@ -200,9 +229,9 @@ export async function flagDay(stack: Stack, to: string, log: (l: string) => void
   const onEvent = (e: EngineEvent) => {
     events.push(e);
     arrivals.push(Date.now());
-    const name = e.resOutputsEvent?.metadata.urn.split("::").pop();
-    if (name?.endsWith("-ingress-reject")) windowOpen = true;
-    if (name?.endsWith("-ingress-accept")) windowOpen = false;
+    const stage = e.resOutputsEvent && stageOfStep(stepNameOf(e.resOutputsEvent.metadata.urn), network);
+    if (stage === "ingress-reject") windowOpen = true;
+    if (stage === "ingress-accept") windowOpen = false;
     printer(e);
   };
   const printer = progressPrinter(log);
@@ -227,11 +256,12 @@ export async function flagDay(stack: Stack, to: string, log: (l: string) => void
   const stepList = resourceSteps(events);
   const record = outputs.flagday as { lastTransition?: { sequence: SequenceName } } | undefined;
   const sequence = record?.lastTransition?.sequence ?? "flag-day";
-  const stages = stageTimings(events, sequence);
+  const stages = stageTimings(events, sequence, network);
   const reject = stages.find((s) => s.stage === "ingress-reject");
   const accept = stages.find((s) => s.stage === "ingress-accept");
   return {
     stack: stack.name,
+    network,
     from,
     to,
     sequence,
@@ -246,31 +276,32 @@ export async function flagDay(stack: Stack, to: string, log: (l: string) => void
   };
 }
 
+/** A resource's name, the last part of its URN. */
+export const stepNameOf = (urn: string) => urn.split("::").pop() ?? urn;
+
 /** Engine resource steps in event order (`resourcePreEvent`), as the engine really ran them. */
 export function resourceSteps(events: readonly EngineEvent[]) {
   return events
     .filter((e) => e.resourcePreEvent)
     .map((e) => {
       const m = e.resourcePreEvent!.metadata;
-      return { op: m.op, name: m.urn.split("::").pop() ?? m.urn, type: m.type };
+      return { op: m.op, name: stepNameOf(m.urn), type: m.type };
     });
 }
 
-/** The stage a resource name belongs to: `<network>-<stage>` or `<network>-<node>-<stage>`; servers are `start`. */
-export function stageOf(name: string, sequence: SequenceName = "flag-day"): StageName | undefined {
-  if (name.endsWith("-server")) return "start";
-  return SEQUENCES[sequence].map((s) => s.name).find((s) => name.endsWith(`-${s}`));
-}
-
 /** First start and last end of each stage's steps, from the engine's events, in sequence order. */
-export function stageTimings(events: readonly EngineEvent[], sequence: SequenceName): StageTiming[] {
+export function stageTimings(
+  events: readonly EngineEvent[],
+  sequence: SequenceName,
+  network: string,
+): StageTiming[] {
   const t = new Map<StageName, { start: number; end: number; steps: number; urns: Set<string> }>();
   for (const e of events) {
     const pre = e.resourcePreEvent?.metadata;
     const out = e.resOutputsEvent?.metadata;
     const m = pre ?? out;
     if (!m || m.op === "same" || m.op === "read" || m.op === "delete-replaced" || m.op === "delete") continue;
-    const stage = stageOf(m.urn.split("::").pop() ?? "", sequence);
+    const stage = stageOfStep(stepNameOf(m.urn), network);
     if (!stage) continue;
     const at = e.timestamp * 1000;
     const cur = t.get(stage) ?? { start: at, end: at, steps: 0, urns: new Set<string>() };
@@ -300,14 +331,14 @@ export function progressPrinter(log: (l: string) => void) {
       const m = e.resourcePreEvent.metadata;
       if (m.op === "same" || m.op === "read") return;
       started.set(m.urn, e.timestamp);
-      log(`${clock}  > ${m.op.padEnd(18)} ${m.urn.split("::").pop()}`);
+      log(`${clock}  > ${m.op.padEnd(18)} ${stepNameOf(m.urn)}`);
     } else if (e.resOutputsEvent) {
       const m = e.resOutputsEvent.metadata;
       if (m.op === "same" || m.op === "read") return;
       const secs = (e.timestamp - (started.get(m.urn) ?? e.timestamp)).toFixed(1);
-      log(`${clock}  ok ${m.op.padEnd(17)} ${m.urn.split("::").pop()} (${secs}s)`);
+      log(`${clock}  ok ${m.op.padEnd(17)} ${stepNameOf(m.urn)} (${secs}s)`);
     } else if (e.resOpFailedEvent) {
-      log(`${clock}  FAILED ${e.resOpFailedEvent.metadata.urn.split("::").pop()}`);
+      log(`${clock}  FAILED ${stepNameOf(e.resOpFailedEvent.metadata.urn)}`);
     } else if (e.diagnosticEvent && e.diagnosticEvent.severity === "error") {
       log(`${clock}  error: ${e.diagnosticEvent.message.trim()}`);
     }

@@ -1,6 +1,7 @@
 import { after, before, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { EngineEvent } from "@pulumi/pulumi/automation";
+import { healthyName, serverName, stageOfStep } from "../../components/names";
 import { FLAG_DAY } from "../../components/stages";
 import {
   bringUp,
@@ -10,7 +11,6 @@ import {
   probeIngress,
   resourceSteps,
   sendTraffic,
-  stageOf,
 } from "../../rehearsal/run";
 import { ledgerDump, testNetwork, TestNetwork } from "./rehearsal-harness";
 
@@ -50,7 +50,8 @@ test(
     const events: EngineEvent[] = [];
     await net.stack.preview({ onEvent: (e) => events.push(e) });
     const planned = resourceSteps(events).filter((s) => s.op !== "same");
-    const stages = new Set(planned.map((s) => stageOf(s.name)).filter(Boolean));
+    const { network } = await layout(net.stack);
+    const stages = new Set(planned.map((s) => stageOfStep(s.name, network)).filter(Boolean));
     for (const s of FLAG_DAY) assert.ok(stages.has(s.name), `preview shows the ${s.name} stage`);
     // Nothing ran: same ledger, still v1, ingress still serving clients.
     assert.equal(ledgerDump(net.rootDir, "node1").blocks.length, heightBefore);
@@ -76,7 +77,7 @@ test(
     const order = FLAG_DAY.map((s) => s.name);
     const firstStep = report.steps
       .filter((s) => s.op !== "same" && s.op !== "delete" && s.op !== "delete-replaced")
-      .map((s) => stageOf(s.name))
+      .map((s) => stageOfStep(s.name, report.network))
       .filter((s): s is NonNullable<typeof s> => s !== undefined);
     const firstIndex = order.map((s) => firstStep.indexOf(s));
     assert.ok(
@@ -143,7 +144,7 @@ test(
   "a change that is not a flag day rolls the nodes one at a time with the ingress open",
   { timeout: 240_000 },
   async () => {
-    const { ingress } = await layout(net.stack);
+    const { network, ingress } = await layout(net.stack);
     for (let i = 0; i < NODES.length; i++) {
       await net.stack.setConfig(`flagday:network.nodes[${i}].settings.logLevel`, { value: "debug" }, true);
     }
@@ -163,7 +164,8 @@ test(
       await prober;
     }
     const steps = resourceSteps(events).filter((s) => s.op !== "same" && s.op !== "read");
-    assert.ok(!steps.some((s) => /ingress-(reject|accept)$/.test(s.name)), "no ingress gate step");
+    const gate = ["ingress-reject", "ingress-accept"];
+    assert.ok(!steps.some((s) => gate.includes(stageOfStep(s.name, network) ?? "")), "no ingress gate step");
     // Node i+1's server is replaced only after node i is healthy again.
     const at = (name: string, op: string) =>
       events.findIndex(
@@ -177,10 +179,10 @@ test(
           e.resourcePreEvent.metadata.urn.endsWith(`::${name}`),
       );
     for (let i = 1; i < NODES.length; i++) {
-      const healthyPrev = at(`rehearsal-${NODES[i - 1]}-healthy`, "create-replacement");
+      const healthyPrev = at(healthyName(network, NODES[i - 1]), "create-replacement");
       assert.ok(healthyPrev >= 0, `${NODES[i - 1]} health checked`);
       assert.ok(
-        startOf(`rehearsal-${NODES[i]}-server`) > healthyPrev,
+        startOf(serverName(network, NODES[i])) > healthyPrev,
         `${NODES[i]} replaced after ${NODES[i - 1]} was healthy`,
       );
     }
