@@ -37,12 +37,18 @@ interface Inputs {
 
 // Everything the provider uses is required inside its methods: Pulumi serializes these functions into the
 // dynamic provider's process, and builtin modules are the only safe captures.
-const provider: pulumi.dynamic.ResourceProvider = {
+export const localCommandProvider: pulumi.dynamic.ResourceProvider = {
   async diff(_id: string, olds: Inputs, news: Inputs): Promise<pulumi.dynamic.DiffResult> {
     const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
     const replaces = same(olds.triggers, news.triggers) ? [] : ["triggers"];
-    const fields = ["create", "update", "delete", "environment", "dir", "logFile"] as const;
+    const fields = ["create", "update", "delete", "dir", "logFile"] as const;
     const changed = fields.filter((f) => !same(olds[f], news[f]));
+    // The environment may hold secrets, so the state keeps only its digest: compare digests.
+    const oldDigest =
+      (olds as { environmentDigest?: string }).environmentDigest ?? environmentDigest(undefined);
+    if (oldDigest !== environmentDigest(news.environment)) {
+      changed.push("environment" as never);
+    }
     return {
       changes: replaces.length > 0 || changed.length > 0,
       replaces,
@@ -72,8 +78,19 @@ const provider: pulumi.dynamic.ResourceProvider = {
 };
 
 function outputsOf(inputs: Inputs, run: { stdout: string; stderr: string }) {
-  const { environment: _secretsStayOut, ...rest } = inputs;
-  return { ...rest, stdout: run.stdout, stderr: run.stderr };
+  const { environment, ...rest } = inputs;
+  return {
+    ...rest,
+    environmentDigest: environmentDigest(environment),
+    stdout: run.stdout,
+    stderr: run.stderr,
+  };
+}
+
+/** A digest of the environment, kept instead of its (possibly secret) values, to notice a change. */
+function environmentDigest(environment: Record<string, string> | undefined): string {
+  const entries = Object.entries(environment ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  return require("crypto").createHash("sha256").update(JSON.stringify(entries)).digest("hex");
 }
 
 function runShell(command: string, inputs: Inputs): Promise<{ stdout: string; stderr: string }> {
@@ -113,6 +130,13 @@ export class LocalCommand extends pulumi.dynamic.Resource {
   declare readonly stderr: pulumi.Output<string>;
 
   constructor(name: string, args: LocalCommandArgs, opts?: pulumi.CustomResourceOptions) {
-    super(provider, name, { ...args, stdout: undefined, stderr: undefined }, opts, "flagday", "LocalCommand");
+    super(
+      localCommandProvider,
+      name,
+      { ...args, stdout: undefined, stderr: undefined },
+      opts,
+      "flagday",
+      "LocalCommand",
+    );
   }
 }
