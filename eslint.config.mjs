@@ -1,7 +1,17 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", ".engine/", ".pulumi-state/", ".pulumi-home/", ".rehearsal/", "dist/"] },
+  {
+    ignores: [
+      "node_modules/",
+      ".engine/",
+      ".pulumi-state/",
+      ".pulumi-home/",
+      ".rehearsal/",
+      ".venv/",
+      "dist/",
+    ],
+  },
   ...tseslint.configs.recommended,
   {
     rules: {

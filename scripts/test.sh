@@ -6,6 +6,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$FLAGDAY_ROOT"
 bash scripts/build-engine.sh
+bash scripts/setup-s3-server.sh
 echo "[test] type-check"
 tsc --noEmit
 echo "[test] node --test"
