@@ -5,6 +5,7 @@
  * Targets: 100 nodes under 5 s, and 100 nodes under 12x the time of 10 (the wiring is close to linear; the
  * barriers between stages add n^2 dependency edges, which must stay cheap).
  */
+import { generateKeyPairSync } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as settings from "@pulumi/pulumi/runtime/settings";
 import { AwsPlatformArgs, awsPlatform } from "../components/aws";
@@ -52,7 +53,12 @@ const AWS: AwsPlatformArgs = {
   iamInstanceProfile: "flagday-bench-node",
   msgSignerKeyArn: "arn:aws:ssm:us-west-2:123456789012:parameter/flagday/bench/{node}/msg-signer-key",
   tokensConfigUri: "s3://flagday-bench/tokens.signed.json",
-  sshPrivateKey: pulumi.secret("bench key"),
+  // A real key: the platform derives the public half user data installs. The account is given, as the mocks
+  // answer no sts:GetCallerIdentity.
+  sshPrivateKey: pulumi.secret(
+    generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+  ),
+  accountId: "123456789012",
   ingress: {
     subnetIds: [id("subnet", 4), id("subnet", 5)],
     securityGroupIds: [id("sg", 2)],

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { checkCommands, ChecksOptions, healthyCommand, parseHeight } from "./checks";
 import { healthyName, serverName, stageStepName } from "./names";
 import { NetworkSpec } from "./network";
-import { IngressGate, NodeHandle, Platform, SnapshotRecord, Step } from "./platform";
+import { IngressGate, NodeHandle, Platform, snapshotRecord, SnapshotRecord, Step } from "./platform";
 import { Deployed, HistoryEntry, Plan, Transition, transitionOrdinal } from "./plan";
 import { NetworkStageName, RESTORE, SEQUENCES, StageName } from "./stages";
 
@@ -95,9 +95,9 @@ export function buildStages(ctx: StageContext): BuiltStages {
 
   // A transition's steps, or (steady) the last transition's, registered again unchanged so nothing re-runs.
   const ordinal = transitionOrdinal(t);
-  // A rollback finds the snapshots the flag day it undoes took where the platform keeps them: whatever point
-  // that flag day reached, each node either has its pre-upgrade snapshot or was never migrated.
-  const undone = t.undoes ? platform.snapshots(t.undoes, nodes) : undefined;
+  // A rollback restores the snapshots the flag day it undoes took: the ones the history recorded, or (that flag
+  // day failed part-way, so nothing recorded them) the ones the platform finds (undoneSnapshots).
+  const undone = undoneSnapshots(ctx, t);
   const stages = new Map<StageName, readonly Step[]>();
   let previous: readonly Step[] = [];
   const all = (steps: readonly Step[]) => steps.map((s) => s.resource);
@@ -218,12 +218,62 @@ export function rollbackGuardCommand(a: {
     : `if ${a.closedSince}; then ${guard} --ingress-closed; else ${guard}; fi`;
 }
 
-/** Registers a past rollback's restore steps again, unchanged: the engine keeps them as they are. */
+/**
+ * The snapshots a transition restores or guards with, per node, or undefined when its sequence uses none
+ * (a flag day, a rollback by reverse migrations). A snapshot once restored must never be looked up again: a
+ * lookup by tags can find an AWS Backup or DLM copy, a newer snapshot, or none (deleted), and so change a live
+ * ledger's source. So the history decides (recordedSnapshots); only a flag day that failed part-way, which no
+ * history recorded, is looked up where the platform keeps its snapshots, and the rollback then records what it
+ * found.
+ */
+function undoneSnapshots(ctx: StageContext, t: Transition): pulumi.Output<SnapshotRecord> | undefined {
+  const undoes = t.undoes;
+  if (!undoes || !SEQUENCES[t.sequence].some((s) => s.name === "restore" || s.name === "rollback-guard")) {
+    return undefined;
+  }
+  const recorded = recordedSnapshots(ctx.deployed?.history ?? [], t);
+  if (!recorded) return ctx.platform.snapshots(undoes, ctx.nodes, ctx.network);
+  return pulumi.output(
+    snapshotRecord(undoes, recorded, "snapshots.<node>.height in the stack output flagday.history"),
+  );
+}
+
+/**
+ * The snapshots the history recorded for a rollback `t` to restore, per node with an id, or undefined when it
+ * recorded none (the undone flag day failed part-way and `t` has not completed). A rollback by restore that
+ * completed recorded in its own entry the snapshots it restored (which, for a flag day that failed part-way,
+ * were found by a lookup then): they are the restored ledgers' sources for good. Otherwise the undone flag
+ * day's entry, if it completed, holds the snapshots its snapshot stage took.
+ */
+export function recordedSnapshots(
+  history: readonly HistoryEntry[],
+  t: Transition,
+): HistoryEntry["snapshots"] | undefined {
+  const undoes = t.undoes;
+  if (!undoes) return undefined;
+  const own = t.sequence === "rollback-restore" ? history.find((h) => h.id === t.id) : undefined;
+  const entry = own ?? history.find((h) => h.id === undoes.id && h.outcome === "completed");
+  if (!entry) return undefined;
+  return Object.fromEntries(Object.entries(entry.snapshots).filter(([, s]) => s.id));
+}
+
+/**
+ * Registers a past rollback's restore steps again, unchanged: the engine keeps them as they are. Each restores
+ * from the snapshot the history says it restored from, never from a new lookup.
+ */
 function keepRestoredLedgers(ctx: StageContext, restoredBy: Transition): void {
   const { platform, network, nodes } = ctx;
-  const snapshots = restoredBy.undoes
-    ? platform.snapshots(restoredBy.undoes, nodes)
-    : pulumi.output<SnapshotRecord>({});
+  const recorded = recordedSnapshots(ctx.deployed?.history ?? [], restoredBy);
+  if (!recorded) {
+    throw new Error(
+      `flagday: the stack output flagday says the rollback ${restoredBy.id} restored the ledgers, but its ` +
+        `history records no snapshots for it or for the flag day it undid (${restoredBy.undoes?.id ?? "none"}), ` +
+        `so the snapshot each restored ledger came from is unknown, and looking it up again could replace a ` +
+        `live ledger with another snapshot. Nothing was changed. Each restored volume names its snapshot (the ` +
+        `tag flagday:restored-from on AWS, the claim's dataSource on Kubernetes): record them as that ` +
+        `rollback's snapshots.<node>.id in flagday.history.`,
+    );
+  }
   const ordinal = transitionOrdinal(restoredBy);
   for (const node of nodes) {
     platform.nodeSteps.restore(
@@ -233,7 +283,7 @@ function keepRestoredLedgers(ctx: StageContext, restoredBy: Transition): void {
         node,
         transition: restoredBy,
         network,
-        restoreFrom: snapshots.apply((r) => r[node.spec.name]?.id ?? ""),
+        restoreFrom: recorded[node.spec.name]?.id ?? "",
       },
       { parent: node.parent },
     );

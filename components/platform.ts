@@ -29,9 +29,15 @@ export interface Platform {
    * The snapshots a transition's snapshot stage took and that exist, found where the platform keeps them
    * (local records, AWS snapshots by tag, VolumeSnapshots), per node name, each with the height it was taken
    * at. A node missing from the result has none: its snapshot step never finished, so (by the stage order) its
-   * ledger was never migrated either.
+   * ledger was never migrated either. Asked only for a flag day that failed part-way: a completed one's
+   * snapshots are read from the history it recorded, and a restored ledger's source never changes afterwards
+   * (orchestrate.ts). A lookup that finds more than one candidate for a node must fail naming them.
    */
-  snapshots(transition: Transition, nodes: readonly NodeHandle[]): pulumi.Output<SnapshotRecord>;
+  snapshots(
+    transition: Transition,
+    nodes: readonly NodeHandle[],
+    network: NetworkSpec,
+  ): pulumi.Output<SnapshotRecord>;
 }
 
 /** A node stage as a platform performs it, for one node. */

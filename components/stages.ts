@@ -3,15 +3,20 @@
  * step that `pulumi preview` shows. `buildStages` in orchestrate.ts turns these lists into resources, the same
  * way on every platform; the graph it builds enforces the order below.
  *
- *   ingress-reject -> quiesce -> stop (every node) -> snapshot (every node, after every stop)
- *     -> migrate (each node after its own snapshot) -> start (every node, after every migration)
+ *   preflight (every node) -> ingress-reject -> quiesce -> stop (every node) -> snapshot (every node, after
+ *     every stop) -> migrate (each node after its own snapshot) -> start (every node, after every migration)
  *     -> attest -> txtest -> ingress-accept -> live
+ *
+ * Every sequence that stops nodes starts with `preflight`: each platform proves, on every node, that the steps
+ * after it can run (the SSH key, docker, the ledger mount, the cloud account, the cluster permissions) while
+ * the ingress still accepts clients. A failed pre-flight closed nothing.
  *
  * A node stage is something a platform does to one node: each platform implements every one of them
  * (`Platform.nodeSteps` is a record keyed by NodeStageName, so a new node stage does not compile until every
  * platform has it). A network stage is a command on the operator's machine: a check or a gate switch.
  */
 export const NODE_STAGE_NAMES = [
+  "preflight",
   "stop",
   "snapshot",
   "migrate",
@@ -65,6 +70,16 @@ const node = (name: NodeStageName, waitFor: NodeStage["waitFor"], runbook: strin
   runbook,
 });
 
+/**
+ * Before anything closes: every node can be reached and acted on the way the stages after it will act on it.
+ * Read-only; a node stage so each platform checks its own way (SSH and docker, kubectl auth can-i, the local
+ * folders), and the ingress-reject after it waits for every node's.
+ */
+export const PREFLIGHT = node(
+  "preflight",
+  "every-node",
+  "Pre-flight: every node reachable and every step's access in place, before clients are turned away",
+);
 const INGRESS_REJECT = network("ingress-reject", "Ingress rejects new client connections");
 const QUIESCE = network("quiesce", "No new transactions; all nodes at the same height");
 const STOP = node("stop", "every-node", "Stop all nodes");
@@ -78,6 +93,7 @@ const START_AND_PROVE: readonly Stage[] = [START, ATTEST, TXTEST, INGRESS_ACCEPT
 
 /** An enclave upgrade. */
 export const FLAG_DAY: readonly Stage[] = [
+  PREFLIGHT,
   INGRESS_REJECT,
   QUIESCE,
   STOP,
@@ -95,6 +111,8 @@ export const ROLLBACK_RESTORE: readonly Stage[] = [
     "rollback-guard",
     "No node has blocks beyond the snapshots (restoring would drop confirmed transactions)",
   ),
+  // The guard first: it reads the ledgers only, and if it refuses, no node needs to be checked.
+  PREFLIGHT,
   INGRESS_REJECT,
   STOP,
   RESTORE,
@@ -103,6 +121,7 @@ export const ROLLBACK_RESTORE: readonly Stage[] = [
 
 /** Undoing an upgrade with the release's reverse migrations, keeping blocks made since (snapshot first). */
 export const ROLLBACK_REVERSE: readonly Stage[] = [
+  PREFLIGHT,
   INGRESS_REJECT,
   QUIESCE,
   STOP,
@@ -118,3 +137,7 @@ export const SEQUENCES = {
   "rollback-reverse": ROLLBACK_REVERSE,
 };
 export type SequenceName = keyof typeof SEQUENCES;
+
+/** Whether a sequence has a stage: a platform's pre-flight checks only what the sequence's stages will do. */
+export const sequenceHas = (sequence: SequenceName, stage: StageName): boolean =>
+  SEQUENCES[sequence].some((s) => s.name === stage);

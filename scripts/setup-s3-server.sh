@@ -2,6 +2,8 @@
 # Installs the S3-compatible server that the coordination board's tests start on loopback: moto's server from
 # PyPI, versions pinned in scripts/s3-server-requirements.txt, in a virtual environment inside the project
 # (.venv/, gitignored). Run by `npm test`; the tests start and stop the server themselves.
+# The same venv has the AWS CLI (pip's awscli, pinned there too): the AWS platform's gate, pre-flight and stop
+# commands are tested against moto's server through the exact command text, with the venv's `aws`.
 # Idempotent: with nothing changed it only compares a stamp (well under a second).
 # FLAGDAY_PYTHON picks the interpreter (default python3, 3.9 or newer).
 set -euo pipefail
@@ -29,7 +31,7 @@ fi
 
 # What the environment was built from: the pinned requirements and the interpreter.
 want="$(sha256sum <"$REQS" | cut -c1-16)-$("$PYTHON" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
-if [ -x "$VENV/bin/moto_server" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
+if [ -x "$VENV/bin/moto_server" ] && [ -x "$VENV/bin/aws" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
   step "moto server: up to date ($VENV)"
   exit 0
 fi
@@ -49,5 +51,6 @@ if ! "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input --
 (pip's own message is above), then run 'bash scripts/setup-s3-server.sh' again."
 fi
 "$VENV/bin/moto_server" --help >/dev/null || die "moto_server does not run in $VENV: remove $VENV and run again."
+"$VENV/bin/aws" --version >/dev/null 2>&1 || die "the aws CLI does not run in $VENV: remove $VENV and run again."
 echo "$want" >"$STAMP"
 step "moto server: installed in $(($(date +%s) - start)) s ($VENV)"

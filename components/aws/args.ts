@@ -1,6 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { describe, EnclaveRelease, sgxModeOf } from "../release";
 import { NetworkSpec, nodeSettingsProblems } from "../network";
+import { RESTORE_INITIALIZATION_RATE_RANGE } from "./snapshots";
+import { SSH_PUBLIC_KEY } from "./sshKey";
 
 /** Where a node's subnet is: the ledger volume must be created in the subnet's availability zone. */
 export interface AwsSubnet {
@@ -29,6 +31,16 @@ export interface AwsIngressArgs {
 export interface AwsPlatformArgs {
   /** AWS region every resource and CLI call uses, e.g. `us-west-2`. */
   readonly region: string;
+  /**
+   * The AWS CLI profile the operator's commands (the ingress gate, the pre-flight, the stop step's EC2 lookup)
+   * run with, as `--profile`. @default the stack's `aws:profile`, else the CLI's default credentials
+   */
+  readonly profile?: string;
+  /**
+   * The 12-digit account the stack's resources are in: the pre-flight fails unless the aws CLI acts on it.
+   * @default the AWS provider's own account (sts:GetCallerIdentity at preview)
+   */
+  readonly accountId?: string;
   /** The VPC the nodes and the ingress gate's target group are in. */
   readonly vpcId: string;
   /** Node subnets; node i goes into subnet i mod n, so listing several zones spreads the quorum. */
@@ -60,6 +72,15 @@ export interface AwsPlatformArgs {
   /** KMS key for the ledger volumes and their snapshots. @default the account's EBS default key */
   readonly ledgerKmsKeyId?: string;
   /**
+   * The rate (MiB/s, 100 to 300) at which a ledger volume a rollback restores from a snapshot downloads the
+   * whole snapshot from S3 (EBS Provisioned Rate for Volume Initialization). Without it EBS loads each block on
+   * its first read, which can push the first LMDB reads after a rollback past the attest and txtest timeouts.
+   * AWS bills a provisioned initialization rate per restored volume, on top of the volume (see the EBS pricing
+   * page); 0 leaves the volumes to EBS's default lazy loading, or to fast snapshot restore if you enabled it on
+   * the snapshots (billed per hour per zone while enabled). @default 300
+   */
+  readonly restoreInitializationRateMiBps?: number;
+  /**
    * ARN of each node's message-signer key (base64 DER Ed25519), with `{node}` standing for the node's name: an
    * SSM SecureString (`arn:aws:ssm:…:parameter/…`) or a Secrets Manager secret (`arn:aws:secretsmanager:…`).
    * The instance reads it at boot, so the key is never in user data, stack config or Pulumi state.
@@ -67,8 +88,15 @@ export interface AwsPlatformArgs {
   readonly msgSignerKeyArn: string;
   /** `s3://…/tokens.signed.json`; checked at boot against the release's `tokensConfigDigest`. */
   readonly tokensConfigUri: string;
-  /** SSH user for the flag-day steps. @default "ubuntu" */
+  /** SSH user for the flag-day steps; user data installs the SSH key for it. @default "ubuntu" */
   readonly sshUser?: string;
+  /**
+   * The public half of `sshPrivateKey` (`ssh-ed25519 AAAA…`), which user data writes to sshUser's
+   * authorized_keys. Only needed when it cannot be derived (an encrypted PEM key): it is derived from an
+   * OpenSSH or unencrypted PEM private key, and checked against it when both are given.
+   * @default derived from sshPrivateKey
+   */
+  readonly sshPublicKey?: string;
   /**
    * SSH private key for the flag-day steps (stop, migrate): a Pulumi secret, from `flagday:sshPrivateKey` read
    * with `requireSecret`. Only needed once a flag day runs. @default none (a flag day then fails at preview)
@@ -102,7 +130,7 @@ export function awsPlatformArgs(raw: unknown, where: string): AwsPlatformArgs {
 
 export function awsArgsProblems(raw: unknown, where: string): string[] {
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) {
-    return [`${where} is missing: set it to the AWS settings (see stacks/Pulumi.testnet.yaml).`];
+    return [`${where} is missing: set it to the AWS settings (see stacks/Pulumi.devnet.yaml).`];
   }
   const a = raw as Record<string, unknown>;
   const problems: string[] = [];
@@ -166,12 +194,31 @@ export function awsArgsProblems(raw: unknown, where: string): string[] {
   );
   str("ledgerKmsKeyId", /^arn:aws[a-z-]*:kms:/, "must be a KMS key ARN, or be removed", true);
   str("sshUser", /^[a-z_][a-z0-9_-]*$/, "must be a login name like ubuntu", true);
+  str(
+    "sshPublicKey",
+    SSH_PUBLIC_KEY,
+    "must be one OpenSSH public key line like `ssh-ed25519 AAAA… comment` (ssh-keygen -y -f key), or be removed",
+    true,
+  );
+  str("profile", /^[\w.@+-]+$/, "must name a profile of the AWS CLI's config, or be removed", true);
+  str("accountId", /^\d{12}$/, "must be the 12-digit AWS account id, or be removed", true);
   str("logLevel", undefined, "must be a RUST_LOG value like info", true);
   if (
     a.ledgerSizeGiB !== undefined &&
     (!Number.isInteger(a.ledgerSizeGiB) || (a.ledgerSizeGiB as number) < 1)
   ) {
     problems.push(`${where}.ledgerSizeGiB must be a whole number of GiB (got ${describe(a.ledgerSizeGiB)}).`);
+  }
+  const rate = a.restoreInitializationRateMiBps;
+  const { min, max } = RESTORE_INITIALIZATION_RATE_RANGE;
+  if (
+    rate !== undefined &&
+    !(rate === 0 || (Number.isInteger(rate) && (rate as number) >= min && (rate as number) <= max))
+  ) {
+    problems.push(
+      `${where}.restoreInitializationRateMiBps must be a whole number of MiB/s from ${min} to ${max} (EBS's ` +
+        `range), or 0 for EBS's default lazy loading of restored volumes (got ${describe(rate)}).`,
+    );
   }
   const key = a.msgSignerKeyArn;
   if (

@@ -15,15 +15,25 @@ import {
 } from "../platform";
 import { Transition } from "../plan";
 import { hasDistributionStateFile, releaseKey, sgxModeOf } from "../release";
+import { sequenceHas } from "../stages";
 import { AwsPlatformArgs, awsNodeSettingsProblems, awsReleaseProblems } from "./args";
 import {
+  AwsCliTarget,
+  callerIdentityCheck,
   CLOSED_ACTIONS,
   migrateScript,
   modifyListenerCommand,
+  nodePreflightScript,
+  onNode,
   reverseMigrateScript,
+  SSH_KEY_ENV,
+  SshStepArgs,
+  sshStepScript,
   stopScript,
 } from "./scripts";
+import { authorizedKeyLine } from "./sshKey";
 import { renderUserData } from "./userData";
+import { restoreInitializationRate, snapshotLookupFilters, snapshotLookupProblem } from "./snapshots";
 
 /** The node's long-lived pieces, kept by the platform between `node()` and the calls that use them. */
 interface AwsNode {
@@ -75,6 +85,66 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
       );
     }
     return pulumi.secret(args.sshPrivateKey);
+  };
+  // Every aws command the platform runs acts with the stack's region and profile: the provider's (aws:profile)
+  // unless flagday:aws.profile says otherwise.
+  const profile = args.profile ?? new pulumi.Config("aws").get("profile");
+  const cli: AwsCliTarget = { region: args.region, ...(profile ? { profile } : {}) };
+  // The account the stack's resources are in: flagday:aws.accountId, or the provider's own, asked once.
+  let account: pulumi.Output<string> | undefined;
+  const expectedAccount = (): pulumi.Output<string> =>
+    (account ??= args.accountId
+      ? pulumi.output(args.accountId)
+      : aws.getCallerIdentityOutput().apply((id) => {
+          if (!id.accountId) {
+            throw new Error(
+              "flagday: the AWS provider did not say which account it acts on (sts:GetCallerIdentity), so the " +
+                "pre-flight cannot check the aws CLI's: set flagday:aws.accountId. Nothing was changed.",
+            );
+          }
+          return id.accountId;
+        }));
+  // The public half of the SSH key, for user data: derived from the private key, or flagday:aws.sshPublicKey
+  // (which must then match it). Plain, not secret: it is a public key.
+  let publicKey: pulumi.Output<string | undefined> | undefined;
+  const authorizedKey = (): pulumi.Output<string | undefined> =>
+    (publicKey ??= pulumi.unsecret(
+      pulumi
+        .output(args.sshPrivateKey)
+        .apply((priv) => authorizedKeyLine(priv, args.sshPublicKey, args.sshUser ?? "ubuntu")),
+    ));
+
+  /**
+   * A step on a node over the system's ssh, run from the operator's machine (sshStepScript): unlike
+   * remote.Command it can ask EC2 what it means when SSH cannot connect, with the key only in its environment.
+   */
+  const sshStep = (
+    step: NodeStepArgs,
+    remoteScript: string,
+    noInstance: SshStepArgs["noInstance"],
+    opts: pulumi.CustomResourceOptions,
+    before?: pulumi.Input<string>,
+  ): Step => {
+    const s = stateOf(step.network, step.node);
+    const script = pulumi.all([s.eni.privateIp, s.eni.id, before ?? ""]).apply(([host, eniId, first]) =>
+      [
+        ...(first ? [first] : []),
+        sshStepScript({
+          node: step.node.spec.name,
+          host,
+          user: args.sshUser ?? "ubuntu",
+          eniId,
+          cli,
+          remote: remoteScript,
+          noInstance,
+        }),
+      ].join("\n"),
+    );
+    return operatorCommand(
+      step.name,
+      { create: script, triggers: [step.transition.id], environment: { [SSH_KEY_ENV]: sshKey() } },
+      opts,
+    );
   };
 
   const remote = (
@@ -169,30 +239,34 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
         const image = nodeImage(release, network.chainId, args.imageRepository);
         const ledger = s.restored ?? s.ledger;
         const others = network.nodes.filter((n) => n.name !== node.spec.name);
-        const userData = pulumi.all([addressesOf(network), ledger.id]).apply(([ips, volumeId]) =>
-          renderUserData({
-            region: args.region,
-            chainId: network.chainId,
-            blockVersion: release.blockVersion,
-            image,
-            logLevel: String(settings.logLevel ?? args.logLevel ?? "info"),
-            ip: ips[node.spec.name],
-            peers: others.map((n) => ({
-              name: n.name,
-              ip: ips[n.name],
-              ...(n.settings?.msgPublicKey ? { msgPublicKey: String(n.settings.msgPublicKey) } : {}),
-            })),
-            threshold: network.quorumThreshold,
-            ledgerVolumeId: volumeId,
-            msgSignerKeyArn: args.msgSignerKeyArn.replace(/\{node\}/g, node.spec.name),
-            tokensConfigUri: args.tokensConfigUri,
-            tokensConfigDigest: release.tokensConfigDigest,
-            generation,
-            sgxMode: sgxModeOf(release),
-            // The node's own ledger volume was created empty by node(); a restored one holds a snapshot.
-            ledgerCreatedEmpty: s.restored === undefined,
-          }),
-        );
+        const userData = pulumi
+          .all([addressesOf(network), ledger.id, authorizedKey()])
+          .apply(([ips, volumeId, sshKeyLine]) =>
+            renderUserData({
+              region: args.region,
+              chainId: network.chainId,
+              blockVersion: release.blockVersion,
+              image,
+              logLevel: String(settings.logLevel ?? args.logLevel ?? "info"),
+              ip: ips[node.spec.name],
+              peers: others.map((n) => ({
+                name: n.name,
+                ip: ips[n.name],
+                ...(n.settings?.msgPublicKey ? { msgPublicKey: String(n.settings.msgPublicKey) } : {}),
+              })),
+              threshold: network.quorumThreshold,
+              ledgerVolumeId: volumeId,
+              msgSignerKeyArn: args.msgSignerKeyArn.replace(/\{node\}/g, node.spec.name),
+              tokensConfigUri: args.tokensConfigUri,
+              tokensConfigDigest: release.tokensConfigDigest,
+              generation,
+              sgxMode: sgxModeOf(release),
+              // The node's own ledger volume was created empty by node(); a restored one holds a snapshot.
+              ledgerCreatedEmpty: s.restored === undefined,
+              sshUser: args.sshUser ?? "ubuntu",
+              ...(sshKeyLine ? { sshAuthorizedKey: sshKeyLine } : {}),
+            }),
+          );
         // Old instance first: the ENI and the ledger volume attach to one instance at a time, and a new enclave
         // must never run beside the old one.
         const instance = new aws.ec2.Instance(
@@ -236,8 +310,46 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
         return { resource: attachment };
       },
 
+      // Before the ingress closes, on every node: the aws CLI acts on the stack's account, and the node takes
+      // the SSH key and runs docker for the SSH user (and has its ledger mounted, when the sequence migrates on
+      // it). A node with no running instance passes only when the sequence needs none on it (a restore: stop
+      // counts it as stopped, and restore and start act through EC2).
+      preflight: (step, opts) => {
+        const migrates =
+          sequenceHas(step.transition.sequence, "migrate") ||
+          sequenceHas(step.transition.sequence, "reverse-migrate");
+        return sshStep(
+          step,
+          onNode(nodePreflightScript({ node: step.node.spec.name, ledgerMounted: migrates })),
+          migrates
+            ? {
+                fail:
+                  "the migration runs on the node's instance, and none runs: bring the node back (a pulumi up " +
+                  "outside a flag day replaces its server), then run the flag day. Nothing was closed.",
+              }
+            : {
+                ok: "nothing runs there: the stop counts it as stopped; the restore and start need no instance",
+              },
+          opts,
+          expectedAccount().apply((acct) => callerIdentityCheck(cli, acct)),
+        );
+      },
+
+      // A node whose instance never launched (or is stopped) has nothing to stop: that must not block the way
+      // back after a failed start. One that runs and cannot be reached fails.
+      // (The stop step was a remote.Command before: the alias keeps a stack whose last flag day registered
+      // one from creating, and so running, this stop again on its next steady update; it is updated, which
+      // runs the no-op `update`.)
       stop: (step, opts) =>
-        remote(step.name, stateOf(step.network, step.node), "stop", stopScript(), step.transition, opts),
+        sshStep(
+          step,
+          onNode(stopScript()),
+          { ok: "nothing runs there, so it counts as stopped" },
+          {
+            ...opts,
+            aliases: [...(opts.aliases ?? []), { type: "command:remote:Command" }],
+          },
+        ),
 
       snapshot(step, opts) {
         const { node, transition, network, name } = step;
@@ -268,7 +380,7 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
           step.name,
           stateOf(step.network, step.node),
           "migrate",
-          migrateScript(imageOf(step.transition.to, step.network), step.transition.to.migrations),
+          onNode(migrateScript(imageOf(step.transition.to, step.network), step.transition.to.migrations)),
           step.transition,
           opts,
         ),
@@ -278,9 +390,11 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
           step.name,
           stateOf(step.network, step.node),
           "reverse-migrate",
-          reverseMigrateScript(
-            imageOf(step.transition.from, step.network),
-            step.transition.from.reverseMigrations,
+          onNode(
+            reverseMigrateScript(
+              imageOf(step.transition.from, step.network),
+              step.transition.from.reverseMigrations,
+            ),
           ),
           step.transition,
           opts,
@@ -290,6 +404,7 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
         const { node, transition, network, name } = step;
         const s = stateOf(network, node);
         const tags = transitionTags(step);
+        const restoreRate = restoreInitializationRate(args);
         if (!step.restoreFrom) {
           throw new Error(
             `flagday: cannot restore ${network.name}/${node.spec.name}: the flag day ${transition.undoes?.id ?? "being undone"} ` +
@@ -319,44 +434,63 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
             type: "gp3",
             encrypted: true,
             ...(args.ledgerKmsKeyId ? { kmsKeyId: args.ledgerKmsKeyId } : {}),
+            // A volume made from a snapshot loads its blocks from S3 on first read, which can push the first
+            // LMDB reads after the rollback past attest's and txtest's timeouts: download it all at a set rate.
+            ...(restoreRate ? { volumeInitializationRate: restoreRate } : {}),
             tags: {
               ...tags,
               Name: `${network.name}-${node.spec.name}-ledger`,
               "flagday:restored-from": step.restoreFrom,
             },
           },
-          { ...opts, retainOnDelete: true },
+          {
+            ...opts,
+            // The node's ledger from now on: protected like the one node() made, and kept if ever dropped.
+            protect: true,
+            retainOnDelete: true,
+            // Its source is fixed once created (orchestrate.ts passes the snapshot the history recorded); if an
+            // input ever differed, the engine must not replace the ledger for it. The rate only acts at creation.
+            ignoreChanges: ["snapshotId", "volumeInitializationRate"],
+          },
         );
         s.restored = volume;
         return { resource: volume, output: volume.id };
       },
     },
 
-    snapshots(transition, snapNodes): pulumi.Output<SnapshotRecord> {
-      // The snapshots are found by their tags, so a rollback works whatever point the flag day reached.
-      const found = snapNodes.map((n) =>
-        aws.ebs
-          .getSnapshotIdsOutput({
-            region: args.region,
-            owners: ["self"],
-            filters: [
-              { name: "tag:flagday:transition", values: [transition.id] },
-              { name: "tag:flagday:node", values: [n.spec.name] },
-            ],
-          })
-          .apply((r) => r.ids?.[0])
-          .apply(async (id) => {
-            if (!id) return undefined;
-            const snap = await aws.ebs.getSnapshot({ region: args.region, snapshotIds: [id] });
-            const height = Number(snap.tags?.["flagday:height"]);
-            return { id, ...(Number.isInteger(height) ? { height } : {}) };
-          }),
+    snapshots(transition, snapNodes, network): pulumi.Output<SnapshotRecord> {
+      // Only for a flag day that failed part-way (orchestrate.ts reads a completed one's from the history): its
+      // snapshots are found by their tags, whatever point it reached. Only this account's finished snapshots of
+      // this network, transition and node count; a copy with the same tags (AWS Backup, DLM) makes it
+      // ambiguous, and the operator decides (snapshotLookupProblem), never the newest silently.
+      const lookups = snapNodes.map((n) =>
+        aws.ebs.getSnapshotIdsOutput({
+          region: args.region,
+          owners: ["self"],
+          filters: snapshotLookupFilters(network.name, transition.id, n.spec.name),
+        }),
       );
-      return pulumi.all(found).apply((recs) => {
+      // One apply over every node's answer: every ambiguity is named at once, and one error is raised.
+      return pulumi.all(lookups).apply(async (results) => {
+        const ids = results.map((r) => [...new Set(r.ids ?? [])]);
+        const problems = snapNodes.flatMap(
+          (n, i) => snapshotLookupProblem(transition.id, n.spec.name, ids[i]) ?? [],
+        );
+        if (problems.length > 0) throw new Error(problems.join("\n"));
         const out: Record<string, { id: string; height?: number }> = {};
-        snapNodes.forEach((n, i) => {
-          if (recs[i]) out[n.spec.name] = recs[i]!;
-        });
+        await Promise.all(
+          snapNodes.map(async (n, i) => {
+            const id = ids[i][0];
+            if (!id) return;
+            const snap = await aws.ebs.getSnapshot({
+              region: args.region,
+              owners: ["self"],
+              snapshotIds: [id],
+            });
+            const height = Number(snap.tags?.["flagday:height"]);
+            out[n.spec.name] = { id, ...(Number.isInteger(height) ? { height } : {}) };
+          }),
+        );
         return snapshotRecord(transition, out, "the snapshot's tag flagday:height");
       });
     },
@@ -416,18 +550,19 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
           defaultActions: [{ type: "forward", targetGroupArn: clients.arn }],
           tags: baseTags(network),
         },
-        child,
+        // The gate's commands own the default actions once the listener exists: a `pulumi refresh` or `up`
+        // while the gate rejects (the refresh records the fixed 503) must not switch clients back in. The
+        // forward is only the listener's first state.
+        { ...child, ignoreChanges: ["defaultActions"] },
       );
-      // The gate switches the listener outside Pulumi's view and always ends a flag day back at the state
-      // Pulumi recorded (forward), so no refresh or drift is involved.
+      // The gate switches the listener outside Pulumi's view, with the stack's region and profile (cli), and
+      // always ends a flag day back at forward.
       return {
         resource: gate,
-        reject: listener.arn.apply((arn) => modifyListenerCommand(args.region, arn, CLOSED_ACTIONS)),
+        reject: listener.arn.apply((arn) => modifyListenerCommand(cli, arn, CLOSED_ACTIONS)),
         accept: pulumi
           .all([listener.arn, clients.arn])
-          .apply(([arn, tg]) =>
-            modifyListenerCommand(args.region, arn, [{ Type: "forward", TargetGroupArn: tg }]),
-          ),
+          .apply(([arn, tg]) => modifyListenerCommand(cli, arn, [{ Type: "forward", TargetGroupArn: tg }])),
       };
     },
 

@@ -65,10 +65,169 @@ export const CLOSED_ACTIONS = [
   },
 ];
 
+/**
+ * Where the operator's `aws` commands act: the stack's region and profile, never whatever the operator's shell
+ * defaults to. (For tests only, the AWS CLI's own AWS_ENDPOINT_URL in the environment points every command at
+ * a local server; nothing in the commands knows of it.)
+ */
+export interface AwsCliTarget {
+  readonly region: string;
+  /** A profile of the operator's AWS config. @default the CLI's default credentials chain */
+  readonly profile?: string;
+}
+
+const word = (s: string) => (/^[\w.@+:/=-]+$/.test(s) ? s : q(s));
+
+/** `--region <r>[ --profile <p>]`: every `aws` command the platform runs carries these. */
+export function awsCliFlags(t: AwsCliTarget | string): string {
+  const target = typeof t === "string" ? { region: t } : t;
+  return `--region ${word(target.region)}${target.profile ? ` --profile ${word(target.profile)}` : ""}`;
+}
+
 /** The gate's switch: set the listener's default actions. */
-export function modifyListenerCommand(region: string, listenerArn: string, actions: unknown): string {
+export function modifyListenerCommand(
+  target: AwsCliTarget | string,
+  listenerArn: string,
+  actions: unknown,
+): string {
   return (
-    `aws elbv2 modify-listener --region ${region} --listener-arn ${listenerArn} ` +
+    `aws elbv2 modify-listener ${awsCliFlags(target)} --listener-arn ${listenerArn} ` +
     `--default-actions ${q(JSON.stringify(actions))}`
   );
+}
+
+/**
+ * The aws CLI acts on the account the stack's resources are in: fails naming both accounts otherwise (the
+ * gate would switch another account's listener, or none). Prints the account and the caller.
+ */
+export function callerIdentityCheck(target: AwsCliTarget, expectedAccount: string): string {
+  const flags = awsCliFlags(target);
+  const fix =
+    `Give flagday:aws.profile (or aws:profile) a profile of account ${expectedAccount}, or fix that profile's ` +
+    `credentials. Nothing was changed.`;
+  return [
+    `identity=$(aws sts get-caller-identity ${flags} --query '[Account, Arn]' --output text) || {`,
+    `  echo ${q(`flagday: the aws CLI cannot call AWS as the stack does (aws ... ${flags}): see above. ${fix}`)} >&2; exit 1; }`,
+    `account=$(printf '%s' "$identity" | cut -f1)`,
+    `if [ "$account" != ${q(expectedAccount)} ]; then`,
+    `  echo "flagday: the aws CLI (${flags}) acts on account $account, but this stack's resources are in account ${expectedAccount}. ${fix}" >&2; exit 1`,
+    `fi`,
+    `echo "flagday: the aws CLI acts on account $account as $(printf '%s' "$identity" | cut -f2) (${flags})"`,
+  ].join("\n");
+}
+
+/**
+ * Put first in every script that runs on a node over SSH: `docker` as the SSH user may run it. Directly for
+ * root or a member of the docker group (user data puts the SSH user there), otherwise through `sudo -n`, which
+ * fails at once instead of asking for a password. The pre-flight runs `docker info` through the same choice.
+ */
+export function dockerPrivilegePrelude(): string {
+  return [
+    "# flagday: docker directly as root or a member of the docker group, else through sudo -n (never a prompt).",
+    `if [ "$(id -u)" != 0 ] && ! id -nG | tr ' ' '\\n' | grep -qx docker; then docker() { sudo -n docker "$@"; }; fi`,
+  ].join("\n");
+}
+
+/** A script as it runs on a node: with docker's privileges settled first. */
+export const onNode = (script: string): string => `${dockerPrivilegePrelude()}\n${script}`;
+
+/**
+ * The pre-flight on the node itself, over SSH: docker answers for the SSH user (directly or through sudo -n, as
+ * the stop and the migrations will run it) and, when the sequence migrates on the node, the ledger is mounted
+ * (a migration on an unmounted /ledger would write to the root disk). Read-only.
+ */
+export function nodePreflightScript(a: { readonly node: string; readonly ledgerMounted: boolean }): string {
+  return [
+    "set -eu",
+    `if ! version=$(docker info --format '{{.ServerVersion}}' 2>&1); then`,
+    `  echo "flagday: pre-flight of ${a.node}: docker does not answer for $(id -un) on $(hostname), directly or with sudo -n: $version" >&2; exit 1`,
+    "fi",
+    ...(a.ledgerMounted
+      ? [
+          `mountpoint -q ${LEDGER_PATH} || {`,
+          `  echo "flagday: pre-flight of ${a.node}: ${LEDGER_PATH} is not mounted on $(hostname): the migration would not see the ledger" >&2; exit 1; }`,
+        ]
+      : []),
+    `echo "flagday: pre-flight of ${a.node} ok: $(id -un)@$(hostname), docker $version${a.ledgerMounted ? `, ${LEDGER_PATH} mounted` : ""}"`,
+  ].join("\n");
+}
+
+/** The environment variable the SSH steps read the private key from (a Pulumi secret, never in the text). */
+export const SSH_KEY_ENV = "FLAGDAY_SSH_KEY";
+
+/**
+ * SSH options of the steps run from the operator's machine. Host keys are not checked, as @pulumi/command's
+ * remote.Command does not check them: every replacement instance on the node's ENI has a new one, and nothing
+ * publishes it before it boots. BatchMode: never a prompt.
+ */
+export const SSH_OPTIONS = [
+  "IdentitiesOnly=yes",
+  "BatchMode=yes",
+  "ConnectTimeout=15",
+  "ConnectionAttempts=3",
+  "StrictHostKeyChecking=no",
+  "UserKnownHostsFile=/dev/null",
+  "LogLevel=ERROR",
+] as const;
+
+export interface SshStepArgs {
+  readonly node: string;
+  /** The node's address (its ENI's private IP) and the SSH user. */
+  readonly host: string;
+  readonly user: string;
+  /** The node's ENI: when SSH cannot connect, EC2 says whether an instance holds it. */
+  readonly eniId: string;
+  readonly cli: AwsCliTarget;
+  /** Run on the node with `sh -s` (put `onNode` around what uses docker). */
+  readonly remote: string;
+  /**
+   * What it means when SSH cannot connect and no instance runs on the node (none holds the ENI, or it is
+   * stopped or terminated): `{ ok }` succeeds printing it (nothing runs there), `{ fail }` fails with it.
+   */
+  readonly noInstance: { readonly ok: string } | { readonly fail: string };
+}
+
+/**
+ * A step on a node, run from the operator's machine with the system's `ssh`: the key comes from the
+ * environment (SSH_KEY_ENV, a Pulumi secret) into a file only the operator's user can read, removed on exit,
+ * and never appears in the command text, a command line or the logs. Exit codes: the remote script's; when SSH
+ * itself cannot connect (ssh exits 255), EC2 decides: no instance holds the node's ENI, or it is stopped or
+ * terminated, means nothing runs there (`noInstance`); an instance that runs and cannot be reached fails.
+ */
+export function sshStepScript(a: SshStepArgs): string {
+  const flags = awsCliFlags(a.cli);
+  const target = `${a.user}@${a.host}`;
+  const noInstance =
+    "ok" in a.noInstance
+      ? `echo ${q(`flagday: ${a.node}: ${a.noInstance.ok}`)}" ($why)"; exit 0`
+      : `echo ${q(`flagday: ${a.node}: ${a.noInstance.fail}`)}" ($why)" >&2; exit 1`;
+  return [
+    "set -u",
+    `if [ -z "\${${SSH_KEY_ENV}:-}" ]; then`,
+    `  echo ${q(`flagday: ${a.node}: no SSH key in ${SSH_KEY_ENV} (flagday:sshPrivateKey)`)} >&2; exit 1`,
+    "fi",
+    `keydir=$(mktemp -d) || exit 1`,
+    `trap 'rm -rf "$keydir"' EXIT`,
+    `(umask 077 && printf '%s\\n' "$${SSH_KEY_ENV}" > "$keydir/id") || exit 1`,
+    "rc=0",
+    `ssh -i "$keydir/id" ${SSH_OPTIONS.map((o) => `-o ${o}`).join(" ")} ${q(target)} sh -s <<'FLAGDAY_ON_NODE' || rc=$?`,
+    a.remote,
+    "FLAGDAY_ON_NODE",
+    `if [ "$rc" -ne 255 ]; then exit "$rc"; fi`,
+    `# ssh could not connect: does an instance hold the node's ENI, and does it run?`,
+    `echo ${q(`flagday: ${a.node}: SSH to ${target} cannot connect; asking EC2 whether an instance holds ${a.eniId}`)} >&2`,
+    `instance=$(aws ec2 describe-network-interfaces ${flags} --network-interface-ids ${word(a.eniId)} --query 'NetworkInterfaces[0].Attachment.InstanceId' --output text) || {`,
+    `  echo ${q(`flagday: ${a.node}: SSH cannot connect and EC2 could not say whether an instance holds ${a.eniId} (above): failing, as something may still run there`)} >&2; exit 1; }`,
+    `state=none`,
+    `if [ -n "$instance" ] && [ "$instance" != None ]; then`,
+    `  state=$(aws ec2 describe-instances ${flags} --instance-ids "$instance" --query 'Reservations[0].Instances[0].State.Name' --output text) || {`,
+    `    echo "flagday: ${a.node}: SSH cannot connect and EC2 could not say what state $instance is in (above): failing" >&2; exit 1; }`,
+    "fi",
+    `case "$state" in`,
+    `  none) why="no instance holds ${a.eniId}"; ${noInstance} ;;`,
+    `  stopped|terminated) why="its instance $instance is $state"; ${noInstance} ;;`,
+    "esac",
+    `echo "flagday: ${a.node}: instance $instance ($state) holds ${a.eniId}, but SSH to ${target} fails (exit 255, above). Check that flagday:sshPrivateKey is the key user data installs for ${a.user} (instances launched before flagday wrote authorized_keys have none: replace them outside a flag day first), and that port 22 is open from this machine." >&2`,
+    "exit 1",
+  ].join("\n");
 }

@@ -59,6 +59,13 @@ export interface UserDataArgs {
   readonly tokensConfigDigest: string;
   /** The transition this server starts in: part of the script so that every transition replaces the instance. */
   readonly generation: string;
+  /** The login the flag-day steps SSH in as. @default "ubuntu" */
+  readonly sshUser?: string;
+  /**
+   * The public half of the flag-day SSH key (`<type> <base64>`, sshKey.ts derives it from flagday:sshPrivateKey),
+   * installed in sshUser's authorized_keys. A public key is not a secret. @default none (no flag day can run)
+   */
+  readonly sshAuthorizedKey?: string;
 }
 
 /** network.json (components/mobilecoin) for the node's peers, by their ENIs' private addresses. */
@@ -203,6 +210,27 @@ export function signerKeyWrapper(keyFile = SIGNER_KEY_IN_CONTAINER): string {
   return `MC_MSG_SIGNER_KEY="$(cat ${keyFile})" && export MC_MSG_SIGNER_KEY && exec consensus-service "$@"`;
 }
 
+/**
+ * The flag-day steps' access, written first so that it holds even if a later part of user data fails (a stop
+ * must then still reach the node): the SSH key's public half in the SSH user's authorized_keys (once, however
+ * often this runs), and the user in the docker group, so the steps run docker without sudo. The user is
+ * created if the AMI has none of that name.
+ */
+export function sshAccessScript(user: string, authorizedKey: string): string {
+  const u = q(user);
+  const key = q(authorizedKey.trim());
+  return [
+    `id -u ${u} >/dev/null 2>&1 || useradd --create-home --shell /bin/bash ${u}`,
+    `home=$(getent passwd ${u} | cut -d: -f6)`,
+    `install -d -m 0700 -o ${u} -g "$(id -gn ${u})" "$home/.ssh"`,
+    `touch "$home/.ssh/authorized_keys"`,
+    `grep -qxF ${key} "$home/.ssh/authorized_keys" || echo ${key} >> "$home/.ssh/authorized_keys"`,
+    `chown ${u}:"$(id -gn ${u})" "$home/.ssh/authorized_keys"`,
+    `chmod 0600 "$home/.ssh/authorized_keys"`,
+    `if getent group docker >/dev/null; then usermod -aG docker ${u}; fi`,
+  ].join("\n");
+}
+
 /** What the container needs from the host for the enclave's build mode. */
 export function sgxDockerArgs(mode: SgxMode = "hardware"): string[] {
   return mode === "hardware"
@@ -217,7 +245,11 @@ export function renderUserData(a: UserDataArgs): string {
 set -euo pipefail
 # flagday generation: ${a.generation}
 export AWS_DEFAULT_REGION=${q(a.region)}
-
+${
+  a.sshAuthorizedKey
+    ? `\n# The flag-day steps' SSH key (public half; the private half is the stack secret flagday:sshPrivateKey).\n${sshAccessScript(a.sshUser ?? "ubuntu", a.sshAuthorizedKey)}\n`
+    : ""
+}
 # The ledger volume is attached after the instance starts: wait for it.
 until [ -e ${device} ]; do sleep 2; done
 ${formatIfBlankScript({ device, volumeId: a.ledgerVolumeId, createdEmpty: a.ledgerCreatedEmpty ?? false })}

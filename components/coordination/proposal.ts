@@ -82,12 +82,12 @@ const NAME = /^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$/;
 
 /**
  * Every problem with a network's operators, each naming the field and the fix. Empty means valid. `where`
- * prefixes field paths, e.g. `flagday:operators`.
+ * prefixes field paths, e.g. `flagday:network.operators`.
  */
 export function operatorProblems(
   ops: Partial<NetworkOperators> | undefined,
   nodes: readonly { readonly name: string }[],
-  where = "flagday:operators",
+  where = "flagday:network.operators",
 ): string[] {
   if (!ops || typeof ops !== "object") {
     return [`${where} is missing: list the operators and which operator runs each node.`];

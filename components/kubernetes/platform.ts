@@ -13,10 +13,12 @@ import { NetworkSpec } from "../network";
 import { operatorCommand } from "../operatorCommand";
 import { NodeHandle, NodeStepArgs, Platform, snapshotRecord, SnapshotRecord } from "../platform";
 import { Transition } from "../plan";
+import { SEQUENCES } from "../stages";
 import { EnclaveRelease, hasDistributionStateFile, releaseKey } from "../release";
-import { KubernetesPlatformArgs, kubernetesNodeSettingsProblems } from "./args";
+import { KubernetesPlatformArgs, kubernetesNodeSettingsProblems, kubernetesReleaseProblems } from "./args";
 import { kubernetesIngressGate } from "./gate";
 import {
+  accessFor,
   deploymentSpec,
   kubectl as kubectlFor,
   kubeName,
@@ -24,8 +26,10 @@ import {
   ledgerJobSpec,
   nodeSelector,
   parseSnapshotList,
+  sgxPodSettings,
   short,
   stageObjectName,
+  preflightCommand,
   stopCommand,
   volumeSnapshotSpec,
 } from "./specs";
@@ -114,6 +118,7 @@ export function kubernetesPlatform(
     template.replace(/\{node\}/g, node).replace(/\{namespace\}/g, args.namespace);
   const kubectl = kubectlFor(args.namespace, args.context);
   const lookup = args.snapshotLookup ?? kubectlSnapshotLookup(args);
+  const sgx = sgxPodSettings(args);
   const imageOf = (release: EnclaveRelease, network: NetworkSpec) =>
     nodeImage(release, network.chainId, args.imageRepository);
   const transitionAnnotations = (step: NodeStepArgs) => ({
@@ -139,7 +144,9 @@ export function kubernetesPlatform(
           namespace: args.namespace,
           annotations: transitionAnnotations(step),
         },
-        spec: s.claim.apply((claim) => ledgerJobSpec({ container: step.stage.name, image, claim, commands })),
+        spec: s.claim.apply((claim) =>
+          ledgerJobSpec({ container: step.stage.name, image, claim, commands, sgx }),
+        ),
       },
       withProvider(opts),
     );
@@ -151,10 +158,15 @@ export function kubernetesPlatform(
 
     node(spec, network, opts) {
       if (!checked.has(network.name)) {
-        const problems = kubernetesNodeSettingsProblems(network);
+        // An enclave the pods cannot load (hardware mode with no SGX resource) registers nothing either.
+        const problems = [
+          ...kubernetesReleaseProblems(network, args),
+          ...kubernetesNodeSettingsProblems(network),
+        ];
         if (problems.length > 0) {
           throw new Error(
-            `flagday: invalid node settings (nothing was changed):\n  - ${problems.join("\n  - ")}`,
+            `flagday: this network cannot run on the Kubernetes platform as described (nothing was changed):` +
+              `\n  - ${problems.join("\n  - ")}`,
           );
         }
         checked.add(network.name);
@@ -238,12 +250,14 @@ export function kubernetesPlatform(
           limits: { ...(args.sgxResources ?? {}) },
         };
         // The name carries a digest of everything the pod runs, so any change is a new Deployment (new id):
-        // the rolling path's health check keys on the server id and would not notice an in-place update.
+        // the rolling path's health check keys on the server id and would not notice an in-place update. The
+        // SGX placement joins the digest only when set, so names made before it existed stay as they are.
+        const placed = Object.keys(sgx).length > 0 ? [sgx] : [];
         const name = pulumi
           .output(s.claim)
           .apply((claim) =>
             kubeName(
-              `${node.spec.name}-${short(JSON.stringify([image, release.blockVersion, netJson, logLevel, resources, claim, generation]))}`,
+              `${node.spec.name}-${short(JSON.stringify([image, release.blockVersion, netJson, logLevel, resources, claim, generation, ...placed]))}`,
             ),
           );
         const labels = {
@@ -275,6 +289,7 @@ export function kubernetesPlatform(
             resources,
             labels,
             selector: s.selector,
+            sgx,
           }),
         );
         const deployment = new k8s.apps.v1.Deployment(
@@ -298,6 +313,23 @@ export function kubernetesPlatform(
         );
         return { resource: deployment };
       },
+
+      // Before the ingress closes: kubectl may do what the sequence's stages do, and the node's Deployment is
+      // where kubectl looks.
+      preflight: (step, opts) =>
+        operatorCommand(
+          step.name,
+          {
+            create: preflightCommand(
+              kubectl,
+              step.node.spec.name,
+              stateOf(step.network, step.node).selector,
+              accessFor(SEQUENCES[step.transition.sequence].map((s) => s.name)),
+            ),
+            triggers: [step.transition.id],
+          },
+          opts,
+        ),
 
       // Scaling to zero keeps the Deployment (and its id) until `start` replaces it.
       stop: (step, opts) =>
@@ -385,7 +417,9 @@ export function kubernetesPlatform(
               }),
             ),
           },
-          withProvider({ ...opts, retainOnDelete: true }),
+          // The node's ledger from now on: protected like the claim node() made, and kept if ever dropped. Its
+          // dataSource is the snapshot the history recorded (orchestrate.ts), which no later update changes.
+          withProvider({ ...opts, protect: true, retainOnDelete: true }),
         );
         s.claim = claim.metadata.name;
         return { resource: claim, output: claim.metadata.name };

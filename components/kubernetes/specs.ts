@@ -14,6 +14,7 @@ import {
   PEER_PORT,
   shellQuote as q,
 } from "../mobilecoin";
+import type { KubernetesPlatformArgs, KubernetesToleration, SgxQuoteProvider } from "./args";
 
 export const short = (s: string) => createHash("sha256").update(s).digest("hex").slice(0, 8);
 
@@ -45,6 +46,62 @@ export function stopCommand(kubectlPrefix: string, selector: Record<string, stri
     `${kubectlPrefix} scale deployment -l ${q(select)} --replicas=0`,
     `${kubectlPrefix} wait --for=delete pod -l ${q(select)} --timeout=600s`,
   ].join(" && ");
+}
+
+/** One permission a stage needs, as `kubectl auth can-i` takes it: `<verb> <resource>[ --subresource=<s>]`. */
+export type KubeAccess = string;
+
+/**
+ * What each stage does through kubectl or the provider, as permissions: the pre-flight asks for exactly those
+ * of the stages its sequence runs, so a flag day never closes the ingress to meet a Forbidden part-way.
+ */
+export const STAGE_ACCESS: Readonly<Record<string, readonly KubeAccess[]>> = {
+  // stopCommand: `scale deployment -l` lists the Deployments and patches their scale; `wait` watches the pods.
+  stop: ["list deployments", "patch deployments --subresource=scale", "list pods", "watch pods"],
+  // The gate's switches (ingressClassPatch).
+  "ingress-reject": ["patch ingresses.networking.k8s.io"],
+  snapshot: ["create volumesnapshots.snapshot.storage.k8s.io"],
+  migrate: ["create jobs.batch"],
+  "reverse-migrate": ["create jobs.batch"],
+  restore: ["create persistentvolumeclaims"],
+  // The new server: a ConfigMap and a Deployment, the old Deployment deleted first.
+  start: ["create configmaps", "create deployments", "delete deployments"],
+};
+
+/** The permissions a sequence of stages needs, each once, in stage order. */
+export function accessFor(stages: readonly string[]): KubeAccess[] {
+  return [...new Set(stages.flatMap((s) => STAGE_ACCESS[s] ?? []))];
+}
+
+/**
+ * The pre-flight of a node: kubectl (the platform's context and namespace) may do everything the stages need
+ * (`kubectl auth can-i`, every denial named at once), and the node's Deployment is there, found by its
+ * labels as the stop step finds it (a wrong context or namespace finds none). Read-only.
+ */
+export function preflightCommand(
+  kubectlPrefix: string,
+  node: string,
+  selector: Record<string, string>,
+  access: readonly KubeAccess[],
+): string {
+  const select = Object.entries(selector)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
+  const say = (text: string) => q(`flagday: pre-flight of ${node}: ${text}`);
+  return [
+    `denied=""`,
+    `for a in ${access.map(q).join(" ")}; do`,
+    `  ${kubectlPrefix} auth can-i --quiet $a || denied="$denied; $a"`,
+    `done`,
+    `if [ -n "$denied" ]; then`,
+    `  echo ${say(`\`${kubectlPrefix}\` may not:`)}"\${denied#;}" >&2; exit 1`,
+    `fi`,
+    `found=$(${kubectlPrefix} get deployment -l ${q(select)} -o name) || exit 1`,
+    `if [ -z "$found" ]; then`,
+    `  echo ${say(`no Deployment labelled ${select} where \`${kubectlPrefix}\` looks (wrong context or namespace?)`)} >&2; exit 1`,
+    `fi`,
+    `echo ${say("ok:")}" $found; ${access.length} permission(s) in place"`,
+  ].join("\n");
 }
 
 /** The gate's switch: move the client Ingress to an ingress class. */
@@ -96,18 +153,71 @@ export function volumeSnapshotSpec(a: {
   };
 }
 
+/** The consensus container: the one whose enclave needs SGX, named by the quote-provider annotation. */
+export const CONSENSUS_CONTAINER = "consensus";
+/** Where SGX software looks for aesmd's socket (`aesm.socket`). */
+export const AESMD_PATH = "/var/run/aesmd";
+/** The Intel SGX admission webhook's pod annotation: which container generates its own quotes, or `aesmd`. */
+export const QUOTE_PROVIDER_ANNOTATION = "sgx.intel.com/quote-provider";
+/** The webhook's own name for the socket volume: with it, the webhook adds no second one. */
+const AESMD_VOLUME = "aesmd-socket";
+
+/**
+ * Where a node's pods run and how its enclave gets attestation quotes, after MobileCoin's chart-consensus-node
+ * (.internal-ci/helm/consensus-node/ at v6.0.2, .internal-ci/helm/chart-consensus-node/ on main): values.yaml
+ * `node.nodeSelector` {dcap: "true"}, `node.tolerations` dcap=true:NoSchedule, `node.resources`
+ * sgx.intel.com/epc 512Ki as request and limit, and the pod annotation `sgx.intel.com/quote-provider: node`
+ * (its container's name) for in-process DCAP quotes. The chart sets no SGX_MODE or IAS_MODE at run time: both
+ * are build-time settings of the enclave (BUILD.md), and IAS went with the DCAP move.
+ */
+export interface SgxPodSettings {
+  readonly nodeSelector?: Readonly<Record<string, string>>;
+  readonly tolerations?: readonly KubernetesToleration[];
+  /** Set only when the pod requests SGX resources. */
+  readonly quoteProvider?: SgxQuoteProvider;
+  /** The host directory mounted at /var/run/aesmd, with quoteProvider aesmd. */
+  readonly aesmdSocket?: string;
+}
+
+/** The platform's SGX settings with their defaults: quoting only matters on a pod that requests SGX. */
+export function sgxPodSettings(
+  a: Pick<
+    KubernetesPlatformArgs,
+    "sgxResources" | "nodeSelector" | "tolerations" | "sgxQuoteProvider" | "aesmdSocket"
+  >,
+): SgxPodSettings {
+  const quoteProvider = a.sgxResources ? (a.sgxQuoteProvider ?? "in-process") : undefined;
+  return {
+    ...(a.nodeSelector ? { nodeSelector: { ...a.nodeSelector } } : {}),
+    ...(a.tolerations ? { tolerations: a.tolerations.map((t) => ({ ...t })) } : {}),
+    ...(quoteProvider ? { quoteProvider } : {}),
+    ...(quoteProvider === "aesmd" ? { aesmdSocket: a.aesmdSocket ?? AESMD_PATH } : {}),
+  };
+}
+
+/** A pod's node selector and tolerations: the consensus pod's, and its Jobs' (they run where its ledger attaches). */
+export function placementSpec(s: SgxPodSettings = {}) {
+  return {
+    ...(s.nodeSelector ? { nodeSelector: { ...s.nodeSelector } } : {}),
+    ...(s.tolerations ? { tolerations: s.tolerations.map((t) => ({ ...t })) } : {}),
+  };
+}
+
 /** A Job that runs `commands` in `image` on the node's ledger claim; awaited to completion, never retried. */
 export function ledgerJobSpec(a: {
   readonly container: string;
   readonly image: string;
   readonly claim: string;
   readonly commands: readonly string[];
+  /** The node's placement (no SGX resources: migrations do not load the enclave). @default anywhere */
+  readonly sgx?: SgxPodSettings;
 }) {
   return {
     backoffLimit: 0,
     template: {
       spec: {
         restartPolicy: "Never",
+        ...placementSpec(a.sgx),
         containers: [
           {
             name: a.container,
@@ -143,21 +253,36 @@ export interface DeploymentInputs {
   };
   readonly labels: Readonly<Record<string, string>>;
   readonly selector: Readonly<Record<string, string>>;
+  /** SGX placement and quoting (sgxPodSettings); the SGX resources themselves are in `resources`. @default none */
+  readonly sgx?: SgxPodSettings;
 }
 
 /**
  * The node's pod: one replica, Recreate, the consensus service beside its admin gateway, the ledger claim at
- * /ledger, and an init container that refuses a tokens config other than the release's.
+ * /ledger, and an init container that refuses a tokens config other than the release's. On SGX nodes: the node
+ * selector and tolerations, the quote-provider annotation naming the consensus container (in-process DCAP), or
+ * aesmd's host socket at /var/run/aesmd with SGX_AESM_ADDR=1 (aesmd).
  */
 export function deploymentSpec(a: DeploymentInputs) {
   const tokens = { name: "tokens", mountPath: "/config/tokens.signed.json", subPath: "tokens.signed.json" };
+  const sgx = a.sgx ?? {};
+  const aesmd = sgx.quoteProvider === "aesmd" ? (sgx.aesmdSocket ?? AESMD_PATH) : undefined;
   return {
     replicas: 1,
     strategy: { type: "Recreate" },
     selector: { matchLabels: { ...a.selector } },
     template: {
-      metadata: { labels: { ...a.labels } },
+      metadata: {
+        labels: { ...a.labels },
+        // The webhook reads the pod's annotation (not the Deployment's) and gives the named container
+        // /dev/sgx_provision beside /dev/sgx_enclave. For aesmd the pod mounts the socket itself, so it runs
+        // with or without the webhook.
+        ...(sgx.quoteProvider === "in-process"
+          ? { annotations: { [QUOTE_PROVIDER_ANNOTATION]: CONSENSUS_CONTAINER } }
+          : {}),
+      },
       spec: {
+        ...placementSpec(sgx),
         initContainers: [
           {
             name: "tokens-digest",
@@ -172,7 +297,7 @@ export function deploymentSpec(a: DeploymentInputs) {
         ],
         containers: [
           {
-            name: "consensus",
+            name: CONSENSUS_CONTAINER,
             image: a.image,
             args: [
               "consensus-service",
@@ -191,6 +316,7 @@ export function deploymentSpec(a: DeploymentInputs) {
                 name: "MC_MSG_SIGNER_KEY",
                 valueFrom: { secretKeyRef: { name: a.msgSignerKeySecret, key: "MC_MSG_SIGNER_KEY" } },
               },
+              ...(aesmd ? [{ name: "SGX_AESM_ADDR", value: "1" }] : []),
             ],
             ports: [
               { name: "client", containerPort: CLIENT_PORT },
@@ -202,6 +328,7 @@ export function deploymentSpec(a: DeploymentInputs) {
               { name: "network", mountPath: "/config/network.json", subPath: "network.json" },
               tokens,
               { name: "sealed", mountPath: "/sealed" },
+              ...(aesmd ? [{ name: AESMD_VOLUME, mountPath: AESMD_PATH }] : []),
             ],
           },
           {
@@ -216,6 +343,8 @@ export function deploymentSpec(a: DeploymentInputs) {
           { name: "network", configMap: { name: a.networkConfigMap } },
           { name: "tokens", configMap: { name: a.tokensConfigMap } },
           { name: "sealed", emptyDir: {} },
+          // Directory, not DirectoryOrCreate: on a host with no aesmd the pod does not start, and its events name the path.
+          ...(aesmd ? [{ name: AESMD_VOLUME, hostPath: { path: aesmd, type: "Directory" } }] : []),
         ],
       },
     },

@@ -25,6 +25,7 @@ import {
   localPorts,
   migrateScript,
   nodePaths,
+  preflightScript,
   restoreScript,
   reverseMigrateScript,
   simRelease,
@@ -192,6 +193,24 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
           { ...opts, deleteBeforeReplace: true },
         );
         return { resource: res };
+      },
+
+      // No simulated latency: the pre-flight stands for a few reads, not for a cloud operation.
+      preflight(step, opts) {
+        const node = localNode(step.node);
+        return command(
+          step.name,
+          {
+            create: preflightScript({
+              sim,
+              node: node.spec.name,
+              dir: node.paths.dir,
+              ledger: node.paths.ledger,
+            }),
+            triggers: [step.transition.id],
+          },
+          opts,
+        );
       },
 
       stop: (step, opts) => nodeCommand(step, stopScript(sim, localNode(step.node).paths.dir), opts),

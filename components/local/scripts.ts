@@ -102,6 +102,25 @@ export function startScript(a: {
 export const stopScript = (sim: string, dir: string) => `${sim} stop --dir ${q(dir)}`;
 
 /**
+ * The pre-flight of a simulated node: its folder and ledger are there and writable, and the simulator runs
+ * (the stop, snapshot and migrate steps after it use both). Read-only; prints what it found.
+ */
+export function preflightScript(a: {
+  readonly sim: string;
+  readonly node: string;
+  readonly dir: string;
+  readonly ledger: string;
+}): string {
+  const fail = (why: string) => `{ echo ${q(`flagday: pre-flight of ${a.node}: ${why}`)} >&2; exit 1; }`;
+  return [
+    `[ -d ${q(a.dir)} ] || ${fail(`its folder ${a.dir} is missing`)}`,
+    `[ -d ${q(a.ledger)} ] && [ -w ${q(a.ledger)} ] || ${fail(`its ledger ${a.ledger} is missing or not writable`)}`,
+    `${a.sim} --help >/dev/null || ${fail(`the simulator (${a.sim}) does not run`)}`,
+    `echo ${q(`flagday: pre-flight of ${a.node} ok: ${a.dir}, its ledger and the simulator are there`)}`,
+  ].join(" && ");
+}
+
+/**
  * Copies a stopped node's ledger to a fresh folder, and writes its record (what rollbacks look for) only once
  * the copy is whole. Prints the snapshot's path.
  */

@@ -10,9 +10,9 @@ import { NetworkSpec } from "../../components/network";
 import { Platform } from "../../components/platform";
 import { CapturedResource, revealed, stableJson } from "../graph/harness";
 import { assertFlagDayGraph, checkFlagDayGraph } from "../graph/invariants";
-import { aws as awsPlatformOf, awsArgs, network, runNetwork, V5, V6 } from "./fixtures";
+import { aws as awsPlatformOf, awsArgs, network, runNetwork, SSH_PRIVATE_KEY, V5, V6 } from "./fixtures";
 
-const SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nmock\n-----END OPENSSH PRIVATE KEY-----";
+const SSH_KEY = SSH_PRIVATE_KEY;
 const inputsOf = (r: CapturedResource) => revealed(r.inputs) as Record<string, unknown>;
 
 /** initial on V5, then the flag day to V6, then the steady run after it. */
@@ -92,8 +92,19 @@ describe("AWS platform under mocks", async () => {
       assert.ok(!text.includes("PRIVATE KEY"), `${r.name} user data holds a private key`);
       assert.match(text, /parameter\/flagday\/testnet\/node\d\/msg-signer-key/);
     }
+    // Migrations run through remote.Command; the stop and the pre-flight run the system's ssh from the
+    // operator's machine (they must tell "no instance" from "unreachable"), the key in their environment.
     const remote = g.ofType("command:remote:Command");
-    assert.equal(remote.length, 10, "a stop and a migrate per node");
+    assert.equal(remote.length, 5, "a migrate per node");
+    const overSsh = g.ofType("command:local:Command").filter((r) => /-(stop|preflight)$/.test(r.name));
+    assert.equal(overSsh.length, 10, "a stop and a pre-flight per node");
+    for (const r of overSsh) {
+      const env = r.inputs.environment as { secret?: boolean; FLAGDAY_SSH_KEY?: { secret?: boolean } };
+      const wrapped = env.secret === true || env.FLAGDAY_SSH_KEY?.secret === true;
+      assert.ok(wrapped, `${r.name}: the SSH key must be a secret`);
+      assert.equal((revealed(env) as Record<string, string>).FLAGDAY_SSH_KEY, SSH_KEY);
+      assert.ok(!stableJson(r.inputs.create).includes("PRIVATE KEY"), `${r.name}: key in the command text`);
+    }
     for (const r of remote) {
       const conn = r.inputs.connection as Record<string, unknown>;
       const secretKey =
@@ -113,7 +124,11 @@ describe("AWS platform under mocks", async () => {
     const stop = inputsOf(g.named("testnet-u1-node4-stop"));
     const ip = inputsOf(g.named("testnet-gate-node4")).targetId;
     assert.match(String(ip), /^10\.\d+\.\d+\.\d+$/);
-    assert.equal((stop.connection as { host: string }).host, ip, "SSH goes to the node's ENI address");
+    assert.match(
+      String(stop.create),
+      new RegExp(`'ubuntu@${String(ip).replace(/\./g, "\\.")}' sh -s`),
+      "SSH goes to the node's ENI address",
+    );
     assert.deepEqual(stop.triggers, [t.id]);
     assert.match(String(stop.update), /^echo .*nothing to do/);
     // Only the containers that exist are stopped, admin gateway first (aws-safety.test.ts runs the script).
@@ -204,8 +219,8 @@ describe("AWS platform under mocks", async () => {
     assert.equal(inputsOf(restored).availabilityZone, "us-west-2b");
     assert.equal(inputsOf(back.graph.named("testnet-node2-server-ledger")).volumeId, restored.id);
     assert.equal(back.graph.named("testnet-node2-ledger").protect, true);
-    // The undone flag day's snapshots were found by their tags, not registered again: they stay in AWS
-    // (retainOnDelete) whatever becomes of that flag day's steps.
+    // The undone flag day's snapshots were read from its history entry, not registered again: they stay in
+    // AWS (retainOnDelete) whatever becomes of that flag day's steps.
     assert.equal(runs.upgrade.graph.named("testnet-u1-node2-snapshot").retainOnDelete, true);
     assert.equal(
       back.graph.resources.some((r) => r.name === "testnet-u1-node2-snapshot"),

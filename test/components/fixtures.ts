@@ -1,4 +1,5 @@
 /** Releases, networks and programs the component tests share. */
+import { generateKeyPairSync } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { awsPlatform, AwsPlatformArgs } from "../../components/aws";
 import { kubernetesPlatform, KubernetesPlatformArgs } from "../../components/kubernetes";
@@ -7,7 +8,7 @@ import { NetworkSpec, NodeSpec } from "../../components/network";
 import { Deployed } from "../../components/plan";
 import { Platform } from "../../components/platform";
 import { EnclaveRelease } from "../../components/release";
-import { captureGraph, Capture } from "../graph/harness";
+import { captureGraph, Capture, CaptureOptions } from "../graph/harness";
 
 export const hex = (c: string) => c.repeat(64).slice(0, 64);
 
@@ -51,6 +52,14 @@ export function network(
   };
 }
 
+/**
+ * The flag-day SSH key of the AWS fixtures: a real Ed25519 key (PKCS#8 PEM), made for this test run only, so
+ * that the platform can derive the public half user data installs.
+ */
+export const SSH_PRIVATE_KEY = generateKeyPairSync("ed25519")
+  .privateKey.export({ type: "pkcs8", format: "pem" })
+  .toString();
+
 export function awsArgs(extra: Partial<AwsPlatformArgs> = {}): AwsPlatformArgs {
   return {
     region: "us-west-2",
@@ -64,9 +73,7 @@ export function awsArgs(extra: Partial<AwsPlatformArgs> = {}): AwsPlatformArgs {
     iamInstanceProfile: "flagday-consensus-node",
     msgSignerKeyArn: "arn:aws:ssm:us-west-2:123456789012:parameter/flagday/testnet/{node}/msg-signer-key",
     tokensConfigUri: "s3://flagday-testnet-config/tokens.signed.json",
-    sshPrivateKey: pulumi.secret(
-      "-----BEGIN OPENSSH PRIVATE KEY-----\nmock\n-----END OPENSSH PRIVATE KEY-----",
-    ),
+    sshPrivateKey: pulumi.secret(SSH_PRIVATE_KEY),
     ingress: {
       subnetIds: ["subnet-0ccccccccccccccc3", "subnet-0ddddddddddddddd4"],
       securityGroupIds: ["sg-0fedcba9876543210"],
@@ -87,6 +94,8 @@ export async function runNetwork(
   spec: NetworkSpec,
   deployed?: Deployed,
   extra: Partial<ConsensusNetworkArgs> = {},
+  /** How the mocks answer (e.g. `call`, to see or override provider lookups). */
+  options: CaptureOptions = {},
 ): Promise<Capture<RunResult>> {
   let net: ConsensusNetwork | undefined;
   const capture = await captureGraph(() => {
@@ -99,7 +108,7 @@ export async function runNetwork(
       ...extra,
     });
     return net.record;
-  });
+  }, options);
   return { graph: capture.graph, result: { net: net!, record: capture.result as unknown as Deployed } };
 }
 

@@ -229,7 +229,10 @@ describe("snapshot records hold real heights", () => {
     const upgrade = await runNetwork(kube(), network(3, V6), initial.result.record);
     const back = await runNetwork(kube(), network(3, V5), upgrade.result.record, { rollback: true });
     const guard = revealed(back.graph.named("testnet-u2-rollback-guard").inputs) as { create: string };
-    assert.match(guard.create, /heights .* --at-most 12(\s|$)/);
+    // The height the completed flag day recorded in its history (the quiesce stage's), not a new lookup's.
+    const height = upgrade.result.record.history[0].snapshots.node1.height;
+    assert.equal(height, 4242);
+    assert.match(guard.create, new RegExp(`heights .* --at-most ${height}(\\s|$)`));
     assert.doesNotMatch(guard.create, /--at-most\s*($|--|;)/);
   });
 });

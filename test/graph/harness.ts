@@ -34,6 +34,7 @@ export interface CapturedResource {
   readonly dependencies: readonly string[];
   readonly deleteBeforeReplace: boolean;
   readonly replaceOnChanges: readonly string[];
+  readonly ignoreChanges: readonly string[];
   readonly protect: boolean;
   readonly retainOnDelete: boolean;
   /** Inputs with secrets as `{ secret: true, value }` and unknowns as `undefined`. */
@@ -61,6 +62,11 @@ export interface CaptureOptions {
   readonly outputs?: (type: string, name: string, inputs: Record<string, unknown>) => Record<string, unknown>;
   readonly project?: string;
   readonly stack?: string;
+  /**
+   * Sees every provider call (invoke) the program makes, before the fake cloud answers it: return an answer to
+   * override the fake cloud's, or undefined to keep it. Tests count lookups with it, or make them ambiguous.
+   */
+  readonly call?: (token: string, inputs: Record<string, unknown>) => Record<string, unknown> | undefined;
 }
 
 export interface Capture<T> {
@@ -118,6 +124,7 @@ class RecordingMonitor extends MockMonitor {
       dependencies: [...req.getDependenciesList()],
       deleteBeforeReplace: req.getDeletebeforereplace() === true,
       replaceOnChanges: [...req.getReplaceonchangesList()],
+      ignoreChanges: [...req.getIgnorechangesList()],
       protect: req.getProtect() === true,
       retainOnDelete: req.getRetainondelete() === true,
       inputs,
@@ -187,6 +194,9 @@ let running = false;
  */
 const fakeCloud: { type: string; id: string; inputs: Record<string, unknown> }[] = [];
 
+/** The account the mocked AWS provider acts on (sts:GetCallerIdentity). */
+export const MOCK_ACCOUNT = "123456789012";
+
 /** Answers the provider lookups the platforms make, from the fake cloud. */
 function answerCall(token: string, inputs: Record<string, unknown>): Record<string, unknown> {
   const tagsOf = (r: (typeof fakeCloud)[number]) => (r.inputs.tags ?? {}) as Record<string, unknown>;
@@ -200,7 +210,12 @@ function answerCall(token: string, inputs: Record<string, unknown>): Record<stri
         ),
       )
       .map((r) => r.id);
-    return { ids };
+    // One snapshot per id, as in an account (the same program run twice registers the same one twice here).
+    return { ids: [...new Set(ids)] };
+  }
+  if (token === "aws:index/getCallerIdentity:getCallerIdentity") {
+    // The provider's account, as the fixtures' ARNs name it.
+    return { accountId: MOCK_ACCOUNT, arn: `arn:aws:iam::${MOCK_ACCOUNT}:user/flagday-mock`, userId: "MOCK" };
   }
   if (token === "aws:ebs/getSnapshot:getSnapshot") {
     const wanted = (inputs.snapshotIds ?? []) as string[];
@@ -233,7 +248,7 @@ export async function captureGraph<T>(
           fakeCloud.push({ type: args.type, id, inputs: toPlain(args.inputs) as Record<string, unknown> });
         return { id, state };
       },
-      call: (args) => answerCall(args.token, args.inputs),
+      call: (args) => opts.call?.(args.token, args.inputs) ?? answerCall(args.token, args.inputs),
     };
     const monitor = new RecordingMonitor(mocks, urnFor);
     pulumi.runtime.setMockOptions(monitor, opts.project ?? "flagday", opts.stack ?? "test", false);
