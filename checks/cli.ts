@@ -43,6 +43,9 @@ interface Opts {
   control?: string;
   requestTimeout?: string;
   interval?: string;
+  stack?: string;
+  keyFile?: string;
+  dryRun?: boolean;
 }
 
 function seconds(v: string | undefined, flag: string, dflt?: number): number {
@@ -445,6 +448,23 @@ const COMMANDS: Record<string, { summary: string; run: Run; flags: Flag[]; argum
         "with --at-most: pass, the blocks beyond hold only the window's test transactions",
       ],
       ...TARGETS,
+    ],
+  },
+  agree: {
+    summary: "sign this stack's flag-day proposal for its operator and post it to the coordination board",
+    run: async (o) => {
+      if (!o.stack) throw new UsageError("--stack is required");
+      // Loaded only here: it brings the Pulumi SDK, which the checks the stages run do not need.
+      const { agree } = require("./agree") as typeof import("./agree");
+      return agree({ stack: o.stack, keyFile: o.keyFile, dryRun: o.dryRun }, (l) => console.log(l));
+    },
+    flags: [
+      ["-s, --stack <stack>", "the operator's stack (required)"],
+      [
+        "--key-file <path>",
+        "the operator's Ed25519 private key (PEM); default: the secret flagday:operatorKey",
+      ],
+      ["--dry-run", "print the proposal and who signed; sign nothing"],
     ],
   },
   ingress: {

@@ -6,6 +6,8 @@ import { Deployed, HistoryEntry, planUpgrade, Plan, historyEntry } from "./plan"
 import { NodeHandle, Platform } from "./platform";
 import { EnclaveRelease } from "./release";
 import { MaintenanceWindow, testnetRefusal, windowRefusal } from "./gates";
+import { agreementRefusal } from "./coordination/agreement";
+import type { AgreementStatus } from "./coordination/board";
 
 export { parseHeight } from "./checks";
 
@@ -34,6 +36,12 @@ export interface ConsensusNetworkArgs {
   readonly testnet?: { readonly stack: string; readonly record?: Deployed };
   /** The reason to skip the testnet-first check (recorded in the history). */
   readonly testnetOverride?: string;
+  /**
+   * For a network with several operators: who signed this update's proposal on the coordination board
+   * (coordination/agreement.ts). A flag day or rollback `up` is refused until every operator signed it.
+   * @default no agreement needed (one operator)
+   */
+  readonly agreement?: AgreementStatus;
   /** For tests: the clock and whether this is a preview. @default now, and what the engine says */
   readonly now?: Date;
   readonly dryRun?: boolean;
@@ -88,22 +96,14 @@ export class ConsensusNetwork extends pulumi.ComponentResource {
 
   constructor(name: string, args: ConsensusNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
     // Validation runs before anything is registered: bad input fails the preview and changes nothing.
-    const network = validateNetwork(args.network);
-    const overrides = [
-      ...(args.overrides ?? []),
-      ...(args.windowOverride ? [`outside-window: ${args.windowOverride}`] : []),
-      ...(args.testnetOverride ? [`testnet-skipped: ${args.testnetOverride}`] : []),
-    ];
-    const plan = planUpgrade(network.release, args.deployed, {
-      rollback: args.rollback,
-      abort: args.abort,
-      overrides,
-    });
+    const { network, plan } = planNetwork(args);
     const dryRun = args.dryRun ?? pulumi.runtime.isDryRun();
     const refusal =
       windowRefusal(plan, args.window, args.now ?? new Date(), { dryRun, override: args.windowOverride }) ??
-      (args.testnet &&
-        testnetRefusal(plan, network.release, args.testnet.record, args.testnet.stack, args.testnetOverride));
+      (args.testnet
+        ? testnetRefusal(plan, network.release, args.testnet.record, args.testnet.stack, args.testnetOverride)
+        : undefined) ??
+      agreementRefusal(plan, args.agreement, { dryRun });
     if (refusal) throw new Error(refusal);
     super("flagday:index:ConsensusNetwork", name, {}, opts);
     this.plan = plan;
@@ -140,6 +140,25 @@ export class ConsensusNetwork extends pulumi.ComponentResource {
       peerAttestation: network.peerAttestation?.mode ?? "mrenclave",
     });
   }
+}
+
+/**
+ * The network, validated, and what this update does (plan.ts), as ConsensusNetwork decides it: a stack program
+ * that must know the plan first (to read the operators' agreement) calls this with the same arguments.
+ */
+export function planNetwork(args: ConsensusNetworkArgs): { network: NetworkSpec; plan: Plan } {
+  const network = validateNetwork(args.network);
+  const overrides = [
+    ...(args.overrides ?? []),
+    ...(args.windowOverride ? [`outside-window: ${args.windowOverride}`] : []),
+    ...(args.testnetOverride ? [`testnet-skipped: ${args.testnetOverride}`] : []),
+  ];
+  const plan = planUpgrade(network.release, args.deployed, {
+    rollback: args.rollback,
+    abort: args.abort,
+    overrides,
+  });
+  return { network, plan };
 }
 
 /** The deployed record after this update completes. */

@@ -1,4 +1,6 @@
+import { Operator, operatorProblems } from "./coordination/proposal";
 import { EnclaveRelease, describe, releaseProblems, CONSENSUS_FIELDS, sgxModeOf } from "./release";
+import { ledgerArchiveProblems } from "./mobilecoin/ledgerArchive";
 
 /** How peers verify each other's enclave. Only MRENCLAVE is safe between peers (see the seed runbook). */
 export interface PeerAttestation {
@@ -22,6 +24,11 @@ export interface NodeSpec {
   readonly release?: EnclaveRelease;
   /** Non-consensus settings (instance type, AMI, log level, ...): changing one rolls nodes one at a time. */
   readonly settings?: Readonly<Record<string, string | number | boolean>>;
+  /**
+   * The operator (organisation) that runs this node, one of the network's `operators`.
+   * @default none (a network with no operators is run by one)
+   */
+  readonly operator?: string;
 }
 
 /** A whole consensus network: the unit of a flag day. */
@@ -37,6 +44,24 @@ export interface NetworkSpec {
   /** @default { mode: "mrenclave" } */
   readonly peerAttestation?: PeerAttestation;
   readonly nodes: readonly NodeSpec[];
+  /**
+   * The ledger archive the network publishes to, `{node}` standing for the publishing node's name: every node
+   * lists the others' archives as its network.json `tx_source_urls`, so a node that falls behind (after a
+   * reboot, a restore or a replacement) fetches the blocks it missed there. Either the S3 archive
+   * ledger-distribution writes each node's blocks to (`00/00/…/<index:016x>.pb` under it), in
+   * ledger-distribution's own `--dest` form `s3://<bucket>/<path with {node}>?region=<region>` (read over HTTPS
+   * from that region's S3 endpoint, so its objects must be publicly readable, as ledger-distribution's
+   * `public-read` uploads make them), or an HTTPS URL serving it (`https://ledger.example.com/{node}/`; without
+   * `{node}`, one archive every node reads). consensus-service fetches over HTTPS only.
+   * @default none: `tx_source_urls` is empty, and a node that falls behind has nowhere to fetch blocks from
+   */
+  readonly ledgerArchive?: string;
+  /**
+   * The independent operators who run the network's nodes, each with its Ed25519 public key: a flag day then
+   * starts only once every one of them signed the same proposal on the coordination board
+   * (components/coordination). @default none (one operator runs every node)
+   */
+  readonly operators?: readonly Operator[];
 }
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$/;
@@ -103,6 +128,21 @@ export function networkProblems(net: Partial<NetworkSpec> | undefined, where = "
       }
     }
   });
+
+  if (net.operators !== undefined) {
+    problems.push(...operatorProblems(net.operators, nodes, where));
+  } else {
+    nodes.forEach((n, i) => {
+      if (n?.operator !== undefined) {
+        problems.push(
+          `${where}.nodes[${i}].operator names "${n.operator}" but ${where}.operators lists no operators: ` +
+            `list every operator with its public key, or remove the node's operator.`,
+        );
+      }
+    });
+  }
+
+  problems.push(...ledgerArchiveProblems(net.ledgerArchive, `${where}.ledgerArchive`));
 
   const t = net.quorumThreshold;
   const count = nodes.length;

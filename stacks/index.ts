@@ -1,13 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
-import {
-  ConsensusNetwork,
-  Deployed,
-  EnclaveRelease,
-  MaintenanceWindow,
-  NetworkSpec,
-  Platform,
-} from "../components";
+import { ConsensusNetwork, Deployed, Platform } from "../components";
+import { networkArgsFromConfig } from "./config";
 import { localPlatform, localPlatformArgs } from "../components/local/platform";
+import { ConsensusNetworkArgs, planNetwork } from "../components/consensusNetwork";
+import { openBoard, proposalFor, readAgreement } from "../components/coordination/agreement";
+import { AgreementStatus, describeAgreement, describeRejected } from "../components/coordination/board";
 import { awsPlatformArgs } from "../components/aws/args";
 import { awsPlatform } from "../components/aws/platform";
 import { kubernetesPlatform } from "../components/kubernetes/platform";
@@ -20,26 +17,19 @@ import { kubernetesPlatformArgs } from "../components/kubernetes/args";
  */
 export = async () => {
   const config = new pulumi.Config("flagday");
-  const network = networkFromConfig(config);
   const deployed = await readRecord(
     `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
   );
-  const platform = platformFromConfig(config);
-  const overrides = config.getBoolean("acceptDataLoss") ? ["accept-data-loss"] : [];
-  const abort = config.get("abort");
   const testnetStack = config.get("testnetStack");
-  const net = new ConsensusNetwork(network.name, {
-    network,
-    platform,
+  const args: ConsensusNetworkArgs = {
+    ...networkArgsFromConfig(config),
+    platform: platformFromConfig(config),
     deployed,
-    rollback: config.getBoolean("rollback"),
-    abort: abort === undefined ? undefined : releaseNamed(config, abort, "flagday:abort"),
-    overrides,
-    checks: config.getObject("checks"),
-    window: config.getObject<MaintenanceWindow>("window"),
-    windowOverride: config.get("windowOverride"),
     testnet: testnetStack ? { stack: testnetStack, record: await readRecord(testnetStack) } : undefined,
-    testnetOverride: config.get("testnetOverride"),
+  };
+  const net = new ConsensusNetwork(args.network.name, {
+    ...args,
+    agreement: await readOperatorsAgreement(config, args),
   });
   // The record is the only output, and it changes only when a transition completes: a re-run with nothing
   // changed shows no difference at all.
@@ -47,30 +37,30 @@ export = async () => {
 };
 
 /**
- * `flagday:network` with its `release` either inline or the name of an entry in `flagday:releases`, and
- * `flagday:release` (a name) overriding it: the catalogue lets a stack file hold both sides of a flag day.
+ * A network with several operators (`flagday:network.operators`): who signed this update's proposal on the
+ * coordination board (`flagday:board`). Shown in every preview; `up` refuses a flag day until all signed.
  */
-function networkFromConfig(config: pulumi.Config): NetworkSpec {
-  const raw = config.requireObject<Omit<NetworkSpec, "release"> & { release: EnclaveRelease | string }>(
-    "network",
-  );
-  const chosen = config.get("release") ?? raw.release;
-  const where = config.get("release") !== undefined ? "flagday:release" : "flagday:network.release";
-  return { ...raw, release: typeof chosen === "string" ? releaseNamed(config, chosen, where) : chosen };
-}
-
-/** A release from the stack's catalogue `flagday:releases`, by name. */
-function releaseNamed(config: pulumi.Config, name: string, where: string): EnclaveRelease {
-  const releases = config.getObject<Record<string, EnclaveRelease>>("releases") ?? {};
-  const release = releases[name];
-  if (!release) {
-    const known = Object.keys(releases);
+async function readOperatorsAgreement(
+  config: pulumi.Config,
+  args: ConsensusNetworkArgs,
+): Promise<AgreementStatus | undefined> {
+  if (!args.network.operators?.length) return undefined;
+  const operator = config.get("operator");
+  const names = args.network.operators.map((o) => o.name);
+  if (operator !== undefined && !names.includes(operator)) {
     throw new Error(
-      `flagday: ${where} names the release "${name}", which is not in flagday:releases` +
-        (known.length ? ` (known: ${known.join(", ")}).` : ": add it there, or give the release inline."),
+      `flagday:operator is "${operator}", which is not one of flagday:network.operators (${names.join(", ")}): ` +
+        `set it to this stack's operator.`,
     );
   }
-  return release;
+  const { network, plan } = planNetwork(args);
+  const proposal = proposalFor(network, plan, args.window, args.checks);
+  if (!proposal) return undefined;
+  const board = openBoard(config.getObject("board"), pulumi.getRootDirectory());
+  const { status, reading } = await readAgreement(board, proposal);
+  for (const r of reading.rejected) pulumi.log.warn(`flagday: ${describeRejected(r)}`);
+  pulumi.log.info(`flagday: ${describeAgreement(status)}`);
+  return status;
 }
 
 function platformFromConfig(config: pulumi.Config): Platform {

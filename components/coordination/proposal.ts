@@ -81,24 +81,22 @@ export const DEFAULT_LIVE_PERIOD_SECONDS = 1800;
 const NAME = /^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$/;
 
 /**
- * Every problem with a network's operators, each naming the field and the fix. Empty means valid. `where`
- * prefixes field paths, e.g. `flagday:network.operators`.
+ * Every problem with a network's operators as the network description states them (`operators`, and each
+ * node's `operator`), each naming the field and the fix. Empty means valid. `where` is the network's config
+ * key (`flagday:network`).
  */
 export function operatorProblems(
-  ops: Partial<NetworkOperators> | undefined,
-  nodes: readonly { readonly name: string }[],
-  where = "flagday:network.operators",
+  operators: readonly Partial<Operator>[] | undefined,
+  nodes: readonly { readonly name: string; readonly operator?: string }[],
+  where = "flagday:network",
 ): string[] {
-  if (!ops || typeof ops !== "object") {
-    return [`${where} is missing: list the operators and which operator runs each node.`];
-  }
   const problems: string[] = [];
   const names = new Set<string>();
   const keys = new Map<string, string>();
-  if (!Array.isArray(ops.operators) || ops.operators.length === 0) {
-    problems.push(`${where}.operators is empty: list every operator with its Ed25519 public key.`);
+  if (!Array.isArray(operators) || operators.length === 0) {
+    return [`${where}.operators is empty: list every operator with its Ed25519 public key.`];
   }
-  (Array.isArray(ops.operators) ? ops.operators : []).forEach((op, i) => {
+  operators.forEach((op, i) => {
     const at = `${where}.operators[${i}]`;
     if (!op || typeof op.name !== "string" || !NAME.test(op.name)) {
       problems.push(`${at}.name must be lowercase letters, digits and dashes (got ${describe(op?.name)}).`);
@@ -124,29 +122,39 @@ export function operatorProblems(
     }
     keys.set(canonical, op.name);
   });
-  const nodeOps = ops.nodeOperators && typeof ops.nodeOperators === "object" ? ops.nodeOperators : {};
-  const nodeNames = new Set(nodes.map((n) => n.name));
-  for (const n of nodes) {
-    const op = nodeOps[n.name];
-    if (op === undefined) {
+  const known = [...names].sort().join(", ");
+  nodes.forEach((n, i) => {
+    if (n.operator === undefined) {
       problems.push(
-        `${where}.nodeOperators has no operator for node ${n.name}: every node names its operator.`,
+        `${where}.nodes[${i}].operator is missing: every node names its operator (one of ${known}).`,
       );
-    } else if (names.size > 0 && !names.has(op)) {
+    } else if (!names.has(n.operator)) {
       problems.push(
-        `${where}.nodeOperators.${n.name} is "${op}", which is not in ${where}.operators ` +
-          `(${[...names].sort().join(", ")}).`,
+        `${where}.nodes[${i}].operator is "${n.operator}", which is not in ${where}.operators (${known}).`,
       );
     }
-  }
-  for (const node of Object.keys(nodeOps).sort()) {
-    if (!nodeNames.has(node)) {
-      problems.push(
-        `${where}.nodeOperators.${node} names no node of the network: remove it or fix the node name.`,
-      );
-    }
-  }
+  });
   return problems;
+}
+
+/** Each node with the operator `ops` names for it. */
+export function nodesWithOperators(
+  ops: NetworkOperators,
+  nodes: readonly { readonly name: string }[],
+): { name: string; operator?: string }[] {
+  return nodes.map((n) => ({ name: n.name, operator: ops.nodeOperators[n.name] }));
+}
+
+/** The operators of a network description, or undefined when it names none (one operator, as before). */
+export function networkOperators(net: {
+  readonly operators?: readonly Operator[];
+  readonly nodes: readonly { readonly name: string; readonly operator?: string }[];
+}): NetworkOperators | undefined {
+  if (!net.operators || net.operators.length === 0) return undefined;
+  return {
+    operators: net.operators,
+    nodeOperators: Object.fromEntries(net.nodes.map((n) => [n.name, n.operator ?? ""])),
+  };
 }
 
 /**
@@ -154,7 +162,10 @@ export function operatorProblems(
  * the input cannot make a proposal; the same input always gives the same proposal, whatever its key order.
  */
 export function flagDayProposal(input: ProposalInput): FlagDayProposal {
-  const problems = operatorProblems(input.operators, input.network.nodes);
+  const problems = operatorProblems(
+    input.operators.operators,
+    nodesWithOperators(input.operators, input.network.nodes),
+  );
   let window: FlagDayProposal["window"] | undefined;
   try {
     const b = windowBounds(input.window ?? {});

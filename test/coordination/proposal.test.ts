@@ -229,9 +229,8 @@ describe("flagDayProposal", () => {
       /operators\[4\]\.publicKey is also operator bob's key/,
       /operators\[5\]\.name must be lowercase/,
       /operators\[6\]\.publicKey is not an Ed25519 public key/,
-      /nodeOperators\.node2 is "zed", which is not in flagday:network.operators\.operators/,
-      /nodeOperators has no operator for node node5/,
-      /nodeOperators\.node9 names no node of the network/,
+      /flagday:network\.nodes\[1\]\.operator is "zed", which is not in flagday:network\.operators/,
+      /flagday:network\.nodes\[4\]\.operator is missing: every node names its operator/,
       /flagday:window\.end .* must be after/,
       /livePeriodSeconds must be a whole number/,
     ]) {

@@ -82,8 +82,8 @@ describe("operator keys", () => {
     );
     const k = generateOperatorKey();
     assert.throws(
-      () => publicKeyFrom(k.privateKeyPem, "flagday:network.operators.operators[0].publicKey"),
-      /^Error: flagday:network.operators\.operators\[0\]\.publicKey is a private key: give only the public key/,
+      () => publicKeyFrom(k.privateKeyPem, "flagday:network.operators[0].publicKey"),
+      /^Error: flagday:network\.operators\[0\]\.publicKey is a private key: give only the public key/,
     );
     const mangled = k.privateKeyPem.replace(/\n[A-Za-z0-9+/]{8}/, "\n!!!!!!!!");
     const der = privateKeyFrom(k.privateKeyPem).export({ type: "pkcs8", format: "der" }).toString("base64");

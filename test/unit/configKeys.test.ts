@@ -2,7 +2,8 @@
  * Every config key an error message names is a key the stack program reads (issue 9), so an operator who follows
  * a message sets or removes a key that does something.
  *
- * The keys the program reads: stacks/ and components/ are parsed with the TypeScript compiler, and each
+ * The keys the program reads: stacks/, components/ and checks/agree.ts (`flagday agree` reads a stack's config
+ * too) are parsed with the TypeScript compiler, and each
  * `config.get*("x")` / `config.require*("x")` call on a `pulumi.Config` gives `flagday:x`, marked as an object
  * read (getObject, requireObject, getSecretObject, requireSecretObject) or a value read. A read whose key is not a
  * string literal fails the test rather than drop out of the list.
@@ -165,7 +166,10 @@ function isRead(key: string, reads: ReadonlyMap<string, ReadKind>): boolean {
   return kind !== undefined && (path === "" || kind === "object");
 }
 
-const program = sourceFiles("stacks", "components").map((f) => configReads(parse(f)));
+// `flagday agree` (checks/agree.ts) reads the stack's config too, with the very same keys.
+const program = [...sourceFiles("stacks", "components"), join(ROOT, "checks", "agree.ts")].map((f) =>
+  configReads(parse(f)),
+);
 const READS = new Map(program.flatMap((p) => [...p.reads]));
 
 describe("config keys: what the stack program reads", () => {

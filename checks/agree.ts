@@ -1,0 +1,121 @@
+/**
+ * `flagday agree -s <stack>`: runbook step 1 for one operator. Derives the flag-day proposal from the stack's
+ * config and its deployed record exactly as the stack program does (stacks/config.ts, planNetwork), prints it
+ * in words, signs its id with the operator's key and posts the signature to the coordination board. The key
+ * is `flagday:operatorKey` (a Pulumi secret) or `--key-file`; it never reaches the output.
+ */
+import * as path from "node:path";
+import { KeyObject } from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
+import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { planNetwork } from "../components/consensusNetwork";
+import { openBoard, proposalFor, readAgreement } from "../components/coordination/agreement";
+import {
+  agreeEntry,
+  describeAgreement,
+  describeRejected,
+  EntryExistsError,
+} from "../components/coordination/board";
+import { describeProposal } from "../components/coordination/proposal";
+import {
+  privateKeyFrom,
+  publicKeyFrom,
+  publicKeyString,
+  readPrivateKeyFile,
+} from "../components/coordination/signing";
+import type { Deployed } from "../components/plan";
+import { networkArgsFromConfig } from "../stacks/config";
+
+const ROOT = path.resolve(__dirname, "..");
+
+export interface AgreeOptions {
+  readonly stack: string;
+  readonly keyFile?: string;
+  /** Only print the proposal and who signed; sign nothing. */
+  readonly dryRun?: boolean;
+}
+
+/** The stack, through the engine this project builds (.engine/bin), with the caller's Pulumi environment. */
+async function selectStack(name: string): Promise<Stack> {
+  const pulumiCommand = await PulumiCommand.get({ root: path.join(ROOT, ".engine") });
+  const envVars = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([k, v]) => v !== undefined && (k.startsWith("PULUMI_") || k === "PATH"),
+    ),
+  ) as Record<string, string>;
+  const ws = await LocalWorkspace.create({
+    workDir: ROOT,
+    envVars,
+    pulumiCommand,
+    pulumiHome: envVars.PULUMI_HOME,
+  });
+  return Stack.select(name, ws);
+}
+
+export async function agree(o: AgreeOptions, log: (line: string) => void): Promise<number> {
+  const stack = await selectStack(o.stack);
+  const all = await stack.getAllConfig();
+  // The stack's config as the program sees it, so the proposal is derived by the very same code.
+  pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(all).map(([k, v]) => [k, v.value])));
+  const config = new pulumi.Config("flagday");
+  const deployed = (await stack.outputs()).flagday?.value as Deployed | undefined;
+  const args = networkArgsFromConfig(config);
+  const { network, plan } = planNetwork({ ...args, deployed, platform: undefined as never });
+  if (!network.operators?.length) {
+    log(
+      `flagday agree: stack ${o.stack}'s network lists no operators (flagday:network.operators): nothing to sign.`,
+    );
+    return 2;
+  }
+  const proposal = proposalFor(network, plan, args.window, args.checks);
+  if (!proposal) {
+    log(
+      `flagday agree: stack ${o.stack} has no flag day or rollback to agree on: its release is the deployed one.`,
+    );
+    return 2;
+  }
+  const operator = config.get("operator");
+  if (!operator || !proposal.operators[operator]) {
+    log(
+      `flagday agree: flagday:operator must name this stack's operator, one of ` +
+        `${Object.keys(proposal.operators).join(", ")} (got ${operator === undefined ? "nothing" : `"${operator}"`}).`,
+    );
+    return 2;
+  }
+  log(describeProposal(proposal));
+  const board = openBoard(config.getObject("board"), ROOT, operator);
+  if (!o.dryRun) {
+    const key = operatorKey(config, o.keyFile);
+    if (publicKeyString(publicKeyFrom(proposal.operators[operator].publicKey)) !== publicKeyString(key)) {
+      log(
+        `flagday agree: the key given is not operator ${operator}'s: its public half differs from ` +
+          `flagday:network.operators' key for ${operator}. Nothing was posted.`,
+      );
+      return 1;
+    }
+    try {
+      const at = await board.put(agreeEntry(proposal, operator, key));
+      log(`signed and posted: ${at}`);
+    } catch (e) {
+      if (!(e instanceof EntryExistsError)) throw e;
+      log(`operator ${operator} had already signed this flag day.`);
+    }
+  }
+  const { status, reading } = await readAgreement(board, proposal);
+  for (const r of reading.rejected) log(describeRejected(r));
+  log(describeAgreement(status));
+  return 0;
+}
+
+/** The operator's private key: `--key-file`, else the secret `flagday:operatorKey`. */
+function operatorKey(config: pulumi.Config, keyFile: string | undefined): KeyObject {
+  if (keyFile) return readPrivateKeyFile(keyFile);
+  const text = config.get("operatorKey");
+  if (!text) {
+    throw new Error(
+      "flagday agree needs the operator's Ed25519 private key: `--key-file <pem>`, or " +
+        "`npm run pulumi -- config set --secret flagday:operatorKey -s <stack> < key.pem`.",
+    );
+  }
+  return privateKeyFrom(text, "flagday:operatorKey");
+}
