@@ -53,6 +53,7 @@ const AWS: AwsPlatformArgs = {
   iamInstanceProfile: "flagday-bench-node",
   msgSignerKeyArn: "arn:aws:ssm:us-west-2:123456789012:parameter/flagday/bench/{node}/msg-signer-key",
   tokensConfigUri: "s3://flagday-bench/tokens.signed.json",
+  clientHost: "{node}.bench.example.com",
   // A real key: the platform derives the public half user data installs. The account is given, as the mocks
   // answer no sts:GetCallerIdentity.
   sshPrivateKey: pulumi.secret(
@@ -82,7 +83,11 @@ async function flagDayGraphSeconds(n: number): Promise<number> {
   await pulumi.runtime.setMocks(
     {
       newResource: (a) => ({ id: `${a.name}-id`, state: { ...a.inputs, ...mockOutputs(a.type, a.name) } }),
-      call: (a) => a.inputs,
+      // EC2's answer for a subnet: its zone, as the placeholders above state it.
+      call: (a) =>
+        a.token === "aws:ec2/getSubnet:getSubnet"
+          ? { ...a.inputs, availabilityZone: AWS.subnets.find((s) => s.id === a.inputs.id)?.availabilityZone }
+          : a.inputs,
     },
     "flagday",
     "bench",

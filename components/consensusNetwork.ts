@@ -98,11 +98,15 @@ export class ConsensusNetwork extends pulumi.ComponentResource {
     // Validation runs before anything is registered: bad input fails the preview and changes nothing.
     const { network, plan } = planNetwork(args);
     const dryRun = args.dryRun ?? pulumi.runtime.isDryRun();
+    const testnet =
+      args.testnet &&
+      testnetRefusal(plan, network.release, args.testnet.record, args.testnet.stack, args.testnetOverride);
+    // Like the window and the agreement, testnet first holds back `up` only: a preview still lists the flag
+    // day's stages, and says why `up` would refuse it.
+    if (testnet && dryRun) pulumi.log.warn(`${testnet} Until then \`pulumi up\` refuses this flag day.`);
     const refusal =
       windowRefusal(plan, args.window, args.now ?? new Date(), { dryRun, override: args.windowOverride }) ??
-      (args.testnet
-        ? testnetRefusal(plan, network.release, args.testnet.record, args.testnet.stack, args.testnetOverride)
-        : undefined) ??
+      (dryRun ? undefined : testnet) ??
       agreementRefusal(plan, args.agreement, { dryRun });
     if (refusal) throw new Error(refusal);
     super("flagday:index:ConsensusNetwork", name, {}, opts);

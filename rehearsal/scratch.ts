@@ -2,6 +2,8 @@
  * Throwaway rehearsal networks for the engine tests and the benchmarks: each has its own stack (a copy of the
  * committed rehearsal stack file, gitignored), its own state backend and PULUMI_HOME in a temporary folder, its
  * own folder for the nodes and its own block of ports, so several can run at once beside `npm run rehearse`.
+ * Networks that must see each other's stacks (a mainnet stack reading its testnet stack) share a backend the
+ * caller owns: `stateDir`.
  */
 import * as fs from "node:fs";
 import * as net from "node:net";
@@ -30,6 +32,21 @@ export interface ScratchOptions {
   readonly config?: Record<string, string>;
   /** Progress lines are printed as well as kept when set. @default FLAGDAY_TEST_VERBOSE */
   readonly verbose?: boolean;
+  /**
+   * A state backend folder the caller made and removes. Networks given the same one share their state, so a
+   * stack reference from one to the other resolves (`stackReferenceName`); each network's `cleanup` removes
+   * only its own stack from it. Each keeps its own PULUMI_HOME: the backend is all a reference reads.
+   * @default a backend of the network's own, removed by `cleanup`
+   */
+  readonly stateDir?: string;
+}
+
+/**
+ * How a stack reference names the stack `stackName` of this project in a file backend: the organization is
+ * always `organization` there (what `pulumi.getOrganization()` returns).
+ */
+export function stackReferenceName(stackName: string): string {
+  return `organization/flagday/${stackName}`;
 }
 
 function portFree(port: number): Promise<boolean> {
@@ -47,15 +64,20 @@ export function portsOf(base: number, nodes: number): number[] {
   return ports;
 }
 
-/** A base port whose whole block (ingress and `nodes` nodes) is free right now. */
+/** Blocks this process already handed out: two networks made one after the other bind their ports only later. */
+const handedOut = new Set<number>();
+
+/** A base port whose whole block (ingress and `nodes` nodes) is free right now, and not handed out before. */
 export async function freeBase(nodes: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     // Below Linux's ephemeral range (32768-60999): there, a port found free can be taken before the node binds it
     // by any outgoing connection or plugin server (seen as EADDRINUSE on a node's peer port).
     const base = 20000 + Math.floor(Math.random() * 120) * 100;
     // The practice network's own block is left to `npm run rehearse`, which may start at any moment.
-    if (base === PRACTICE_BASE_PORT) continue;
+    if (base === PRACTICE_BASE_PORT || handedOut.has(base)) continue;
+    handedOut.add(base);
     if ((await Promise.all(portsOf(base, nodes).map(portFree))).every(Boolean)) return base;
+    handedOut.delete(base);
   }
   throw new Error("no free port block found for a scratch rehearsal network");
 }
@@ -71,8 +93,9 @@ export async function scratchNetwork(stackName: string, opts: ScratchOptions = {
     "flagday:local.rootDir": rootDir,
     ...(opts.config ?? {}),
   };
+  const stateDir = opts.stateDir ?? path.join(scratch, "state");
   const env = {
-    PULUMI_BACKEND_URL: `file://${path.join(scratch, "state")}`,
+    PULUMI_BACKEND_URL: `file://${stateDir}`,
     PULUMI_HOME: path.join(scratch, "home"),
     PULUMI_CONFIG_PASSPHRASE: "flagday-test-only",
     PULUMI_SKIP_UPDATE_CHECK: "true",
@@ -81,7 +104,7 @@ export async function scratchNetwork(stackName: string, opts: ScratchOptions = {
     PULUMI_PARALLEL: "64",
     PATH: `${path.join(ROOT, ".engine", "bin")}:${path.join(ROOT, "node_modules", ".bin")}:${process.env.PATH}`,
   };
-  fs.mkdirSync(path.join(scratch, "state"), { recursive: true });
+  fs.mkdirSync(stateDir, { recursive: true });
   fs.mkdirSync(env.PULUMI_HOME, { recursive: true });
   const stack = await rehearsalStack({ stackName, config, env });
   // The copy starts from the rehearsal stack file as it is on disk, which an operator driving the rehearsal
@@ -135,6 +158,7 @@ export async function scratchNetwork(stackName: string, opts: ScratchOptions = {
       }
       await stack.workspace.removeStack(stackName, { force: true }).catch(() => undefined);
       fs.rmSync(path.join(ROOT, "stacks", `Pulumi.${stackName}.yaml`), { force: true });
+      // The scratch folder holds the state only when it is the network's own; a shared stateDir is the caller's.
       fs.rmSync(scratch, { recursive: true, force: true });
     },
   };

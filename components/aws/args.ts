@@ -8,8 +8,12 @@ import { SSH_PUBLIC_KEY } from "./sshKey";
 export interface AwsSubnet {
   /** e.g. `subnet-0abc…`. */
   readonly id: string;
-  /** e.g. `us-west-2a`: the subnet's zone, where the node's ledger volume is created. */
-  readonly availabilityZone: string;
+  /**
+   * e.g. `us-west-2a`. The node's ledger volume is created in the subnet's own zone, which the platform reads
+   * from EC2 at preview (a volume in another zone cannot attach); given here, it must be that zone, or the
+   * preview fails naming both. @default the subnet's zone, as EC2 reports it
+   */
+  readonly availabilityZone?: string;
 }
 
 /** The client-facing load balancer: the ingress gate. Peers never go through it. */
@@ -59,6 +63,17 @@ export interface AwsPlatformArgs {
   /** @default "m5.2xlarge" (per node: `settings.instanceType`) */
   readonly instanceType?: string;
   /**
+   * ARN of a Capacity Reservation group (AWS Resource Groups, `arn:aws:resource-groups:<region>:<account>:group/…`)
+   * every node's instance targets. A replacement instance starts only after the old one is terminated (the ENI
+   * and the ledger volume attach to one instance at a time), so with no free capacity in its zone a node would
+   * have no server in the middle of a flag day. For the window, put `targeted` On-Demand Capacity Reservations
+   * in the group, one per instance type and zone, as many instances as nodes there, ending at the window's end:
+   * the running instances move into them, and each replacement takes the place its old instance frees. Outside
+   * a window the group may be empty: instances then run as plain On-Demand (EC2 falls back when no reservation
+   * in a targeted group matches). @default none (instances run On-Demand, in any open reservation that matches)
+   */
+  readonly capacityReservationGroupArn?: string;
+  /**
    * Instance profile allowed to read the message-signer key (`ssm:GetParameter` + `kms:Decrypt`, or
    * `secretsmanager:GetSecretValue`) and `tokensConfigUri` (`s3:GetObject`).
    */
@@ -104,6 +119,13 @@ export interface AwsPlatformArgs {
   readonly sshPrivateKey?: pulumi.Input<string>;
   /** RUST_LOG of every node (per node: `settings.logLevel`). @default "info" */
   readonly logLevel?: string;
+  /**
+   * Each node's public client host, `{node}` standing for its name, e.g. `{node}.dev.example.com`: the gate
+   * routes that host (and only it) to that node, and the node's client responder id is `<host>:443`, since an
+   * attested client session belongs to one node (as MobileCoin's per-node client ingress does). Each host needs
+   * a DNS record for the load balancer and a name on ingress.certificateArn (a `*.dev.example.com` certificate).
+   */
+  readonly clientHost: string;
   readonly ingress: AwsIngressArgs;
 }
 
@@ -113,6 +135,15 @@ export const AWS_NODE_SETTINGS = ["instanceType", "ami", "logLevel", "msgPublicK
 const ID = (prefix: string) => new RegExp(`^${prefix}-[0-9a-f]{8,17}$`);
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
 const ZONE = /^[a-z]{2}(-[a-z]+)+-\d[a-z]$/;
+/**
+ * A client host with `{node}`: what an ALB host-header condition takes (letters, digits, dashes and dots, at
+ * least one dot, only letters after the last).
+ */
+const CLIENT_HOST = /^\{node\}(\.[a-z0-9-]+)*\.[a-z]+$/;
+
+/** The region an ARN names (its fourth field), or undefined for one without (or not an ARN). */
+export const arnRegion = (arn: unknown): string | undefined =>
+  typeof arn === "string" ? arn.split(":")[3] || undefined : undefined;
 
 /**
  * Reads and checks `flagday:aws`. Throws one error listing every problem, each naming the field and the fix, so
@@ -157,8 +188,7 @@ export function awsArgsProblems(raw: unknown, where: string): string[] {
   str("vpcId", ID("vpc"), "must be the nodes' VPC id, like vpc-0123456789abcdef0");
   if (!Array.isArray(a.subnets) || a.subnets.length === 0) {
     problems.push(
-      `${where}.subnets must list the node subnets as { id: subnet-…, availabilityZone: us-west-2a } ` +
-        `(got ${describe(a.subnets)}).`,
+      `${where}.subnets must list the node subnets as { id: subnet-… } (got ${describe(a.subnets)}).`,
     );
   } else {
     a.subnets.forEach((s: { id?: unknown; availabilityZone?: unknown } | undefined, i: number) => {
@@ -167,10 +197,13 @@ export function awsArgsProblems(raw: unknown, where: string): string[] {
           `${where}.subnets[${i}].id must be a subnet id like subnet-0123456789abcdef0 (got ${describe(s?.id)}).`,
         );
       }
-      if (typeof s?.availabilityZone !== "string" || !ZONE.test(s.availabilityZone)) {
+      if (
+        s?.availabilityZone !== undefined &&
+        (typeof s.availabilityZone !== "string" || !ZONE.test(s.availabilityZone))
+      ) {
         problems.push(
-          `${where}.subnets[${i}].availabilityZone must be the subnet's zone like us-west-2a: the ledger volume ` +
-            `is created there (got ${describe(s?.availabilityZone)}).`,
+          `${where}.subnets[${i}].availabilityZone must be the subnet's zone like us-west-2a, or be removed (the ` +
+            `platform reads it from EC2): the ledger volume is created there (got ${describe(s?.availabilityZone)}).`,
         );
       }
     });
@@ -233,6 +266,20 @@ export function awsArgsProblems(raw: unknown, where: string): string[] {
     );
   }
   str("tokensConfigUri", /^s3:\/\/[^/]+\/.+/, "must be the s3://bucket/key of tokens.signed.json");
+  str(
+    "clientHost",
+    CLIENT_HOST,
+    "must be each node's public client host with {node} for the node, like {node}.dev.example.com: the gate " +
+      "routes it to that node only, and clients attest the node by it",
+  );
+  str(
+    "capacityReservationGroupArn",
+    /^arn:aws[a-z-]*:resource-groups:[a-z0-9-]+:\d{12}:group\/[\w.-]+$/,
+    "must be the ARN of a Capacity Reservation group (arn:aws:resource-groups:<region>:<account>:group/<name>), " +
+      "or be removed",
+    true,
+  );
+  problems.push(...regionMismatches(a, where));
 
   const ing = a.ingress as Partial<AwsIngressArgs> | undefined;
   if (!ing || typeof ing !== "object") {
@@ -264,6 +311,66 @@ export function awsArgsProblems(raw: unknown, where: string): string[] {
     }
   }
   return problems;
+}
+
+/**
+ * Why a subnet's configured zone cannot be used, once EC2 said which zone the subnet is in: a ledger volume
+ * created in the configured zone would not attach to the node's instance (it runs in the subnet's zone).
+ */
+export function subnetZoneProblem(
+  subnet: AwsSubnet,
+  actualZone: string | undefined,
+  where: string,
+): string | undefined {
+  if (!actualZone) {
+    return (
+      `flagday: EC2 does not report an availability zone for ${where} (${subnet.id}) in this region: check the ` +
+      `subnet id and flagday:aws.region. Nothing was changed.`
+    );
+  }
+  if (subnet.availabilityZone !== undefined && subnet.availabilityZone !== actualZone) {
+    return (
+      `flagday: ${where}.availabilityZone is ${subnet.availabilityZone}, but EC2 says ${subnet.id} is in ` +
+      `${actualZone}: the node's ledger volume would be created in ${subnet.availabilityZone} and could not ` +
+      `attach to its instance in ${actualZone}. Remove availabilityZone (the platform reads the subnet's), or ` +
+      `set it to ${actualZone}. Nothing was changed.`
+    );
+  }
+  return undefined;
+}
+
+/**
+ * ARNs that name another region than `region`: each is used from `region` and fails at apply time otherwise
+ * (the instance reads the signer key with the region's endpoint; EBS, the ALB and instances only take a KMS
+ * key, a certificate or a reservation group of their own region).
+ */
+function regionMismatches(a: Record<string, unknown>, where: string): string[] {
+  const region = a.region;
+  if (typeof region !== "string" || !REGION.test(region)) return [];
+  const ing = (a.ingress ?? {}) as Record<string, unknown>;
+  const arns: [string, unknown, string][] = [
+    ["msgSignerKeyArn", a.msgSignerKeyArn, "the instances read the key from their own region's endpoint"],
+    ["ledgerKmsKeyId", a.ledgerKmsKeyId, "EBS encrypts a volume only with a key of its own region"],
+    [
+      "ingress.certificateArn",
+      ing.certificateArn,
+      "a load balancer only takes a certificate of its own region",
+    ],
+    [
+      "capacityReservationGroupArn",
+      a.capacityReservationGroupArn,
+      "an instance only targets reservations of its own region",
+    ],
+  ];
+  return arns.flatMap(([field, arn, why]) => {
+    const other = arnRegion(arn);
+    return other !== undefined && other !== region
+      ? [
+          `${where}.${field} is in region ${other}, but ${where}.region is ${region}: ${why}. Use the one in ` +
+            `${region} (or move the stack to ${other}).`,
+        ]
+      : [];
+  });
 }
 
 /** Node settings the AWS platform does not understand: caught before anything is registered. */

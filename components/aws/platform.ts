@@ -1,7 +1,16 @@
+import { createHash } from "node:crypto";
 import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { ADMIN_PORT, CLIENT_PORT, LEDGER_PATH, nodeImage, noopUpdate, snapshotContents } from "../mobilecoin";
+import {
+  ADMIN_PORT,
+  CLIENT_PORT,
+  LEDGER_PATH,
+  nodeImage,
+  noopUpdate,
+  snapshotContents,
+  txSourceUrls,
+} from "../mobilecoin";
 import { NetworkSpec } from "../network";
 import { operatorCommand } from "../operatorCommand";
 import {
@@ -16,13 +25,20 @@ import {
 import { Transition } from "../plan";
 import { hasDistributionStateFile, releaseKey, sgxModeOf } from "../release";
 import { sequenceHas } from "../stages";
-import { AwsPlatformArgs, awsNodeSettingsProblems, awsReleaseProblems } from "./args";
+import {
+  AwsPlatformArgs,
+  awsNodeSettingsProblems,
+  awsReleaseProblems,
+  AwsSubnet,
+  subnetZoneProblem,
+} from "./args";
 import {
   AwsCliTarget,
   callerIdentityCheck,
-  CLOSED_ACTIONS,
+  GATE_ROUTE_PRIORITY,
+  gateAcceptCommand,
+  gateRejectCommand,
   migrateScript,
-  modifyListenerCommand,
   nodePreflightScript,
   onNode,
   reverseMigrateScript,
@@ -40,8 +56,38 @@ interface AwsNode {
   readonly eni: aws.ec2.NetworkInterface;
   readonly ledger: aws.ebs.Volume;
   readonly subnet: AwsPlatformArgs["subnets"][number];
+  /** The subnet's availability zone as EC2 reports it: where the node's ledger volumes are created. */
+  readonly zone: pulumi.Output<string>;
   /** Set by a restore step: the node's server attaches this volume instead of `ledger`. */
   restored?: aws.ebs.Volume;
+}
+
+/**
+ * A node's client target group name. AWS takes at most 32 characters, which Pulumi's own autoname (the resource
+ * name, a dash and 7 random characters) exceeds for most names (`devnet-gate-node1-clients-…` is 33), failing
+ * the create. So the name is the network and node (cut to fit) and a digest of them and of every input that
+ * replaces a target group: a replacement gets a new name, so the new group exists before the old one is deleted.
+ */
+export function targetGroupName(network: string, node: string, replacedBy: readonly unknown[]): string {
+  const digest = createHash("sha256")
+    .update(JSON.stringify([network, node, ...replacedBy]))
+    .digest("hex")
+    .slice(0, 6);
+  const base = `${network}-${node}`.slice(0, 25).replace(/-+$/, "");
+  return `${base}-${digest}`;
+}
+
+/**
+ * The zone of a node's ledger volumes: a volume attaches only to an instance in its own zone, so it is the
+ * subnet's, as EC2 reports it, and a zone the config states must be that one. The lookup resolves at preview,
+ * so a mismatch fails the preview, naming both.
+ */
+export function ledgerZone(region: string, subnet: AwsSubnet, where: string): pulumi.Output<string> {
+  return aws.ec2.getSubnetOutput({ id: subnet.id, region }).apply((found) => {
+    const problem = subnetZoneProblem(subnet, found.availabilityZone, where);
+    if (problem) throw new Error(problem);
+    return found.availabilityZone;
+  });
 }
 
 /**
@@ -73,6 +119,8 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
     }
     return out;
   };
+  /** A node's public client host: the gate routes it to that node, which clients attest by it. */
+  const clientHostOf = (node: string) => args.clientHost.replace(/\{node\}/g, node);
   const baseTags = (network: NetworkSpec, node?: string) => ({
     "flagday:network": network.name,
     ...(node ? { "flagday:node": node } : {}),
@@ -196,6 +244,7 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
       const index = network.nodes.findIndex((n) => n.name === spec.name);
       const subnet = args.subnets[index % args.subnets.length];
       const prefix = `${network.name}-${spec.name}`;
+      const zone = ledgerZone(args.region, subnet, `flagday:aws.subnets[${index % args.subnets.length}]`);
       // The peer address other nodes' network.json names: an ENI outlives every instance replacement.
       const eni = new aws.ec2.NetworkInterface(
         `${prefix}-identity`,
@@ -213,7 +262,7 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
         `${prefix}-ledger`,
         {
           region: args.region,
-          availabilityZone: subnet.availabilityZone,
+          availabilityZone: zone,
           size: args.ledgerSizeGiB ?? 512,
           type: "gp3",
           encrypted: true,
@@ -222,7 +271,7 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
         },
         { ...opts, protect: true },
       );
-      nodes.set(key(network, spec.name), { eni, ledger, subnet });
+      nodes.set(key(network, spec.name), { eni, ledger, subnet, zone });
       return {
         spec,
         adminUrl: pulumi.interpolate`http://${eni.privateIp}:${ADMIN_PORT}`,
@@ -249,12 +298,18 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
               image,
               logLevel: String(settings.logLevel ?? args.logLevel ?? "info"),
               ip: ips[node.spec.name],
+              clientHost: clientHostOf(node.spec.name),
               peers: others.map((n) => ({
                 name: n.name,
                 ip: ips[n.name],
                 ...(n.settings?.msgPublicKey ? { msgPublicKey: String(n.settings.msgPublicKey) } : {}),
               })),
               threshold: network.quorumThreshold,
+              txSourceUrls: txSourceUrls(
+                network.ledgerArchive,
+                network.nodes.map((n) => n.name),
+                node.spec.name,
+              ),
               ledgerVolumeId: volumeId,
               msgSignerKeyArn: args.msgSignerKeyArn.replace(/\{node\}/g, node.spec.name),
               tokensConfigUri: args.tokensConfigUri,
@@ -279,6 +334,16 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
             ...(args.keyName ? { keyName: args.keyName } : {}),
             primaryNetworkInterface: { networkInterfaceId: s.eni.id },
             metadataOptions: { httpTokens: "required" },
+            // The replacement starts only once the old instance is gone: a reservation group holds its place.
+            ...(args.capacityReservationGroupArn
+              ? {
+                  capacityReservationSpecification: {
+                    capacityReservationTarget: {
+                      capacityReservationResourceGroupArn: args.capacityReservationGroupArn,
+                    },
+                  },
+                }
+              : {}),
             userData,
             userDataReplaceOnChange: true,
             tags: {
@@ -418,7 +483,7 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
           name,
           {
             region: args.region,
-            availabilityZone: s.subnet.availabilityZone,
+            availabilityZone: s.zone,
             // A node the undone flag day never snapshotted was never migrated either; an EBS volume without a
             // snapshot would be blank, so that case stops here with the way out instead.
             snapshotId: pulumi.output(step.restoreFrom).apply((id) => {
@@ -511,34 +576,8 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
         },
         child,
       );
-      // Client port only: peers reach each other directly on 8443, so closing the gate never splits the quorum.
-      const clients = new aws.lb.TargetGroup(
-        `${prefix}-clients`,
-        {
-          region: args.region,
-          vpcId: args.vpcId,
-          targetType: "ip",
-          port: CLIENT_PORT,
-          protocol: "HTTP",
-          protocolVersion: "GRPC",
-          // Any gRPC answer (even UNIMPLEMENTED) means the client API is up.
-          healthCheck: { path: "/grpc.health.v1.Health/Check", matcher: "0-99" },
-          tags: baseTags(network),
-        },
-        child,
-      );
-      for (const n of gateNodes) {
-        new aws.lb.TargetGroupAttachment(
-          `${prefix}-${n.spec.name}`,
-          {
-            region: args.region,
-            targetGroupArn: clients.arn,
-            targetId: stateOf(network, n).eni.privateIp,
-            port: CLIENT_PORT,
-          },
-          child,
-        );
-      }
+      // A host no node has gets a 404: no request reaches a node it did not name. Pulumi owns this default
+      // outright: the gate never switches it (it adds and removes its own rule, gateRejectCommand).
       const listener = new aws.lb.Listener(
         `${prefix}-listener`,
         {
@@ -547,22 +586,71 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
           port: 443,
           protocol: "HTTPS",
           certificateArn: args.ingress.certificateArn,
-          defaultActions: [{ type: "forward", targetGroupArn: clients.arn }],
+          defaultActions: [
+            {
+              type: "fixed-response",
+              fixedResponse: { statusCode: "404", contentType: "text/plain", messageBody: "unknown host" },
+            },
+          ],
           tags: baseTags(network),
         },
-        // The gate's commands own the default actions once the listener exists: a `pulumi refresh` or `up`
-        // while the gate rejects (the refresh records the fixed 503) must not switch clients back in. The
-        // forward is only the listener's first state.
-        { ...child, ignoreChanges: ["defaultActions"] },
+        child,
       );
-      // The gate switches the listener outside Pulumi's view, with the stack's region and profile (cli), and
-      // always ends a flag day back at forward.
+      // One route per node: its client host to its own target group, so every request of a client's attested
+      // session reaches the node it attested (its client responder id is that host). Client port only: peers
+      // reach each other directly on 8443, so closing the gate never splits the quorum.
+      for (const n of gateNodes) {
+        const node = n.spec.name;
+        const target = {
+          vpcId: args.vpcId,
+          targetType: "ip",
+          port: CLIENT_PORT,
+          protocol: "HTTP",
+          protocolVersion: "GRPC",
+        };
+        const clients = new aws.lb.TargetGroup(
+          `${prefix}-${node}-clients`,
+          {
+            region: args.region,
+            name: targetGroupName(network.name, node, [args.region, ...Object.values(target)]),
+            ...target,
+            // Any gRPC answer (even UNIMPLEMENTED) means the client API is up.
+            healthCheck: { path: "/grpc.health.v1.Health/Check", matcher: "0-99" },
+            tags: baseTags(network, node),
+          },
+          child,
+        );
+        new aws.lb.TargetGroupAttachment(
+          `${prefix}-${node}`,
+          {
+            region: args.region,
+            targetGroupArn: clients.arn,
+            targetId: stateOf(network, n).eni.privateIp,
+            port: CLIENT_PORT,
+          },
+          child,
+        );
+        new aws.lb.ListenerRule(
+          `${prefix}-${node}-route`,
+          {
+            region: args.region,
+            listenerArn: listener.arn,
+            // By the node's place in the network: adding a node at the end moves no other route.
+            priority: GATE_ROUTE_PRIORITY + network.nodes.findIndex((x) => x.name === node),
+            conditions: [{ hostHeader: { values: [clientHostOf(node)] } }],
+            actions: [{ type: "forward", targetGroupArn: clients.arn }],
+            tags: baseTags(network, node),
+          },
+          child,
+        );
+      }
+      // The gate closes every route at once with one rule of its own before them all, outside Pulumi's view,
+      // with the stack's region and profile (cli): no resource here changes, so a `pulumi refresh` or `up`
+      // while it rejects reopens nothing. It always ends a flag day open again.
       return {
         resource: gate,
-        reject: listener.arn.apply((arn) => modifyListenerCommand(cli, arn, CLOSED_ACTIONS)),
-        accept: pulumi
-          .all([listener.arn, clients.arn])
-          .apply(([arn, tg]) => modifyListenerCommand(cli, arn, [{ Type: "forward", TargetGroupArn: tg }])),
+        reject: listener.arn.apply((arn) => gateRejectCommand(cli, arn)),
+        accept: listener.arn.apply((arn) => gateAcceptCommand(cli, arn)),
       };
     },
 

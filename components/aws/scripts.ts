@@ -53,7 +53,7 @@ export function reverseMigrateScript(image: string, reverseMigrations: readonly 
   return ["set -eu", ...reverseMigrations.map((m) => inImage(image, `/bin/sh -c ${q(m)}`))].join("\n");
 }
 
-/** The ALB listener's default actions while the gate rejects: a fixed 503 for every client request. */
+/** What the gate's closing rule answers every client request while the gate rejects: a fixed 503. */
 export const CLOSED_ACTIONS = [
   {
     Type: "fixed-response",
@@ -84,16 +84,85 @@ export function awsCliFlags(t: AwsCliTarget | string): string {
   return `--region ${word(target.region)}${target.profile ? ` --profile ${word(target.profile)}` : ""}`;
 }
 
-/** The gate's switch: set the listener's default actions. */
-export function modifyListenerCommand(
+/**
+ * The listener rule priority of the gate's closing rule: ALB evaluates rules from the lowest priority up, so
+ * while it exists it answers every request before any node's host route (GATE_ROUTE_PRIORITY + i) is looked at.
+ */
+export const GATE_CLOSED_PRIORITY = 1;
+/** Node i's host route on the gate's listener has priority GATE_ROUTE_PRIORITY + i. */
+export const GATE_ROUTE_PRIORITY = 100;
+
+/** Every request, whatever its host: the closing rule's condition. */
+const EVERY_REQUEST = [{ Field: "path-pattern", PathPatternConfig: { Values: ["/*"] } }];
+
+/**
+ * The rule at GATE_CLOSED_PRIORITY as `<arn>\t<action type>\t<status>` in $found (empty without one), then
+ * `closed` (flagday's 503 rule), `open` (none) or a failure naming the rule that holds the priority.
+ */
+function gateStateScript(flags: string, listenerArn: string): string[] {
+  const query = `Rules[?Priority=='${GATE_CLOSED_PRIORITY}'].[RuleArn,Actions[0].Type,Actions[0].FixedResponseConfig.StatusCode]`;
+  return [
+    `found=$(aws elbv2 describe-rules ${flags} --listener-arn ${word(listenerArn)} --query ${q(query)} --output text) || {`,
+    `  echo ${q(`flagday: the gate cannot read the rules of its listener ${listenerArn} (above): the ingress is unchanged`)} >&2; exit 1; }`,
+    `case "$found" in`,
+    `  "") state=open ;;`,
+    `  *[[:space:]]fixed-response[[:space:]]${CLOSED_ACTIONS[0].FixedResponseConfig.StatusCode}) state=closed ;;`,
+    `  *) echo "flagday: priority ${GATE_CLOSED_PRIORITY} of the gate's listener holds a rule that is not flagday's closing rule ($found): the gate keeps that priority for itself. Move that rule to another priority." >&2; exit 1 ;;`,
+    `esac`,
+  ];
+}
+
+/**
+ * One switch of the gate, as one compound command (so it can stand inside another: the live stage's fallback):
+ * when the gate is in state `from`, run `change` (failing with `failure`), else nothing; then say `done`.
+ */
+function gateSwitch(
   target: AwsCliTarget | string,
   listenerArn: string,
-  actions: unknown,
+  a: {
+    readonly from: "open" | "closed";
+    readonly change: string;
+    readonly failure: string;
+    readonly done: string;
+  },
 ): string {
-  return (
-    `aws elbv2 modify-listener ${awsCliFlags(target)} --listener-arn ${listenerArn} ` +
-    `--default-actions ${q(JSON.stringify(actions))}`
-  );
+  return [
+    "{",
+    ...gateStateScript(awsCliFlags(target), listenerArn),
+    `if [ "$state" = ${a.from} ]; then`,
+    `  ${a.change} || {`,
+    `    echo ${q(`flagday: ${a.failure}`)} >&2; exit 1; }`,
+    `fi`,
+    `echo ${q(`flagday: ${a.done}`)}`,
+    "}",
+  ].join("\n");
+}
+
+/**
+ * The gate's reject: one rule at GATE_CLOSED_PRIORITY answering every request with a fixed 503, which closes
+ * every node's host route at once (peers never pass the load balancer). Nothing Pulumi manages changes, so a
+ * `pulumi refresh` or `up` while it rejects reopens nothing. Idempotent: a rule already there is kept.
+ */
+export function gateRejectCommand(target: AwsCliTarget | string, listenerArn: string): string {
+  return gateSwitch(target, listenerArn, {
+    from: "open",
+    change:
+      `aws elbv2 create-rule ${awsCliFlags(target)} --listener-arn ${word(listenerArn)} ` +
+      `--priority ${GATE_CLOSED_PRIORITY} --conditions ${q(JSON.stringify(EVERY_REQUEST))} ` +
+      `--actions ${q(JSON.stringify(CLOSED_ACTIONS))} --query 'Rules[0].RuleArn' --output text`,
+    failure: `the gate could not add its closing rule to ${listenerArn} (above): clients are still let in`,
+    done: "the ingress rejects every client host (fixed 503); peers are untouched",
+  });
+}
+
+/** The gate's accept: the closing rule removed, so each client host routes to its own node again. Idempotent. */
+export function gateAcceptCommand(target: AwsCliTarget | string, listenerArn: string): string {
+  return gateSwitch(target, listenerArn, {
+    from: "closed",
+    change: `aws elbv2 delete-rule ${awsCliFlags(target)} --rule-arn "$(printf '%s' "$found" | cut -f1)"`,
+    failure: `the gate could not remove its closing rule from ${listenerArn} (above): clients are still rejected`,
+    done: "the ingress accepts clients: each client host routes to its own node",
+  });
 }
 
 /**

@@ -35,12 +35,19 @@ export interface UserDataArgs {
   readonly blockVersion: number;
   readonly image: string;
   readonly logLevel: string;
-  /** This node's private IP (its ENI's: stable across replacements). */
+  /** This node's private IP (its ENI's: stable across replacements): its peer responder id's host. */
   readonly ip: string;
+  /**
+   * This node's public client host (flagday:aws.clientHost with the node's name), which the gate routes to this
+   * node only: its client responder id is `<clientHost>:443`, the name clients attest it by.
+   */
+  readonly clientHost: string;
   /** The other nodes. */
   readonly peers: readonly Peer[];
   /** Quorum threshold counting the node itself. */
   readonly threshold: number;
+  /** Where the node fetches blocks it missed: the other nodes' ledger archives (txSourceUrls). @default [] */
+  readonly txSourceUrls?: readonly string[];
   /** The EBS volume attached as the ledger: the script waits for it and never formats one with data. */
   readonly ledgerVolumeId: string;
   /**
@@ -69,11 +76,12 @@ export interface UserDataArgs {
 }
 
 /** network.json (components/mobilecoin) for the node's peers, by their ENIs' private addresses. */
-export function networkJson(a: Pick<UserDataArgs, "peers" | "threshold">): string {
+export function networkJson(a: Pick<UserDataArgs, "peers" | "threshold" | "txSourceUrls">): string {
   return JSON.stringify(
     mobilecoinNetworkJson({
       threshold: a.threshold,
       peers: a.peers.map((p) => ({ host: p.ip, msgPublicKey: p.msgPublicKey })),
+      txSourceUrls: a.txSourceUrls,
     }),
   );
 }
@@ -281,7 +289,7 @@ ${sgx.length > 0 ? `  ${sgx.join(" ")} \\\n` : ""}  -p ${CLIENT_PORT}:${CLIENT_P
     ${shellArgs(
       consensusServiceArgs({
         peerResponderId: `${a.ip}:${PEER_PORT}`,
-        clientResponderId: `${a.ip}:${CLIENT_PORT}`,
+        clientResponderId: `${a.clientHost}:443`,
       }),
       "    ",
     )}

@@ -8,6 +8,7 @@ import {
   networkJson,
   nodeImage,
   PEER_PORT,
+  txSourceUrls,
 } from "../mobilecoin";
 import { NetworkSpec } from "../network";
 import { operatorCommand } from "../operatorCommand";
@@ -238,6 +239,11 @@ export function kubernetesPlatform(
                 host: `${n.name}-peer.${args.namespace}.svc.cluster.local`,
                 ...(n.settings?.msgPublicKey ? { msgPublicKey: String(n.settings.msgPublicKey) } : {}),
               })),
+            txSourceUrls: txSourceUrls(
+              network.ledgerArchive,
+              network.nodes.map((n) => n.name),
+              node.spec.name,
+            ),
           }),
         );
         const logLevel = String(settings.logLevel ?? args.logLevel ?? "info");

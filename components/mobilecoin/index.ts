@@ -4,5 +4,6 @@
  * and the simulator's config contract import these; no platform repeats one.
  */
 export * from "./node";
+export * from "./ledgerArchive";
 export * from "./networkJson";
 export * from "./shell";

@@ -44,6 +44,7 @@ const BOOT: userData.UserDataArgs = {
   image: nodeImage(V6, "test"),
   logLevel: "info",
   ip: "10.0.0.5",
+  clientHost: "node1.test.mobilecoin.com",
   peers: [{ name: "node2", ip: "10.0.0.6" }],
   threshold: 2,
   ledgerVolumeId: "vol-0123456789abcdef0",

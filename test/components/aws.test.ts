@@ -177,15 +177,19 @@ describe("AWS platform under mocks", async () => {
     assert.doesNotMatch(tags["flagday:contents"], /distribution-state/);
   });
 
-  test("the gate: an ALB listener forwarding to the client ports only; reject/accept switch its action", () => {
-    const tg = inputsOf(g.named("testnet-gate-clients"));
-    assert.equal(tg.port, 3223);
-    assert.equal(tg.targetType, "ip");
+  test("the gate: an ALB routing each node's client host to that node's client port only; reject/accept add and remove one closing rule", () => {
+    for (const n of [1, 2, 3, 4, 5]) {
+      const tg = inputsOf(g.named(`testnet-gate-node${n}-clients`));
+      assert.equal(tg.port, 3223);
+      assert.equal(tg.targetType, "ip");
+      const route = inputsOf(g.named(`testnet-gate-node${n}-route`));
+      assert.deepEqual(route.conditions, [{ hostHeader: { values: [`node${n}.test.mobilecoin.com`] } }]);
+    }
     const attachments = g.ofType("aws:lb/targetGroupAttachment:TargetGroupAttachment");
     assert.equal(attachments.length, 5);
     for (const a of attachments) assert.equal(inputsOf(a).port, 3223);
     const listener = inputsOf(g.named("testnet-gate-listener"));
-    assert.equal((listener.defaultActions as { type: string }[])[0].type, "forward");
+    assert.equal((listener.defaultActions as { type: string }[])[0].type, "fixed-response");
     for (const r of g.resources.filter((x) => x.name.startsWith("testnet-gate"))) {
       assert.ok(!stableJson(r.inputs).includes("8443"), `${r.name}: peer traffic must not pass the gate`);
     }
@@ -193,10 +197,10 @@ describe("AWS platform under mocks", async () => {
     const accept = String(inputsOf(g.named("testnet-u1-ingress-accept")).create);
     assert.match(
       reject,
-      /^aws elbv2 modify-listener --region us-west-2 --listener-arn arn:\S+gate-listener /,
+      /aws elbv2 create-rule --region us-west-2 --listener-arn arn:\S+gate-listener --priority 1 /,
     );
     assert.match(reject, /"Type":"fixed-response".*"StatusCode":"503"/);
-    assert.match(accept, /"Type":"forward","TargetGroupArn":"arn:\S+gate-clients"/);
+    assert.match(accept, /aws elbv2 delete-rule --region us-west-2 --rule-arn /);
   });
 
   test("no-op: the steady run after the flag day registers the same resources with identical inputs", () => {

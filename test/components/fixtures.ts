@@ -1,7 +1,7 @@
 /** Releases, networks and programs the component tests share. */
 import { generateKeyPairSync } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { awsPlatform, AwsPlatformArgs } from "../../components/aws";
+import { awsPlatform, AwsPlatformArgs, UserDataArgs } from "../../components/aws";
 import { kubernetesPlatform, KubernetesPlatformArgs } from "../../components/kubernetes";
 import { ConsensusNetwork, ConsensusNetworkArgs } from "../../components/consensusNetwork";
 import { NetworkSpec, NodeSpec } from "../../components/network";
@@ -73,6 +73,7 @@ export function awsArgs(extra: Partial<AwsPlatformArgs> = {}): AwsPlatformArgs {
     iamInstanceProfile: "flagday-consensus-node",
     msgSignerKeyArn: "arn:aws:ssm:us-west-2:123456789012:parameter/flagday/testnet/{node}/msg-signer-key",
     tokensConfigUri: "s3://flagday-testnet-config/tokens.signed.json",
+    clientHost: "{node}.test.mobilecoin.com",
     sshPrivateKey: pulumi.secret(SSH_PRIVATE_KEY),
     ingress: {
       subnetIds: ["subnet-0ccccccccccccccc3", "subnet-0ddddddddddddddd4"],
@@ -82,6 +83,27 @@ export function awsArgs(extra: Partial<AwsPlatformArgs> = {}): AwsPlatformArgs {
     ...extra,
   };
 }
+
+/** One node's boot script arguments: node1 of a three-node network, its peers by their private addresses. */
+export const BOOT_ARGS: UserDataArgs = {
+  region: "us-west-2",
+  chainId: "test",
+  blockVersion: 4,
+  image: "mobilecoin/node_hw:v6.0.0-test",
+  logLevel: "info",
+  ip: "10.0.0.5",
+  clientHost: "node1.test.mobilecoin.com",
+  peers: [
+    { name: "node2", ip: "10.0.0.6" },
+    { name: "node3", ip: "10.0.0.7" },
+  ],
+  threshold: 2,
+  ledgerVolumeId: "vol-0123456789abcdef0",
+  msgSignerKeyArn: "arn:aws:ssm:us-west-2:123456789012:parameter/flagday/testnet/node1/msg-signer-key",
+  tokensConfigUri: "s3://bucket/tokens.signed.json",
+  tokensConfigDigest: hex("70"),
+  generation: "initial",
+};
 
 export interface RunResult {
   readonly net: ConsensusNetwork;

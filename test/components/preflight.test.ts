@@ -291,6 +291,47 @@ describe("defect 4: user data installs the SSH key and lets the SSH user run doc
   });
 });
 
+/** An ALB listener rule as describe-rules returns it. */
+interface AlbAction {
+  readonly Type: string;
+  readonly TargetGroupArn?: string;
+  readonly FixedResponseConfig?: { readonly StatusCode?: string };
+}
+interface AlbRule {
+  readonly Priority: string;
+  readonly Conditions: readonly {
+    readonly Field: string;
+    readonly Values?: readonly string[];
+    readonly HostHeaderConfig?: { readonly Values?: readonly string[] };
+    readonly PathPatternConfig?: { readonly Values?: readonly string[] };
+  }[];
+  readonly Actions: readonly AlbAction[];
+  readonly IsDefault?: boolean;
+}
+/** What the listener does with a request, as ALB decides: the first rule by priority whose conditions all match. */
+function effectiveAction(rules: readonly AlbRule[], host: string, path: string): AlbAction | undefined {
+  const glob = (p: string, flags = "") =>
+    new RegExp(
+      `^${p
+        .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+        .replace(/\*/g, ".*")
+        .replace(/\?/g, ".")}$`,
+      flags,
+    );
+  const matches = (c: AlbRule["Conditions"][number]) => {
+    if (c.Field === "host-header") {
+      return (c.HostHeaderConfig?.Values ?? c.Values ?? []).some((v) => glob(v, "i").test(host));
+    }
+    if (c.Field === "path-pattern") {
+      return (c.PathPatternConfig?.Values ?? c.Values ?? []).some((v) => glob(v).test(path));
+    }
+    return false;
+  };
+  const order = (r: AlbRule) => (r.IsDefault || r.Priority === "default" ? Infinity : Number(r.Priority));
+  const rule = [...rules].sort((a, b) => order(a) - order(b)).find((r) => r.Conditions.every(matches));
+  return rule?.Actions[0];
+}
+
 /** moto's server on a free loopback port, and an aws CLI configuration whose only credentials are a profile. */
 interface Moto {
   readonly url: string;
@@ -386,7 +427,7 @@ describe("the AWS commands against moto's server, through the exact command text
     return { id, subnets: [subnet("10.20.1.0/24", "us-west-2a"), subnet("10.20.2.0/24", "us-west-2b")] };
   };
 
-  test("defect 8: the gate's reject and accept, as registered, switch the listener's default actions", async () => {
+  test("defect 8: the gate's reject and accept, as registered, close and reopen the listener with the stack's profile", async () => {
     const v = vpc();
     const sg = awsJson(
       "ec2",
@@ -436,7 +477,20 @@ describe("the AWS commands against moto's server, through the exact command text
       "--default-actions",
       `Type=forward,TargetGroupArn=${tg}`,
     ).Listeners[0].ListenerArn as string;
-    // The platform's own commands, with moto's ARNs as the mocked listener's and target group's.
+    // A client host routed to its node, as a node's route on the gate's listener is.
+    awsJson(
+      "elbv2",
+      "create-rule",
+      "--listener-arn",
+      listener,
+      "--priority",
+      "100",
+      "--conditions",
+      "Field=host-header,Values=node1.test.example",
+      "--actions",
+      `Type=forward,TargetGroupArn=${tg}`,
+    );
+    // The platform's own commands, with moto's ARNs as the mocked listener's and target groups'.
     const g = await awsFlagDay(PROFILE, (type) =>
       type === "aws:lb/listener:Listener"
         ? { arn: listener }
@@ -448,26 +502,38 @@ describe("the AWS commands against moto's server, through the exact command text
     const accept = String(inputsOf(g.named("testnet-u1-ingress-accept")).create);
     assert.match(reject, /--region us-west-2 --profile flagday-test /);
     assert.match(accept, /--region us-west-2 --profile flagday-test /);
-    const actions = () =>
+    const defaults = () =>
       awsJson("elbv2", "describe-listeners", "--listener-arns", listener).Listeners[0].DefaultActions;
+    const rules = () => awsJson("elbv2", "describe-rules", "--listener-arn", listener).Rules as AlbRule[];
+    const client = (host: string) =>
+      effectiveAction(rules(), host, "/consensus_client.ConsensusClientAPI/Propose");
+    const before = { defaults: defaults(), node1: client("node1.test.example") };
+    assert.equal(before.node1?.Type, "forward");
 
     let r = sh(reject, moto.env);
     assert.equal(r.code, 0, r.err);
-    const closed = actions();
-    assert.equal(closed.length, 1);
-    assert.equal(closed[0].Type, "fixed-response");
-    assert.equal(closed[0].FixedResponseConfig.StatusCode, CLOSED_ACTIONS[0].FixedResponseConfig.StatusCode);
+    for (const host of ["node1.test.example", "other.test.example"]) {
+      const closed = client(host);
+      assert.equal(closed?.Type, "fixed-response", `${host} is answered by the gate`);
+      assert.equal(closed?.FixedResponseConfig?.StatusCode, CLOSED_ACTIONS[0].FixedResponseConfig.StatusCode);
+    }
+    // A `pulumi refresh` or `up` while rejecting must not reopen: either the gate leaves every Pulumi-managed
+    // field of the listener as it was, or the listener resource ignores its default actions.
+    const listenerRes = g.named("testnet-gate-listener");
+    assert.ok(
+      JSON.stringify(defaults()) === JSON.stringify(before.defaults) ||
+        listenerRes.ignoreChanges.includes("defaultActions"),
+      "the gate changed what the listener resource manages",
+    );
+    r = sh(reject, moto.env);
+    assert.equal(r.code, 0, `rejecting again is harmless: ${r.err}`);
     r = sh(accept, moto.env);
     assert.equal(r.code, 0, r.err);
-    const open = actions();
-    assert.equal(open[0].Type, "forward");
-    assert.equal(open[0].TargetGroupArn, tg);
+    assert.deepEqual(client("node1.test.example"), before.node1, "node1's clients reach it again");
     // The profile is what gives the CLI its credentials here: the same command without it finds none.
-    const noProfile = sh(reject.replace(" --profile flagday-test", ""), moto.env);
+    const noProfile = sh(reject.split(" --profile flagday-test").join(""), moto.env);
     assert.notEqual(noProfile.code, 0);
     assert.match(noProfile.err, /credentials/i);
-    // And the resource leaves the default actions to the gate: a refresh while rejecting changes nothing back.
-    assert.deepEqual(g.named("testnet-gate-listener").ignoreChanges, ["defaultActions"]);
   });
 
   /** ssh as a stand-in: records how it was called and the key it was given; runs the script locally or fails. */

@@ -7,7 +7,12 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
-import { modifyListenerCommand, migrateScript, stopScript } from "../../components/aws/scripts";
+import {
+  gateAcceptCommand,
+  gateRejectCommand,
+  migrateScript,
+  stopScript,
+} from "../../components/aws/scripts";
 import { clusterSnapshotRecord } from "../../components/kubernetes";
 import { createHash } from "node:crypto";
 import {
@@ -110,16 +115,20 @@ describe("MobileCoin facts and scripts, plainly", () => {
   test("shell quoting survives a quote", () => {
     assert.equal(shellQuote("it's"), `'it'\\''s'`);
   });
-  test("AWS scripts: stop flushes, migrate runs the format migration then the release's own, the gate sets actions", () => {
+  test("AWS scripts: stop flushes, migrate runs the format migration then the release's own, the gate adds and removes its rule", () => {
     assert.match(stopScript(), /\nsync$/);
     const m = migrateScript("img:1", ["step one"]).split("\n");
     assert.deepEqual(m.slice(2), [
       "docker run --rm -v /ledger:/ledger 'img:1' mc-ledger-migration --ledger-db /ledger",
       "docker run --rm -v /ledger:/ledger 'img:1' /bin/sh -c 'step one'",
     ]);
-    assert.equal(
-      modifyListenerCommand("eu-west-1", "arn:l", [{ Type: "forward" }]),
-      `aws elbv2 modify-listener --region eu-west-1 --listener-arn arn:l --default-actions '[{"Type":"forward"}]'`,
+    assert.match(
+      gateRejectCommand("eu-west-1", "arn:l"),
+      /aws elbv2 create-rule --region eu-west-1 --listener-arn arn:l --priority 1 /,
+    );
+    assert.match(
+      gateAcceptCommand("eu-west-1", "arn:l"),
+      /aws elbv2 delete-rule --region eu-west-1 --rule-arn /,
     );
   });
   test("Kubernetes specs: stop waits for the pod, snapshots carry their height, restores name their source", () => {

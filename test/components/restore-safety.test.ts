@@ -5,7 +5,6 @@
  */
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
-import * as pulumi from "@pulumi/pulumi";
 import { awsPlatform, AwsPlatformArgs } from "../../components/aws";
 import { awsArgsProblems } from "../../components/aws/args";
 import {
@@ -16,7 +15,14 @@ import {
 import { kubernetesPlatform } from "../../components/kubernetes";
 import { recordedSnapshots } from "../../components/orchestrate";
 import { Deployed, HistoryEntry, planUpgrade, Transition } from "../../components/plan";
-import { CaptureOptions, CapturedResource, captureGraph, revealed, stableJson } from "../graph/harness";
+import {
+  CaptureOptions,
+  CapturedResource,
+  captureGraph,
+  revealed,
+  settled,
+  stableJson,
+} from "../graph/harness";
 import { awsArgs, K8S_ARGS, network, runNetwork, V5, V6 } from "./fixtures";
 
 const GET_IDS = "aws:ebs/getSnapshotIds:getSnapshotIds";
@@ -47,21 +53,6 @@ const otherSnapshot: CaptureOptions["call"] = (token) =>
     : token === GET_ONE
       ? { id: OTHER, tags: { "flagday:height": "4242" } }
       : undefined;
-
-/**
- * An Output's value, or its error's message. Outputs are promises inside (internal to the SDK): a failed one
- * rejects its value and its isKnown and isSecret alike, and every one must be handled, or node:test reports
- * the rejection it was not shown as a failure of whatever test runs next.
- */
-async function settled(o: pulumi.Output<unknown>): Promise<string> {
-  const inner = o as unknown as {
-    promise(): Promise<unknown>;
-    isKnown: Promise<boolean>;
-    isSecret: Promise<boolean>;
-  };
-  const [value] = await Promise.allSettled([inner.promise(), inner.isKnown, inner.isSecret]);
-  return value.status === "fulfilled" ? "no error" : (value.reason as Error).message;
-}
 
 const transitionOf = (d: { result: { net: { plan: unknown } } }) =>
   (d.result.net.plan as { transition: Transition }).transition;

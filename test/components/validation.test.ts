@@ -9,7 +9,7 @@ import { kubernetesArgsProblems, kubeName } from "../../components/kubernetes";
 import { NetworkSpec, networkProblems, validateNetwork } from "../../components/network";
 import { Deployed, planUpgrade } from "../../components/plan";
 import { needsFlagDay, releaseProblems } from "../../components/release";
-import { awsArgs, hex, network, V5, V6 } from "./fixtures";
+import { awsArgs, BOOT_ARGS, hex, network, V5, V6 } from "./fixtures";
 
 const one = (problems: string[], ...needles: (string | RegExp)[]) => {
   const hit = problems.find((p) => needles.every((n) => (typeof n === "string" ? p.includes(n) : n.test(p))));
@@ -200,21 +200,11 @@ describe("Kubernetes settings (flagday:kubernetes)", () => {
 
 describe("AWS boot script", () => {
   const args = {
-    region: "us-west-2",
-    chainId: "test",
-    blockVersion: 4,
-    image: "mobilecoin/node_hw:v6.0.0-test",
-    logLevel: "info",
-    ip: "10.0.0.5",
+    ...BOOT_ARGS,
     peers: [
       { name: "node2", ip: "10.0.0.6", msgPublicKey: "MCowBQYDK2VwAyEA+/x=" },
       { name: "node3", ip: "10.0.0.7" },
     ],
-    threshold: 2,
-    ledgerVolumeId: "vol-0123456789abcdef0",
-    msgSignerKeyArn: "arn:aws:ssm:us-west-2:123456789012:parameter/flagday/testnet/node1/msg-signer-key",
-    tokensConfigUri: "s3://bucket/tokens.signed.json",
-    tokensConfigDigest: hex("70"),
     generation: "u1-upgrade-v5.2.3-to-v6.0.0-39e3f319",
   };
   const script = renderUserData(args);

@@ -162,6 +162,21 @@ function toPlain(v: unknown): unknown {
   return v;
 }
 
+/**
+ * "no error", or an Output's error's message. Outputs are promises inside (internal to the SDK): a failed one
+ * rejects its value and its isKnown and isSecret alike, and every one must be handled, or node:test reports
+ * the rejection it was not shown as a failure of whatever test runs next.
+ */
+export async function settled(o: pulumi.Output<unknown>): Promise<string> {
+  const inner = o as unknown as {
+    promise(): Promise<unknown>;
+    isKnown: Promise<boolean>;
+    isSecret: Promise<boolean>;
+  };
+  const [value] = await Promise.allSettled([inner.promise(), inner.isKnown, inner.isSecret]);
+  return value.status === "fulfilled" ? "no error" : (value.reason as Error).message;
+}
+
 /** The value with secrets replaced by their plain values, for tests that read inputs. */
 export function revealed(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(revealed);
@@ -197,6 +212,12 @@ const fakeCloud: { type: string; id: string; inputs: Record<string, unknown> }[]
 /** The account the mocked AWS provider acts on (sts:GetCallerIdentity). */
 export const MOCK_ACCOUNT = "123456789012";
 
+/** The subnets the mocked EC2 knows, with their zones (the AWS fixtures' node subnets); others are not found. */
+export const MOCK_SUBNET_ZONES: Readonly<Record<string, string>> = {
+  "subnet-0aaaaaaaaaaaaaaa1": "us-west-2a",
+  "subnet-0bbbbbbbbbbbbbbb2": "us-west-2b",
+};
+
 /** Answers the provider lookups the platforms make, from the fake cloud. */
 function answerCall(token: string, inputs: Record<string, unknown>): Record<string, unknown> {
   const tagsOf = (r: (typeof fakeCloud)[number]) => (r.inputs.tags ?? {}) as Record<string, unknown>;
@@ -216,6 +237,10 @@ function answerCall(token: string, inputs: Record<string, unknown>): Record<stri
   if (token === "aws:index/getCallerIdentity:getCallerIdentity") {
     // The provider's account, as the fixtures' ARNs name it.
     return { accountId: MOCK_ACCOUNT, arn: `arn:aws:iam::${MOCK_ACCOUNT}:user/flagday-mock`, userId: "MOCK" };
+  }
+  if (token === "aws:ec2/getSubnet:getSubnet") {
+    const zone = MOCK_SUBNET_ZONES[String(inputs.id)];
+    return zone ? { ...inputs, availabilityZone: zone } : { ...inputs };
   }
   if (token === "aws:ebs/getSnapshot:getSnapshot") {
     const wanted = (inputs.snapshotIds ?? []) as string[];
