@@ -50,12 +50,12 @@ after(async () => {
 });
 
 /** The proposal as bob's own stack would derive it, from the same description (or an edited one). */
-async function bobSigns(edit: (to: EnclaveRelease) => EnclaveRelease = (r) => r) {
+async function proposalOfStack(edit: (to: EnclaveRelease) => EnclaveRelease = (r) => r) {
   const all = await net.stack.getAllConfig();
   const releases = JSON.parse(all["flagday:releases"].value) as Record<string, EnclaveRelease>;
   const network = JSON.parse(all["flagday:network"].value) as NetworkSpec & { release: string };
   const spec = { ...network, release: releases["v2.0.0"] };
-  const proposal = flagDayProposal({
+  return flagDayProposal({
     network: spec,
     operators: networkOperators(spec)!,
     from: releases["v1.0.0"],
@@ -63,8 +63,11 @@ async function bobSigns(edit: (to: EnclaveRelease) => EnclaveRelease = (r) => r)
     window: JSON.parse(all["flagday:window"].value),
     checks: JSON.parse(all["flagday:checks"].value),
   });
+}
+
+async function bobSigns(edit?: (to: EnclaveRelease) => EnclaveRelease) {
   await new CoordinationBoard(new DirectoryBoardBackend(board)).put(
-    agreeEntry(proposal, "bob", privateKeyFrom(BOB.privateKeyPem)),
+    agreeEntry(await proposalOfStack(edit), "bob", privateKeyFrom(BOB.privateKeyPem)),
   );
 }
 
@@ -119,18 +122,7 @@ test("the flag day waits until every operator signed the same proposal", { timeo
 
   // A forged agreement (bob's name, a key not in the network) is ignored and reported.
   const forged = generateOperatorKey();
-  const all = await net.stack.getAllConfig();
-  const releases = JSON.parse(all["flagday:releases"].value) as Record<string, EnclaveRelease>;
-  const network = JSON.parse(all["flagday:network"].value) as NetworkSpec & { release: string };
-  const spec = { ...network, release: releases["v2.0.0"] };
-  const proposal = flagDayProposal({
-    network: spec,
-    operators: networkOperators(spec)!,
-    from: releases["v1.0.0"],
-    to: releases["v2.0.0"],
-    window: JSON.parse(all["flagday:window"].value),
-    checks: JSON.parse(all["flagday:checks"].value),
-  });
+  const proposal = await proposalOfStack();
   const fake = agreeEntry(proposal, "bob", privateKeyFrom(forged.privateKeyPem));
   await new DirectoryBoardBackend(board).create(
     `rehearsal/bob/${fake.flagDayId}/agree`,
