@@ -46,6 +46,9 @@ interface Opts {
   stack?: string;
   keyFile?: string;
   dryRun?: boolean;
+  from?: string;
+  to?: string;
+  out?: string;
 }
 
 function seconds(v: string | undefined, flag: string, dflt?: number): number {
@@ -465,6 +468,29 @@ const COMMANDS: Record<string, { summary: string; run: Run; flags: Flag[]; argum
         "the operator's Ed25519 private key (PEM); default: the secret flagday:operatorKey",
       ],
       ["--dry-run", "print the proposal and who signed; sign nothing"],
+    ],
+  },
+  plan: {
+    summary: "print this stack's flag-day runbook (Markdown) from its stack file, offline",
+    run: async (o) => {
+      if (!o.stack) throw new UsageError("--stack is required");
+      // Loaded only here, as agree is: it brings the Pulumi SDK's config reader and a YAML parser.
+      const { plan, PlanUsageError } = require("./plan") as typeof import("./plan");
+      try {
+        return plan({ stack: o.stack, from: o.from, to: o.to, out: o.out }, (l) => console.log(l));
+      } catch (e) {
+        if (e instanceof PlanUsageError) throw new UsageError(e.message);
+        throw e;
+      }
+    },
+    flags: [
+      ["-s, --stack <stack>", "the stack whose file (stacks/Pulumi.<stack>.yaml) to read (required)"],
+      [
+        "--from <release>",
+        "the release the network runs, from flagday:releases (default: the stack's release)",
+      ],
+      ["--to <release>", "the release to upgrade to, from flagday:releases (default: the stack's release)"],
+      ["--out <file>", "write the runbook to this file instead of printing it"],
     ],
   },
   ingress: {

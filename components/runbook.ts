@@ -1,0 +1,403 @@
+/**
+ * The runbook for the call (`flagday plan`, issue 11): a deterministic Markdown document generated from the
+ * same stage data the components run (stages.ts), the network description and the change, so that it cannot
+ * drift from what `up` does. Plain functions, no Pulumi: checks/plan.ts reads the stack file and calls them.
+ *
+ * Every stage is described in STAGE_TEXT, a record keyed by StageName: a new stage does not compile until it
+ * says what it runs, what it checks and what to do when it fails (the README's fault table, per stage).
+ */
+import { DateTime } from "luxon";
+import type { ChecksOptions } from "./checks";
+import { type MaintenanceWindow, windowBounds } from "./gates";
+import type { NetworkSpec } from "./network";
+import { consensusChanges, type EnclaveRelease } from "./release";
+import {
+  DEFAULT_LIVE_PERIOD_SECONDS,
+  flagDayId,
+  flagDayProposal,
+  networkOperators,
+} from "./coordination/proposal";
+import { keyId } from "./coordination/signing";
+import { SEQUENCES, type SequenceName, type Stage, type StageName } from "./stages";
+
+/** What one stage runs, what it checks, and what the operator does when it fails. */
+export interface StageText {
+  readonly runs: string;
+  readonly checks: string;
+  readonly ifItFails: string;
+  /** Set on the stages after which the call decides whether to go on: the question it answers. */
+  readonly goNoGo?: string;
+}
+
+/** Every stage, described once; the README's stage and fault tables, per stage. */
+export const STAGE_TEXT: Record<StageName, StageText> = {
+  "rollback-guard": {
+    runs: "`flagday heights --at-most <snapshot height>` on the operator's machine: reads every node's height",
+    checks:
+      "no node has blocks beyond the snapshots' height (restoring would drop confirmed transactions); it changes nothing",
+    ifItFails:
+      "Nothing changed. It names the heights: use a release with `reverseMigrations` (run on the current ledgers, " +
+      "nothing is lost), or set `flagday:acceptDataLoss: true` (recorded in the history), then `up`.",
+    goNoGo: "Do the snapshots hold every confirmed block (or has the loss been accepted)?",
+  },
+  preflight: {
+    runs:
+      "AWS: the aws CLI on the stack's account, SSH with the flag-day key, docker, `/ledger` mounted; Kubernetes: " +
+      "`kubectl auth can-i` for every verb the sequence uses, and the node's Deployment; local: the node's folder, " +
+      "ledger and the simulator",
+    checks: "every node can be reached and acted on the way the stages after it will act on it (read-only)",
+    ifItFails:
+      "Nothing changed: ingress open, all nodes on the old enclave. Fix what it names, `up`. Nothing to abort.",
+    goNoGo: "Every node's access is in place: turn clients away now?",
+  },
+  "ingress-reject": {
+    runs: "the platform's gate: ALB fixed 503, the Kubernetes client Ingress taken out of service, the local proxy refusing",
+    checks: "the gate reports that it rejects new client connections",
+    ifItFails:
+      "Not in the fault matrix. No node was touched: fix the gate, `up`; or set `flagday:abort`, `up`.",
+  },
+  quiesce: {
+    runs: "`flagday quiesce`: polls every node's admin API",
+    checks:
+      "all nodes synced at equal heights, nothing pending, no height change for the quiet period; prints `height=<n>`, the snapshots' height",
+    ifItFails:
+      "Ingress closed, all nodes on the old enclave, nothing stopped. Fix the node (unreachable or behind), `up`; " +
+      "or set `flagday:abort`, `up` (no snapshot yet: ledgers untouched).",
+    goNoGo: "Every node at the same height with nothing pending: stop the nodes?",
+  },
+  stop: {
+    runs: "stop the consensus service (SSH, `kubectl scale`, the simulator)",
+    checks: "the node's service is stopped",
+    ifItFails:
+      "Ingress closed, some nodes stopped, all on the old enclave. Fix the node, `up`; or set `flagday:abort`, `up`.",
+  },
+  snapshot: {
+    runs: "EBS snapshot / VolumeSnapshot / copy of the stopped node's `/ledger`, tagged with network, node, from, to, height",
+    checks: "the snapshot completed; its id is recorded in the stack output `flagday.history`",
+    ifItFails:
+      "Ingress closed, all stopped, no migration anywhere the snapshot failed. Fix, `up`; or set `flagday:abort`, `up`.",
+    goNoGo: "Every ledger snapshotted: change the ledgers?",
+  },
+  migrate: {
+    runs: "`mc-ledger-migration --ledger-db /ledger`, then the release's ordered `migrations`",
+    checks: "each migration exits 0",
+    ifItFails:
+      "Ingress closed, all stopped, some ledgers migrated. Fix, `up`; or set `flagday:abort`, `up`: migrated ledgers are restored.",
+  },
+  restore: {
+    runs: "the node's ledger restored from the snapshot the flag day recorded (on AWS and Kubernetes as a new volume or claim)",
+    checks: "the restore completed from exactly the recorded snapshot id",
+    ifItFails:
+      "Not in the fault matrix. Ingress closed, nodes stopped; the migrated ledgers are kept, protected. Fix, `up` " +
+      "again (completed steps are not repeated).",
+  },
+  "reverse-migrate": {
+    runs: "the release's `reverseMigrations`, on the ledger just snapshotted",
+    checks: "each reverse migration exits 0",
+    ifItFails:
+      "Not in the fault matrix. Ingress closed, all stopped, the snapshot holds the ledger as it was. Fix, `up` again.",
+  },
+  start: {
+    runs: "replacement instance / Deployment / process on the target release",
+    checks: "the node answers, synced, on the expected MRENCLAVE (`flagday healthy`)",
+    ifItFails:
+      "Not in the fault matrix. Ingress closed. A node that came up wrong is replaced with " +
+      "`npm run pulumi -- up --replace <its server's URN>`; or set `flagday:abort`, `up`.",
+  },
+  attest: {
+    runs: "`flagday attest --mrenclave <target>`",
+    checks: "every node on the expected MRENCLAVE, attested to its peers, and a new block made",
+    ifItFails:
+      "Ingress closed, new nodes refuse the odd one out. Fix its image, `up --replace <node's server URN>`; or set " +
+      "`flagday:abort`, `up`.",
+  },
+  txtest: {
+    runs: "`flagday txtest`: the stack's own transaction test commands (built in on the simulator)",
+    checks: "self-payment, cross-payment, fog, non-fog: each command exits 0",
+    ifItFails:
+      "Ingress closed, new enclave running. Fix, `up`; or set `flagday:abort`, `up` (test blocks dropped).",
+    goNoGo: "The new enclave attests and passes every transaction test: let clients back in?",
+  },
+  "ingress-accept": {
+    runs: "the platform's gate again, accepting",
+    checks: "the gate reports that it accepts client connections",
+    ifItFails:
+      "Not in the fault matrix. The new enclave runs and is tested, clients are still turned away: fix the gate, `up`.",
+  },
+  live: {
+    runs: "`flagday live --period <live period>`",
+    checks: "heights keep advancing for the live period; a stall fails it and closes the ingress again",
+    ifItFails:
+      "Ingress closed again by the live stage. Fix, `up`; or set `flagday:abort` plus `flagday:acceptDataLoss` " +
+      "(clients were served): the guard names the blocks first.",
+    goNoGo: "Blocks kept coming for the whole live period: close the call?",
+  },
+};
+
+/** What the runbook is generated from. */
+export interface RunbookInput {
+  /** The stack the runbook is for, and how it was asked for (printed so the reader can regenerate it). */
+  readonly stack: string;
+  readonly command: string;
+  readonly platform?: string;
+  readonly network: NetworkSpec;
+  readonly from: EnclaveRelease;
+  readonly to: EnclaveRelease;
+  readonly window?: MaintenanceWindow;
+  readonly checks?: ChecksOptions;
+}
+
+const SEQUENCE_TITLE: Record<SequenceName, string> = {
+  "flag-day": "the flag day",
+  "rollback-restore": "rollback by restoring the snapshots",
+  "rollback-reverse": "rollback with the release's reverse migrations",
+};
+const SEQUENCE_HOW: Record<SequenceName, string> = {
+  "flag-day": "`up` with the target release as `flagday:release`.",
+  "rollback-restore":
+    "after a completed flag day: set `flagday:release` back to the previous release (or also `flagday:rollback: true`) " +
+    "and `up`; after a flag day that failed part-way: `flagday:release` back and `flagday:abort` to the release that failed.",
+  "rollback-reverse":
+    "a rollback when the release has `reverseMigrations`: the current ledgers are migrated back, keeping the blocks made since.",
+};
+
+/** Where a stage runs and what it waits for, in words. */
+function scopeWords(s: Stage, first: boolean, nodes: number): string {
+  if (s.scope === "network") return "once, on the operator's machine, after every stage before it";
+  if (first) return `on each of the ${nodes} nodes, first`;
+  return s.waitFor === "every-node"
+    ? `on each of the ${nodes} nodes, after the stage before it finished on every node (barrier)`
+    : `on each of the ${nodes} nodes, after the stage before it finished on the same node`;
+}
+
+const fence = (s: string) => s.replace(/\|/g, "\\|");
+
+/** The stack's settings a stage's checks use, or undefined. */
+function settingsOf(name: StageName, c: ChecksOptions | undefined, to: EnclaveRelease): string | undefined {
+  const timeout = `timeout ${c?.timeoutSeconds ?? 600} s`;
+  switch (name) {
+    case "quiesce":
+      return `quiet period ${c?.quietPeriodSeconds ?? 40} s, ${timeout}`;
+    case "attest":
+    case "start":
+      return `MRENCLAVE ${to.mrenclave}, ${timeout}`;
+    case "txtest":
+      return c?.txTests ? `tests: ${Object.keys(c.txTests).sort().join(", ")}` : "the built-in tests";
+    case "live":
+      return `live period ${c?.livePeriodSeconds ?? DEFAULT_LIVE_PERIOD_SECONDS} s${
+        c?.generateTraffic ? ", with generated traffic" : ""
+      }`;
+    default:
+      return undefined;
+  }
+}
+
+/** The window's rows: UTC, the window's own zone, and each operator's zone, each zone once. */
+function windowLines(input: RunbookInput): string[] {
+  const w = input.window;
+  if (!w) {
+    return [
+      "No window is set (`flagday:window`): `up` refuses a flag day without one, unless " +
+        "`flagday:windowOverride` gives the reason. Agree it on the call and set it, then regenerate this runbook.",
+    ];
+  }
+  const b = windowBounds(w);
+  const zones: [string, string][] = [
+    ["UTC", "UTC"],
+    [w.timeZone, "the window's zone"],
+  ];
+  for (const op of input.network.operators ?? []) {
+    const tz = (op as { timeZone?: string }).timeZone;
+    if (tz) zones.push([tz, `operator ${op.name}`]);
+  }
+  const seen = new Map<string, string[]>();
+  for (const [z, who] of zones) seen.set(z, [...(seen.get(z) ?? []), who]);
+  const fmt = (t: DateTime, z: string) => t.setZone(z).toFormat("yyyy-MM-dd HH:mm ZZZZ");
+  return [
+    `| zone | for | start | end |`,
+    `| --- | --- | --- | --- |`,
+    ...[...seen].map(([z, who]) => `| ${z} | ${who.join(", ")} | ${fmt(b.start, z)} | ${fmt(b.end, z)} |`),
+  ];
+}
+
+/** The proposal's id when the network has operators and a window, else why there is none. */
+function proposalIdLine(input: RunbookInput): string {
+  const ops = networkOperators(input.network);
+  if (!ops)
+    return "No operators are listed (`flagday:network.operators`): one operator runs every node, nothing to sign.";
+  if (!input.window) return "No proposal id yet: the proposal includes the window, which is not set.";
+  try {
+    const p = flagDayProposal({
+      network: input.network,
+      operators: ops,
+      from: input.from,
+      to: input.to,
+      window: input.window,
+      checks: input.checks,
+    });
+    return `Proposal id \`${flagDayId(p)}\`: every operator signs it with \`flagday agree -s <stack>\`.`;
+  } catch (e) {
+    return `No proposal id: ${(e as Error).message.replace(/\n\s*/g, " ")}`;
+  }
+}
+
+/** A Mermaid flowchart of a sequence: one box per stage, node stages marked "per node"; go/no-go points bold. */
+export function stageGraph(sequence: SequenceName, nodes: number): string {
+  const stages = SEQUENCES[sequence];
+  const lines = ["flowchart TD"];
+  stages.forEach((s, i) => {
+    const label =
+      s.scope === "node" ? `${i + 1}. ${s.name}<br/>per node, ${nodes} nodes` : `${i + 1}. ${s.name}`;
+    lines.push(s.scope === "node" ? `  s${i}["${label}"]` : `  s${i}(["${label}"])`);
+  });
+  stages.forEach((s, i) => {
+    if (i === 0) return;
+    const edge =
+      s.scope === "node" && s.waitFor === "same-node"
+        ? "each node after its own"
+        : stages[i - 1].scope === "node"
+          ? `all ${nodes} nodes`
+          : undefined;
+    lines.push(edge ? `  s${i - 1} -->|"${edge}"| s${i}` : `  s${i - 1} --> s${i}`);
+  });
+  const go = stages.map((s, i) => (STAGE_TEXT[s.name].goNoGo ? `s${i}` : "")).filter(Boolean);
+  if (go.length) {
+    lines.push("  classDef gonogo stroke-width:3px");
+    lines.push(`  class ${go.join(",")} gonogo`);
+  }
+  return lines.join("\n");
+}
+
+/** The runbook, as Markdown. The same input always gives the same text (no clock, no machine state). */
+export function runbookMarkdown(input: RunbookInput): string {
+  const { network, from, to, checks } = input;
+  const n = network.nodes.length;
+  const changed = consensusChanges(from, to);
+  const release = (r: EnclaveRelease) => [
+    r.version,
+    r.mrenclave,
+    r.mrsigner,
+    r.enclaveUri,
+    r.enclaveSha256,
+    r.tokensConfigDigest,
+    String(r.blockVersion),
+  ];
+  const fields = [
+    "version",
+    "MRENCLAVE",
+    "MRSIGNER",
+    "enclave",
+    "enclave sha256",
+    "tokens config",
+    "block version",
+  ];
+  const f = release(from);
+  const t = release(to);
+  const tests = checks?.txTests
+    ? Object.entries(checks.txTests)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([name, cmd]) => `- ${name}: \`${cmd}\``)
+    : ["- the checks CLI's built-in tests (simulated networks only)"];
+  const ops = network.operators ?? [];
+  const out: string[] = [
+    `# Flag-day runbook: ${network.name} (stack ${input.stack})`,
+    "",
+    `Generated by \`${input.command}\` from the stack file and the stage data the components run ` +
+      "(components/stages.ts). Do not edit it: change the stack file and regenerate.",
+    "",
+    "## The proposal",
+    "",
+    `- Network ${network.name} (chain id ${network.chainId})${input.platform ? `, platform ${input.platform}` : ""}: ` +
+      `enclave upgrade (flag day), ${from.version} -> ${to.version}.`,
+    `- Quorum: ${network.quorumThreshold} of ${n} nodes.`,
+    `- Consensus fields that change: ${changed.length ? changed.join(", ") : "none"}.`,
+    `- ${proposalIdLine(input)}`,
+    "",
+    `| field | from ${from.version} | to ${to.version} |`,
+    "| --- | --- | --- |",
+    ...fields.map((name, i) => `| ${name} | ${fence(f[i])} | ${fence(t[i])} |`),
+    "",
+    "### Window",
+    "",
+    ...windowLines(input),
+    "",
+    "### Live period and tests",
+    "",
+    `Live period after the ingress reopens: ${checks?.livePeriodSeconds ?? DEFAULT_LIVE_PERIOD_SECONDS} s.`,
+    "",
+    "Transaction tests:",
+    "",
+    ...tests,
+    "",
+    "## Nodes and operators",
+    "",
+    ...(ops.length
+      ? [
+          "| operator | key id | time zone | nodes |",
+          "| --- | --- | --- | --- |",
+          ...ops.map((op) => {
+            const nodes = network.nodes.filter((x) => x.operator === op.name).map((x) => x.name);
+            const tz = (op as { timeZone?: string }).timeZone ?? "-";
+            return `| ${op.name} | ${keyId(op.publicKey)} | ${tz} | ${nodes.length ? nodes.join(", ") : "none (coordinator)"} |`;
+          }),
+          "",
+          "Who has signed is on the coordination board, not in this file: `flagday agree -s <stack> --dry-run`.",
+        ]
+      : [`One operator runs all ${n} nodes: ${network.nodes.map((x) => x.name).join(", ")}.`]),
+    "",
+    `## The stages of ${SEQUENCE_TITLE["flag-day"]}`,
+    "",
+    "Each stage is a step `pulumi preview` shows. A failed stage stops the update naming it (and the node at " +
+      "fault); re-running `up` resumes at the failed step, completed steps are not repeated.",
+    "",
+  ];
+  SEQUENCES["flag-day"].forEach((s, i) => {
+    const text = STAGE_TEXT[s.name];
+    const settings = settingsOf(s.name, checks, to);
+    out.push(
+      `### ${i + 1}. \`${s.name}\``,
+      "",
+      `- Runbook step: ${s.runbook}.`,
+      `- Where: ${scopeWords(s, i === 0, n)}.`,
+      `- Runs: ${text.runs}.`,
+      `- Checks: ${text.checks}.`,
+      ...(settings ? [`- This stack's settings: ${settings}.`] : []),
+      `- If it fails: ${text.ifItFails}`,
+      ...(text.goNoGo ? [`- **Go/no-go:** ${text.goNoGo}`] : []),
+      "",
+    );
+  });
+  out.push(
+    "## Go/no-go points",
+    "",
+    "`up` does not pause at them: they are where the call confirms what just passed before the next stage " +
+      "changes more, and where stopping costs least if it did not.",
+    "",
+  );
+  SEQUENCES["flag-day"].forEach((s, i) => {
+    const q = STAGE_TEXT[s.name].goNoGo;
+    if (q) out.push(`- After stage ${i + 1} (\`${s.name}\`): ${q}`);
+  });
+  out.push(
+    "",
+    "## Stage graph",
+    "",
+    "One box per stage; a node stage runs on every node. An edge from a node stage waits for every node, except " +
+      "where it says each node after its own. Go/no-go points have a thick border.",
+    "",
+    "```mermaid",
+    stageGraph("flag-day", n),
+    "```",
+    "",
+    "## Ways back",
+    "",
+  );
+  for (const seq of ["rollback-restore", "rollback-reverse"] as const) {
+    out.push(`### Sequence \`${seq}\`: ${SEQUENCE_TITLE[seq]}`, "", `How: ${SEQUENCE_HOW[seq]}`, "");
+    SEQUENCES[seq].forEach((s, i) => {
+      out.push(`${i + 1}. \`${s.name}\` (${s.scope === "node" ? "per node" : "network"}): ${s.runbook}.`);
+    });
+    out.push("");
+  }
+  return out.join("\n");
+}
