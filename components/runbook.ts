@@ -51,7 +51,7 @@ export const STAGE_TEXT: Record<StageName, StageText> = {
     goNoGo: "Every node's access is in place: turn clients away now?",
   },
   "ingress-reject": {
-    runs: "the platform's gate: ALB fixed 503, the Kubernetes client Ingress taken out of service, the local proxy refusing",
+    runs: "the platform's gate: an ALB rule answering every host with 503, the Kubernetes client Ingress taken out of service, the local proxy refusing",
     checks: "the gate reports that it rejects new client connections",
     ifItFails:
       "Not in the fault matrix. No node was touched: fix the gate, `up`; or set `flagday:abort`, `up`.",
