@@ -476,6 +476,11 @@ export class SimNode {
       }
       if (reason) {
         this.log.warn(`refused attestation from ${b.name ?? "?"} (${b.responder_id ?? "?"}): ${reason}`);
+        // The peer that now presents another enclave is not the one we attested: its sessions end, both ways,
+        // at once (a real node drops the connection whose re-attestation fails).
+        for (const [k, v] of this.sessions) if (v.responderId === b.responder_id) this.sessions.delete(k);
+        const peer = this.peers.get(String(b.responder_id));
+        if (peer) this.dropPeer(peer, reason);
         return sendJson(res, 403, { error: `attestation refused: ${reason}` });
       }
       const session = randomBytes(16).toString("hex");
