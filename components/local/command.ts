@@ -42,12 +42,12 @@ export const localCommandProvider: pulumi.dynamic.ResourceProvider = {
     const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
     const replaces = same(olds.triggers, news.triggers) ? [] : ["triggers"];
     const fields = ["create", "update", "delete", "dir", "logFile"] as const;
-    const changed = fields.filter((f) => !same(olds[f], news[f]));
+    const changed: string[] = fields.filter((f) => !same(olds[f], news[f]));
     // The environment may hold secrets, so the state keeps only its digest: compare digests.
     const oldDigest =
       (olds as { environmentDigest?: string }).environmentDigest ?? environmentDigest(undefined);
     if (oldDigest !== environmentDigest(news.environment)) {
-      changed.push("environment" as never);
+      changed.push("environment");
     }
     return {
       changes: replaces.length > 0 || changed.length > 0,
