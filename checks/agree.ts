@@ -9,14 +9,15 @@ import { KeyObject } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { planNetwork } from "../components/consensusNetwork";
-import { openBoard, proposalFor, readAgreement } from "../components/coordination/agreement";
+import { abortedProposal, openBoard, proposalFor, readAgreement } from "../components/coordination/agreement";
 import {
   agreeEntry,
   describeAgreement,
   describeRejected,
   EntryExistsError,
 } from "../components/coordination/board";
-import { describeProposal } from "../components/coordination/proposal";
+import { describeProposal, FlagDayProposal, flagDayId } from "../components/coordination/proposal";
+import { postAbort } from "./barrier";
 import {
   privateKeyFrom,
   publicKeyFrom,
@@ -52,8 +53,9 @@ async function selectStack(name: string): Promise<Stack> {
   return Stack.select(name, ws);
 }
 
-export async function agree(o: AgreeOptions, log: (line: string) => void): Promise<number> {
-  const stack = await selectStack(o.stack);
+/** A stack's config, deployed record and flag-day proposal, derived by the program's own code. */
+async function loadStack(stackName: string) {
+  const stack = await selectStack(stackName);
   const all = await stack.getAllConfig();
   // The stack's config as the program sees it, so the proposal is derived by the very same code.
   pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(all).map(([k, v]) => [k, v.value])));
@@ -61,6 +63,11 @@ export async function agree(o: AgreeOptions, log: (line: string) => void): Promi
   const deployed = (await stack.outputs()).flagday?.value as Deployed | undefined;
   const args = networkArgsFromConfig(config);
   const { network, plan } = planNetwork({ ...args, deployed, platform: undefined as never });
+  return { config, deployed, args, network, plan };
+}
+
+export async function agree(o: AgreeOptions, log: (line: string) => void): Promise<number> {
+  const { config, args, network, plan } = await loadStack(o.stack);
   if (!network.operators?.length) {
     log(
       `flagday agree: stack ${o.stack}'s network lists no operators (flagday:network.operators): nothing to sign.`,
@@ -74,25 +81,13 @@ export async function agree(o: AgreeOptions, log: (line: string) => void): Promi
     );
     return 2;
   }
-  const operator = config.get("operator");
-  if (!operator || !proposal.operators[operator]) {
-    log(
-      `flagday agree: flagday:operator must name this stack's operator, one of ` +
-        `${Object.keys(proposal.operators).join(", ")} (got ${operator === undefined ? "nothing" : `"${operator}"`}).`,
-    );
-    return 2;
-  }
+  const operator = stackOperator(config, Object.keys(proposal.operators), "agree", log);
+  if (!operator) return 2;
   log(describeProposal(proposal));
   const board = openBoard(config.getObject("board"), ROOT, operator);
   if (!o.dryRun) {
     const key = operatorKey(config, o.keyFile);
-    if (publicKeyString(publicKeyFrom(proposal.operators[operator].publicKey)) !== publicKeyString(key)) {
-      log(
-        `flagday agree: the key given is not operator ${operator}'s: its public half differs from ` +
-          `flagday:network.operators' key for ${operator}. Nothing was posted.`,
-      );
-      return 1;
-    }
+    if (!isOperatorsKey(proposal, operator, key, log)) return 1;
     try {
       const at = await board.put(agreeEntry(proposal, operator, key));
       log(`signed and posted: ${at}`);
@@ -105,6 +100,76 @@ export async function agree(o: AgreeOptions, log: (line: string) => void): Promi
   for (const r of reading.rejected) log(describeRejected(r));
   log(describeAgreement(status));
   return 0;
+}
+
+/**
+ * `flagday abort -s <stack> --reason <text>`: posts a signed abort of the stack's flag day. The flag day is the
+ * one the stack's release describes, or, once the operator set flagday:abort, the failed one it undoes.
+ */
+export async function abort(
+  o: { readonly stack: string; readonly keyFile?: string; readonly reason: string },
+  log: (line: string) => void,
+): Promise<number> {
+  const { config, args, network, plan, deployed } = await loadStack(o.stack);
+  const completed = (id: string) =>
+    (deployed?.history ?? []).some((h) => h.id === id && h.outcome === "completed");
+  const proposal =
+    abortedProposal(network, plan, args.window, args.checks, completed) ??
+    proposalFor(network, plan, args.window, args.checks);
+  if (!network.operators?.length || !proposal) {
+    log(
+      `flagday abort: stack ${o.stack} has no flag day of several operators in progress to abort ` +
+        `(no flagday:network.operators, or its release is the deployed one). A single operator aborts with ` +
+        `flagday:abort alone.`,
+    );
+    return 2;
+  }
+  const operator = stackOperator(config, Object.keys(proposal.operators), "abort", log);
+  if (!operator) return 2;
+  const key = operatorKey(config, o.keyFile);
+  if (!isOperatorsKey(proposal, operator, key, log)) return 1;
+  return postAbort(
+    {
+      network: network.name,
+      flagDayId: flagDayId(proposal),
+      operator,
+      reason: o.reason,
+      board: config.getObject("board"),
+    },
+    key,
+    log,
+  );
+}
+
+function stackOperator(
+  config: pulumi.Config,
+  operators: readonly string[],
+  command: string,
+  log: (line: string) => void,
+): string | undefined {
+  const operator = config.get("operator");
+  if (operator && operators.includes(operator)) return operator;
+  log(
+    `flagday ${command}: flagday:operator must name this stack's operator, one of ` +
+      `${operators.join(", ")} (got ${operator === undefined ? "nothing" : `"${operator}"`}).`,
+  );
+  return undefined;
+}
+
+function isOperatorsKey(
+  proposal: FlagDayProposal,
+  operator: string,
+  key: KeyObject,
+  log: (line: string) => void,
+): boolean {
+  if (publicKeyString(publicKeyFrom(proposal.operators[operator].publicKey)) === publicKeyString(key)) {
+    return true;
+  }
+  log(
+    `flagday: the key given is not operator ${operator}'s: its public half differs from ` +
+      `flagday:network.operators' key for ${operator}. Nothing was posted.`,
+  );
+  return false;
 }
 
 /** The operator's private key: `--key-file`, else the secret `flagday:operatorKey`. */

@@ -49,6 +49,16 @@ interface Opts {
   from?: string;
   to?: string;
   out?: string;
+  board?: string;
+  network?: string;
+  flagDay?: string;
+  sequence?: string;
+  stage?: string;
+  operator?: string;
+  operatorKey?: string[];
+  payload?: string;
+  agreeOn?: string;
+  reason?: string;
 }
 
 function seconds(v: string | undefined, flag: string, dflt?: number): number {
@@ -206,6 +216,8 @@ async function cmdQuiesce(o: Opts): Promise<number> {
   if (!v.ok) return fail("quiesce", `not quiet after ${timeoutMs / 1000}s: ${v.reason}`);
   // The height the snapshots are taken at: recorded in the upgrade history and read by rollbacks.
   console.log(`height=${last[0].blockHeight}`);
+  // With several operators, each reports its own nodes' height and hash; the all-quiesced barrier compares them.
+  if (last[0].latestBlockHash) console.log(`hash=${last[0].latestBlockHash}`);
   return ok("quiesce", v.reason);
 }
 
@@ -468,6 +480,50 @@ const COMMANDS: Record<string, { summary: string; run: Run; flags: Flag[]; argum
         "the operator's Ed25519 private key (PEM); default: the secret flagday:operatorKey",
       ],
       ["--dry-run", "print the proposal and who signed; sign nothing"],
+    ],
+  },
+  barrier: {
+    summary: "post this operator's arrival at a cross-operator barrier and wait for every operator's",
+    run: async (o) => {
+      // Loaded only here: it brings the board's backends (the AWS SDK for an S3 board).
+      const { barrier, BarrierUsageError } = require("./barrier") as typeof import("./barrier");
+      try {
+        return await barrier(o);
+      } catch (e) {
+        if (e instanceof BarrierUsageError) throw new UsageError(e.message);
+        throw e;
+      }
+    },
+    flags: [
+      ["--stage <barrier>", "the barrier (all-ready, all-rejecting, all-quiesced, ...) (required)"],
+      ["--network <name>", "the network's name (required)"],
+      ["--flag-day <id>", "the flag day's id, the sha256 every operator signed (required)"],
+      ["--sequence <name>", "flag-day, rollback-restore or rollback-reverse (default flag-day)"],
+      ["--operator <name>", "this operator, who posts (required)"],
+      ["--operator-key <name=public-key>", "every operator and its Ed25519 public key", "repeatable"],
+      ["--board <json>", "the coordination board, as flagday:board gives it (required)"],
+      ["--payload <json>", "what this operator read at the barrier (default {})"],
+      ["--agree-on <what>", "height: every report must carry one height and one block hash"],
+      ["--timeout <s>", "seconds to wait for every operator (default 3600)"],
+      ["--interval <s>", "seconds between board reads (default 1)"],
+      ["--key-file <path>", "the operator's Ed25519 private key (PEM); default: $FLAGDAY_OPERATOR_KEY"],
+    ],
+  },
+  abort: {
+    summary: "post a signed abort of this stack's flag day: every operator's waiting barrier fails with it",
+    run: async (o) => {
+      if (!o.stack) throw new UsageError("--stack is required");
+      if (!o.reason?.trim()) throw new UsageError("--reason is required: say why, for everyone on the call");
+      const { abort } = require("./agree") as typeof import("./agree");
+      return abort({ stack: o.stack, keyFile: o.keyFile, reason: o.reason }, (l) => console.log(l));
+    },
+    flags: [
+      ["-s, --stack <stack>", "the operator's (or the coordinator's) stack (required)"],
+      ["--reason <text>", "why, in words every operator will read (required)"],
+      [
+        "--key-file <path>",
+        "the operator's Ed25519 private key (PEM); default: the secret flagday:operatorKey",
+      ],
     ],
   },
   plan: {

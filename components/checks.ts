@@ -22,6 +22,11 @@ export interface ChecksOptions {
    * @default the checks CLI's built-in tests (simulator only)
    */
   readonly txTests?: Readonly<Record<string, string>>;
+  /**
+   * With several operators: how long a cross-operator barrier waits for every operator before it fails naming
+   * the missing ones. @default 3600
+   */
+  readonly barrierTimeoutSeconds?: number;
   /** The checks CLI to run. @default "flagday" (this package's bin) */
   readonly cli?: string;
 }

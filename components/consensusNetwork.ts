@@ -6,8 +6,11 @@ import { Deployed, HistoryEntry, planUpgrade, Plan, historyEntry } from "./plan"
 import { NodeHandle, Platform } from "./platform";
 import { EnclaveRelease } from "./release";
 import { MaintenanceWindow, testnetRefusal, windowRefusal } from "./gates";
-import { agreementRefusal } from "./coordination/agreement";
+import { agreementRefusal, proposalFor } from "./coordination/agreement";
 import type { AgreementStatus } from "./coordination/board";
+import { flagDayId } from "./coordination/proposal";
+import { sha256Hex } from "./coordination/canonical";
+import type { StageCoordination } from "./orchestrate";
 
 export { parseHeight } from "./checks";
 
@@ -42,9 +45,78 @@ export interface ConsensusNetworkArgs {
    * @default no agreement needed (one operator)
    */
   readonly agreement?: AgreementStatus;
+  /**
+   * A network with several operators (`network.operators`): which one this stack is. The stack then manages
+   * only that operator's nodes (the others are its nodes' peers) and a flag day passes the cross-operator
+   * barriers on the coordination board. Required when the network lists operators.
+   */
+  readonly coordination?: Coordination;
   /** For tests: the clock and whether this is a preview. @default now, and what the engine says */
   readonly now?: Date;
   readonly dryRun?: boolean;
+}
+
+/** One operator's stack of a network with several operators. */
+export interface Coordination {
+  /** This stack's operator (`flagday:operator`), one of `network.operators`. */
+  readonly operator: string;
+  /** The coordination board (`flagday:board`), a directory made absolute. */
+  readonly board: unknown;
+  /** The operator's Ed25519 private key (PEM), a secret (`flagday:operatorKey`): it signs the barrier posts. */
+  readonly operatorKey?: pulumi.Input<string>;
+  /** Or a key file on the operator's machine (`flagday:operatorKeyFile`). */
+  readonly operatorKeyFile?: string;
+  /** How long a barrier waits for the other operators. @default 3600 */
+  readonly barrierTimeoutSeconds?: number;
+}
+
+/** This stack's nodes: every node, or (several operators) the nodes of the stack's operator. */
+export function ownNodes(network: NetworkSpec, coordination?: Pick<Coordination, "operator">): NodeSpec[] {
+  return network.nodes.filter((n) => !coordination || n.operator === coordination.operator);
+}
+
+/**
+ * Why this stack's coordination settings cannot work, or undefined: checked at preview, before anything is
+ * registered, each naming the key and the fix.
+ */
+export function coordinationProblems(
+  network: NetworkSpec,
+  plan: Plan,
+  c: Coordination | undefined,
+): string | undefined {
+  const names = (network.operators ?? []).map((o) => o.name);
+  if (!names.length) {
+    return c
+      ? `flagday:operator is "${c.operator}" but flagday:network.operators lists no operators: remove ` +
+          `flagday:operator, or list every operator with its public key.`
+      : undefined;
+  }
+  if (!c) {
+    return (
+      `flagday:network lists operators (${names.join(", ")}), so each runs its own stack for its own nodes: ` +
+      `set flagday:operator to this stack's operator, and flagday:board to the operators' coordination board.`
+    );
+  }
+  if (!names.includes(c.operator)) {
+    return (
+      `flagday:operator is "${c.operator}", which is not one of flagday:network.operators ` +
+      `(${names.join(", ")}): set it to this stack's operator.`
+    );
+  }
+  if (ownNodes(network, c).length === 0) {
+    return (
+      `flagday:operator ${c.operator} runs no node of flagday:network.nodes: an operator without nodes (the ` +
+      `coordinator) signs with \`flagday agree\` and may post \`flagday abort\`, but has no stack to update.`
+    );
+  }
+  if (plan.kind === "transition" && c.operatorKey === undefined && !c.operatorKeyFile) {
+    return (
+      `a flag day of several operators posts this operator's signed progress at every barrier: set the secret ` +
+      `flagday:operatorKey (\`npm run pulumi -- config set --secret flagday:operatorKey -s <stack> < key.pem\`) ` +
+      `or flagday:operatorKeyFile to operator ${c.operator}'s Ed25519 private key. Nothing was changed.`
+    );
+  }
+  return undefined;
 }
 
 /**
@@ -109,12 +181,14 @@ export class ConsensusNetwork extends pulumi.ComponentResource {
       (dryRun ? undefined : testnet) ??
       agreementRefusal(plan, args.agreement, { dryRun });
     if (refusal) throw new Error(refusal);
+    const problem = coordinationProblems(network, plan, args.coordination);
+    if (problem) throw new Error(`flagday: ${problem}`);
     super("flagday:index:ConsensusNetwork", name, {}, opts);
     this.plan = plan;
 
     const { platform } = args;
     const generation = plan.kind === "initial" ? "initial" : (plan.transition?.id ?? "initial");
-    this.nodes = network.nodes.map(
+    this.nodes = ownNodes(network, args.coordination).map(
       (spec) =>
         new ConsensusNode(
           spec,
@@ -132,6 +206,7 @@ export class ConsensusNetwork extends pulumi.ComponentResource {
       deployed: args.deployed,
       checks: args.checks ?? {},
       parent: this,
+      coordination: stageCoordination(network, plan, args),
     });
     if (plan.kind === "transition") this.stages = built.stages;
     this.record = pulumi
@@ -144,6 +219,39 @@ export class ConsensusNetwork extends pulumi.ComponentResource {
       peerAttestation: network.peerAttestation?.mode ?? "mrenclave",
     });
   }
+}
+
+/** The barriers' context for this update's transition, or undefined (one operator, or no transition). */
+function stageCoordination(
+  network: NetworkSpec,
+  plan: Plan,
+  args: ConsensusNetworkArgs,
+): StageCoordination | undefined {
+  const c = args.coordination;
+  const t = plan.kind === "initial" ? undefined : plan.transition;
+  if (!c || !t) return undefined;
+  // The proposal every operator signed for this transition: its id names the barriers' entries on the board.
+  // Once the transition completed (steady), its barrier steps are only registered again, unchanged in effect:
+  // if the window was since removed the proposal cannot be derived, and a changed command text runs nothing.
+  let id: string;
+  try {
+    const proposal = proposalFor(network, { kind: "transition", transition: t }, args.window, args.checks);
+    if (!proposal) return undefined;
+    id = flagDayId(proposal);
+  } catch (e) {
+    if (plan.kind !== "steady") throw e;
+    id = sha256Hex(`completed ${t.id}`);
+  }
+  return {
+    network: network.name,
+    flagDayId: id,
+    operator: c.operator,
+    operators: network.operators ?? [],
+    board: c.board,
+    timeoutSeconds: c.barrierTimeoutSeconds ?? 3600,
+    ...(c.operatorKey !== undefined ? { operatorKey: c.operatorKey } : {}),
+    ...(c.operatorKeyFile ? { keyFile: c.operatorKeyFile } : {}),
+  };
 }
 
 /**

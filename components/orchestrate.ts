@@ -4,7 +4,9 @@ import { healthyName, serverName, stageStepName } from "./names";
 import { NetworkSpec } from "./network";
 import { IngressGate, NodeHandle, Platform, snapshotRecord, SnapshotRecord, Step } from "./platform";
 import { Deployed, HistoryEntry, Plan, Transition, transitionOrdinal } from "./plan";
-import { NetworkStageName, RESTORE, SEQUENCES, StageName } from "./stages";
+import { BarrierStage, NetworkStageName, RESTORE, SEQUENCES, StageName, stagesOf } from "./stages";
+import { BarrierContext, barrierCommand } from "./coordination/barrier";
+import type { Json } from "./coordination/canonical";
 
 export interface StageContext {
   readonly platform: Platform;
@@ -17,6 +19,18 @@ export interface StageContext {
   readonly deployed?: Deployed;
   readonly checks: ChecksOptions;
   readonly parent: pulumi.Resource;
+  /**
+   * A network with several operators: this stack's operator, its nodes only (`nodes`), and the barriers it
+   * posts to and waits at on the board. @default one operator: no barriers
+   */
+  readonly coordination?: StageCoordination;
+}
+
+/** The barriers' context, and the operator's private key for the steps' environment (a secret). */
+export interface StageCoordination extends Omit<BarrierContext, "flagDayId" | "sequence"> {
+  /** The flag day's id (the sha256 of the proposal every operator signed) for this update's transition. */
+  readonly flagDayId: string;
+  readonly operatorKey?: pulumi.Input<string>;
 }
 
 /** What each stage became: one step for a network stage, one per node (in node order) for a node stage. */
@@ -102,9 +116,31 @@ export function buildStages(ctx: StageContext): BuiltStages {
   let previous: readonly Step[] = [];
   const all = (steps: readonly Step[]) => steps.map((s) => s.resource);
 
-  for (const stage of SEQUENCES[t.sequence]) {
+  for (const stage of stagesOf(t.sequence, ctx.coordination !== undefined)) {
     let steps: Step[];
-    if (stage.scope === "network") {
+    if (stage.scope === "operators") {
+      const c = ctx.coordination as StageCoordination;
+      const payload = barrierPayload(stage, stages, nodes);
+      steps = [
+        platform.command(
+          stageStepName(network.name, ordinal, stage.name),
+          {
+            create: payload.apply((p) =>
+              barrierCommand(
+                ctx.checks.cli ?? "flagday",
+                { ...c, sequence: t.sequence },
+                stage.name,
+                p,
+                stage.agreeOn,
+              ),
+            ),
+            triggers: [t.id],
+            ...(c.operatorKey ? { environment: { FLAGDAY_OPERATOR_KEY: pulumi.secret(c.operatorKey) } } : {}),
+          },
+          { parent: ctx.parent, dependsOn: all(previous) },
+        ),
+      ];
+    } else if (stage.scope === "network") {
       const command = NETWORK_STAGES[stage.name]({ ...ctx, transition: t, undone, stages });
       steps = [
         platform.command(
@@ -147,6 +183,33 @@ export function buildStages(ctx: StageContext): BuiltStages {
     snapshots: undone && t.sequence === "rollback-restore" ? undone : snapshotsOf(stages, nodes),
     done: pulumi.all([...previous, ...healthy].map(stepDone)),
   };
+}
+
+/**
+ * What this operator reports at a barrier: the height and block hash its quiesce agreed on (all-quiesced), its
+ * snapshots with their heights (all-snapshotted), and otherwise the nodes it reached the barrier with.
+ */
+function barrierPayload(
+  stage: BarrierStage,
+  stages: StageSteps,
+  nodes: readonly NodeHandle[],
+): pulumi.Output<Json> {
+  const names = nodes.map((n) => n.spec.name);
+  if (stage.agreeOn === "height") {
+    const out = stages.get("quiesce")?.[0]?.output ?? pulumi.output("");
+    return out.apply((o) => ({
+      nodes: names,
+      height: parseHeight(o) ?? null,
+      blockHash: /\bhash=([0-9a-f]+)/.exec(o)?.[1] ?? null,
+    }));
+  }
+  if (stages.has("snapshot") || stages.has("restore")) {
+    return snapshotsOf(stages, nodes).apply((snapshots) => ({
+      nodes: names,
+      heights: Object.fromEntries(Object.entries(snapshots).map(([n, s]) => [n, s.height ?? null])),
+    }));
+  }
+  return pulumi.output({ nodes: names });
 }
 
 interface NetworkStageContext extends StageContext {

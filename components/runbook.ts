@@ -18,7 +18,7 @@ import {
   networkOperators,
 } from "./coordination/proposal";
 import { keyId } from "./coordination/signing";
-import { SEQUENCES, type SequenceName, type Stage, type StageName } from "./stages";
+import { stagesOf, type SequenceName, type Stage, type StageName } from "./stages";
 
 /** What one stage runs, what it checks, and what the operator does when it fails. */
 export interface StageText {
@@ -28,6 +28,10 @@ export interface StageText {
   /** Set on the stages after which the call decides whether to go on: the question it answers. */
   readonly goNoGo?: string;
 }
+
+const BARRIER_RUNS =
+  "`flagday barrier`: posts this operator's signed arrival to the coordination board and waits until every " +
+  "operator's is there (verified; a forged or edited entry is ignored and reported); an abort fails it at once";
 
 /** Every stage, described once; the README's stage and fault tables, per stage. */
 export const STAGE_TEXT: Record<StageName, StageText> = {
@@ -124,6 +128,61 @@ export const STAGE_TEXT: Record<StageName, StageText> = {
     ifItFails:
       "Not in the fault matrix. The new enclave runs and is tested, clients are still turned away: fix the gate, `up`.",
   },
+  "all-ready": {
+    runs: BARRIER_RUNS,
+    checks: "every operator's nodes passed their pre-flight",
+    ifItFails:
+      "Nothing changed anywhere: every ingress open, every node on the old enclave. It names the operators " +
+      "missing and their last barrier: they fix their pre-flight and `up`; everyone re-runs `up` (the wait resumes).",
+    goNoGo: "Every operator is ready: turn clients away everywhere?",
+  },
+  "all-rejecting": {
+    runs: BARRIER_RUNS,
+    checks: "every operator's ingress rejects clients, so no new transactions reach any node",
+    ifItFails:
+      "Some ingresses closed, no node stopped. The missing operators close theirs and `up`; everyone re-runs `up`; " +
+      "or anyone posts `flagday abort -s <stack> --reason <why>` and each operator sets `flagday:abort`, `up`.",
+  },
+  "all-quiesced": {
+    runs: BARRIER_RUNS + ", its report the height and block hash its own quiesce agreed on",
+    checks:
+      "every operator reported, from its own nodes' admin ports, one height and one block hash across the whole " +
+      "network (computed from the signed reports, never from another operator's admin port)",
+    ifItFails:
+      "Ingresses closed, no node stopped anywhere. Different heights: the network was not quiet everywhere; " +
+      "post `flagday abort` and start over. Missing operators: they fix their quiesce, everyone re-runs `up`.",
+    goNoGo: "The whole network is at one height: stop every node?",
+  },
+  "all-snapshotted": {
+    runs: BARRIER_RUNS + ", its report every node's snapshot height",
+    checks: "every node of every operator stopped, snapshotted and migrated",
+    ifItFails:
+      "Every ingress closed, nodes stopped, no new enclave started anywhere. The operator named fixes its stop, " +
+      "snapshot or migration and `up`; everyone re-runs `up`. Or `flagday abort`, and each sets `flagday:abort`, `up`.",
+    goNoGo: "Every ledger of every operator snapshotted: start the new enclave?",
+  },
+  "all-restored": {
+    runs: BARRIER_RUNS,
+    checks: "every node of every operator stopped and restored from its snapshot",
+    ifItFails:
+      "Every ingress closed, nodes stopped, no enclave started. The operator named fixes its restore and `up`; " +
+      "everyone re-runs `up`.",
+  },
+  "all-proven": {
+    runs: BARRIER_RUNS,
+    checks: "every operator's nodes attest on the target enclave and passed the agreed transaction tests",
+    ifItFails:
+      "Every ingress closed, the new enclave running. The operator named fixes its node and `up`; everyone re-runs " +
+      "`up`. Or `flagday abort`, and each operator sets `flagday:abort`, `up` (test blocks dropped).",
+    goNoGo: "The whole network attests and passed every test: let clients back in everywhere?",
+  },
+  "all-live": {
+    runs: BARRIER_RUNS,
+    checks: "every operator's live window passed: the network kept making blocks for everyone",
+    ifItFails:
+      "Clients are served where the live window passed. The operator named investigates its nodes; the call " +
+      "decides between waiting and a rollback (itself a proposal every operator signs).",
+  },
   live: {
     runs: "`flagday live --period <live period>`",
     checks: "heights keep advancing for the live period; a stall fails it and closes the ingress again",
@@ -164,6 +223,9 @@ const SEQUENCE_HOW: Record<SequenceName, string> = {
 /** Where a stage runs and what it waits for, in words. */
 function scopeWords(s: Stage, first: boolean, nodes: number): string {
   if (s.scope === "network") return "once, on the operator's machine, after every stage before it";
+  if (s.scope === "operators") {
+    return "once per operator, after every stage before it; waits for every operator (cross-operator barrier)";
+  }
   if (first) return `on each of the ${nodes} nodes, first`;
   return s.waitFor === "every-node"
     ? `on each of the ${nodes} nodes, after the stage before it finished on every node (barrier)`
@@ -242,13 +304,19 @@ function proposalIdLine(input: RunbookInput): string {
 }
 
 /** A Mermaid flowchart of a sequence: one box per stage, node stages marked "per node"; go/no-go points bold. */
-export function stageGraph(sequence: SequenceName, nodes: number): string {
-  const stages = SEQUENCES[sequence];
+export function stageGraph(sequence: SequenceName, nodes: number, coordinated = false): string {
+  const stages = stagesOf(sequence, coordinated);
   const lines = ["flowchart TD"];
   stages.forEach((s, i) => {
     const label =
       s.scope === "node" ? `${i + 1}. ${s.name}<br/>per node, ${nodes} nodes` : `${i + 1}. ${s.name}`;
-    lines.push(s.scope === "node" ? `  s${i}["${label}"]` : `  s${i}(["${label}"])`);
+    lines.push(
+      s.scope === "node"
+        ? `  s${i}["${label}"]`
+        : s.scope === "operators"
+          ? `  s${i}{{"${label}<br/>every operator"}}`
+          : `  s${i}(["${label}"])`,
+    );
   });
   stages.forEach((s, i) => {
     if (i === 0) return;
@@ -299,6 +367,8 @@ export function runbookMarkdown(input: RunbookInput): string {
         .map(([name, cmd]) => `- ${name}: \`${cmd}\``)
     : ["- the checks CLI's built-in tests (simulated networks only)"];
   const ops = network.operators ?? [];
+  // With several operators the sequences carry the cross-operator barriers.
+  const sequence = (seq: SequenceName) => stagesOf(seq, ops.length > 0);
   const out: string[] = [
     `# Flag-day runbook: ${network.name} (stack ${input.stack})`,
     "",
@@ -351,7 +421,7 @@ export function runbookMarkdown(input: RunbookInput): string {
       "fault); re-running `up` resumes at the failed step, completed steps are not repeated.",
     "",
   ];
-  SEQUENCES["flag-day"].forEach((s, i) => {
+  sequence("flag-day").forEach((s, i) => {
     const text = STAGE_TEXT[s.name];
     const settings = settingsOf(s.name, checks, to);
     out.push(
@@ -374,7 +444,7 @@ export function runbookMarkdown(input: RunbookInput): string {
       "changes more, and where stopping costs least if it did not.",
     "",
   );
-  SEQUENCES["flag-day"].forEach((s, i) => {
+  sequence("flag-day").forEach((s, i) => {
     const q = STAGE_TEXT[s.name].goNoGo;
     if (q) out.push(`- After stage ${i + 1} (\`${s.name}\`): ${q}`);
   });
@@ -386,7 +456,7 @@ export function runbookMarkdown(input: RunbookInput): string {
       "where it says each node after its own. Go/no-go points have a thick border.",
     "",
     "```mermaid",
-    stageGraph("flag-day", n),
+    stageGraph("flag-day", n, ops.length > 0),
     "```",
     "",
     "## Ways back",
@@ -394,8 +464,9 @@ export function runbookMarkdown(input: RunbookInput): string {
   );
   for (const seq of ["rollback-restore", "rollback-reverse"] as const) {
     out.push(`### Sequence \`${seq}\`: ${SEQUENCE_TITLE[seq]}`, "", `How: ${SEQUENCE_HOW[seq]}`, "");
-    SEQUENCES[seq].forEach((s, i) => {
-      out.push(`${i + 1}. \`${s.name}\` (${s.scope === "node" ? "per node" : "network"}): ${s.runbook}.`);
+    sequence(seq).forEach((s, i) => {
+      const where = s.scope === "node" ? "per node" : s.scope === "operators" ? "every operator" : "network";
+      out.push(`${i + 1}. \`${s.name}\` (${where}): ${s.runbook}.`);
     });
     out.push("");
   }

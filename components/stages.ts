@@ -7,6 +7,11 @@
  *     every stop) -> migrate (each node after its own snapshot) -> start (every node, after every migration)
  *     -> attest -> txtest -> ingress-accept -> live
  *
+ * A network with several operators (each running `pulumi up` on its own stack for its own nodes) runs the same
+ * stages with cross-operator barriers between them (COORDINATED_SEQUENCES): all-ready before any ingress closes,
+ * all-rejecting before the quiesce, all-quiesced (one height, one block hash) before any stop, all-snapshotted
+ * before any start, all-proven before any ingress reopens, all-live to judge the live window network-wide.
+ *
  * Every sequence that stops nodes starts with `preflight`: each platform proves, on every node, that the steps
  * after it can run (the SSH key, docker, the ledger mount, the cloud account, the cluster permissions) while
  * the ingress still accepts clients. A failed pre-flight closed nothing.
@@ -33,10 +38,29 @@ export const NETWORK_STAGE_NAMES = [
   "ingress-accept",
   "live",
 ] as const;
+/**
+ * The cross-operator barriers (a network with several operators): each operator's stack posts, signed, that it
+ * reached the point, with what it read there, and waits until every operator did. A barrier never proceeds on
+ * partial agreement; an abort any operator posts fails it at once.
+ */
+export const BARRIER_NAMES = [
+  "all-ready",
+  "all-rejecting",
+  "all-quiesced",
+  "all-snapshotted",
+  "all-restored",
+  "all-proven",
+  "all-live",
+] as const;
 export type NodeStageName = (typeof NODE_STAGE_NAMES)[number];
 export type NetworkStageName = (typeof NETWORK_STAGE_NAMES)[number];
-export type StageName = NodeStageName | NetworkStageName;
-export const STAGE_NAMES: readonly StageName[] = [...NETWORK_STAGE_NAMES, ...NODE_STAGE_NAMES];
+export type BarrierName = (typeof BARRIER_NAMES)[number];
+export type StageName = NodeStageName | NetworkStageName | BarrierName;
+export const STAGE_NAMES: readonly StageName[] = [
+  ...NETWORK_STAGE_NAMES,
+  ...NODE_STAGE_NAMES,
+  ...BARRIER_NAMES,
+];
 
 interface StageBase {
   /** The runbook step this stage performs, for previews, logs and the README. */
@@ -55,7 +79,21 @@ export interface NodeStage extends StageBase {
   /** What it waits for: the previous stage on `every-node` (a barrier) or only on the `same-node`. */
   readonly waitFor: "every-node" | "same-node";
 }
-export type Stage = NetworkStage | NodeStage;
+/**
+ * A barrier runs once per operator stack and only in a network with several operators (NetworkSpec.operators):
+ * post this operator's progress, then wait for every operator's (coordination/barrier.ts).
+ */
+export interface BarrierStage extends StageBase {
+  readonly name: BarrierName;
+  readonly scope: "operators";
+  readonly waitFor: "every-operator";
+  /**
+   * What every operator's report must agree on, besides having arrived: `height` (one height and one block
+   * hash across every node of every operator).
+   */
+  readonly agreeOn?: "height";
+}
+export type Stage = NetworkStage | NodeStage | BarrierStage;
 
 const network = (name: NetworkStageName, runbook: string): NetworkStage => ({
   name,
@@ -68,6 +106,14 @@ const node = (name: NodeStageName, waitFor: NodeStage["waitFor"], runbook: strin
   scope: "node",
   waitFor,
   runbook,
+});
+
+const barrier = (name: BarrierName, runbook: string, agreeOn?: "height"): BarrierStage => ({
+  name,
+  scope: "operators",
+  waitFor: "every-operator",
+  runbook,
+  ...(agreeOn ? { agreeOn } : {}),
 });
 
 /**
@@ -88,17 +134,49 @@ const ATTEST = network("attest", "All nodes attest to each other and make a bloc
 const TXTEST = network("txtest", "Transaction tests: self, cross, fog, non-fog");
 const INGRESS_ACCEPT = network("ingress-accept", "Ingress accepts client connections");
 const LIVE = network("live", "Live window: blocks keep coming");
+
+// The barriers (several operators only; a network of one operator runs the sequences without them).
+const ALL_READY = barrier(
+  "all-ready",
+  "Every operator passed its pre-flight: only then does any operator turn clients away",
+);
+const ALL_REJECTING = barrier(
+  "all-rejecting",
+  "Every operator's ingress rejects clients: only then do the heights settle network-wide",
+);
+const ALL_QUIESCED = barrier(
+  "all-quiesced",
+  "Every node of every operator quiet at one height and one block hash: only then does any operator stop a node",
+  "height",
+);
+const ALL_SNAPSHOTTED = barrier(
+  "all-snapshotted",
+  "Every node of every operator stopped, snapshotted and migrated: only then does any operator start the new enclave",
+);
+const ALL_RESTORED = barrier(
+  "all-restored",
+  "Every node of every operator stopped and restored: only then does any operator start the old enclave",
+);
+const ALL_PROVEN = barrier(
+  "all-proven",
+  "Every operator's nodes attest on the target enclave and passed the transaction tests: only then does any operator reopen its ingress",
+);
+const ALL_LIVE = barrier("all-live", "Every operator's live window passed: the network is judged as a whole");
+
 /** How every transition ends, once the ledgers are ready: the target enclave starts and is proven, then clients. */
-const START_AND_PROVE: readonly Stage[] = [START, ATTEST, TXTEST, INGRESS_ACCEPT, LIVE];
+const START_AND_PROVE: readonly Stage[] = [START, ATTEST, TXTEST, ALL_PROVEN, INGRESS_ACCEPT, LIVE, ALL_LIVE];
+/** Before anything stops: every node checked, then every ingress closed. */
+const CLOSE: readonly Stage[] = [PREFLIGHT, ALL_READY, INGRESS_REJECT, ALL_REJECTING];
 
 /** An enclave upgrade. */
-export const FLAG_DAY: readonly Stage[] = [
-  PREFLIGHT,
-  INGRESS_REJECT,
+export const FLAG_DAY_STAGES: readonly Stage[] = [
+  ...CLOSE,
   QUIESCE,
+  ALL_QUIESCED,
   STOP,
   node("snapshot", "every-node", "Snapshot ledger-db and ledger-distribution state"),
   node("migrate", "same-node", "Apply forward-DB migrations"),
+  ALL_SNAPSHOTTED,
   ...START_AND_PROVE,
 ];
 
@@ -106,29 +184,45 @@ export const FLAG_DAY: readonly Stage[] = [
 export const RESTORE = node("restore", "every-node", "Restore each ledger from its pre-upgrade snapshot");
 
 /** Undoing an upgrade by restoring each node's pre-upgrade snapshot: the same gates, no migration. */
-export const ROLLBACK_RESTORE: readonly Stage[] = [
+const ROLLBACK_RESTORE_STAGES: readonly Stage[] = [
   network(
     "rollback-guard",
     "No node has blocks beyond the snapshots (restoring would drop confirmed transactions)",
   ),
   // The guard first: it reads the ledgers only, and if it refuses, no node needs to be checked.
-  PREFLIGHT,
-  INGRESS_REJECT,
+  ...CLOSE,
   STOP,
   RESTORE,
+  ALL_RESTORED,
   ...START_AND_PROVE,
 ];
 
 /** Undoing an upgrade with the release's reverse migrations, keeping blocks made since (snapshot first). */
-export const ROLLBACK_REVERSE: readonly Stage[] = [
-  PREFLIGHT,
-  INGRESS_REJECT,
+const ROLLBACK_REVERSE_STAGES: readonly Stage[] = [
+  ...CLOSE,
   QUIESCE,
+  ALL_QUIESCED,
   STOP,
   node("snapshot", "every-node", "Snapshot ledger-db before reverse migration"),
   node("reverse-migrate", "same-node", "Apply the release's reverse migrations"),
+  ALL_SNAPSHOTTED,
   ...START_AND_PROVE,
 ];
+
+/**
+ * The sequences of a network with several operators, barriers included: the whole order in one place. One
+ * operator's network runs the same sequences without the barriers (SEQUENCES).
+ */
+export const COORDINATED_SEQUENCES = {
+  "flag-day": FLAG_DAY_STAGES,
+  "rollback-restore": ROLLBACK_RESTORE_STAGES,
+  "rollback-reverse": ROLLBACK_REVERSE_STAGES,
+};
+const withoutBarriers = (stages: readonly Stage[]) => stages.filter((s) => s.scope !== "operators");
+
+export const FLAG_DAY: readonly Stage[] = withoutBarriers(FLAG_DAY_STAGES);
+export const ROLLBACK_RESTORE: readonly Stage[] = withoutBarriers(ROLLBACK_RESTORE_STAGES);
+export const ROLLBACK_REVERSE: readonly Stage[] = withoutBarriers(ROLLBACK_REVERSE_STAGES);
 
 /** The stage lists by name, for the rehearsal summary and the README's picture. */
 export const SEQUENCES = {
@@ -137,6 +231,10 @@ export const SEQUENCES = {
   "rollback-reverse": ROLLBACK_REVERSE,
 };
 export type SequenceName = keyof typeof SEQUENCES;
+
+/** A sequence's stages: with the cross-operator barriers when the network has several operators. */
+export const stagesOf = (sequence: SequenceName, coordinated: boolean): readonly Stage[] =>
+  (coordinated ? COORDINATED_SEQUENCES : SEQUENCES)[sequence];
 
 /** Whether a sequence has a stage: a platform's pre-flight checks only what the sequence's stages will do. */
 export const sequenceHas = (sequence: SequenceName, stage: StageName): boolean =>

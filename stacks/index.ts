@@ -1,9 +1,18 @@
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { ConsensusNetwork, Deployed, Platform } from "../components";
 import { networkArgsFromConfig } from "./config";
 import { localPlatform, localPlatformArgs } from "../components/local/platform";
 import { ConsensusNetworkArgs, planNetwork } from "../components/consensusNetwork";
-import { openBoard, proposalFor, readAgreement } from "../components/coordination/agreement";
+import {
+  abortedProposal,
+  openBoard,
+  proposalFor,
+  readAbort,
+  readAgreement,
+} from "../components/coordination/agreement";
+import { flagDayId, shortId } from "../components/coordination/proposal";
+import type { Coordination } from "../components/consensusNetwork";
 import { AgreementStatus, describeAgreement, describeRejected } from "../components/coordination/board";
 import { awsPlatformArgs } from "../components/aws/args";
 import { awsPlatform } from "../components/aws/platform";
@@ -29,6 +38,7 @@ export = async () => {
   };
   const net = new ConsensusNetwork(args.network.name, {
     ...args,
+    coordination: coordinationFromConfig(config),
     agreement: await readOperatorsAgreement(config, args),
   });
   // The record is the only output, and it changes only when a transition completes: a re-run with nothing
@@ -57,10 +67,46 @@ async function readOperatorsAgreement(
   const proposal = proposalFor(network, plan, args.window, args.checks);
   if (!proposal) return undefined;
   const board = openBoard(config.getObject("board"), pulumi.getRootDirectory());
+  // An abort (flagday:abort, undoing a flag day that failed part-way) needs no new signatures once an operator
+  // posted a signed abort of that flag day: the abort is the operators' decision, and it must not wait.
+  const completed = (id: string) =>
+    (args.deployed?.history ?? []).some((h) => h.id === id && h.outcome === "completed");
+  const aborted = abortedProposal(network, plan, args.window, args.checks, completed);
+  const abort = aborted && (await readAbort(board, aborted));
+  if (abort) {
+    pulumi.log.info(
+      `flagday: operator ${abort.operator} aborted flag day ${shortId(flagDayId(aborted!))} at ${abort.at} ` +
+        `(${abort.reason}): this rollback restores this operator's nodes without new signatures.`,
+    );
+    return undefined;
+  }
   const { status, reading } = await readAgreement(board, proposal);
   for (const r of reading.rejected) pulumi.log.warn(`flagday: ${describeRejected(r)}`);
   pulumi.log.info(`flagday: ${describeAgreement(status)}`);
   return status;
+}
+
+/**
+ * `flagday:operator`, `flagday:board` and the operator's key (`flagday:operatorKey`, a secret, or
+ * `flagday:operatorKeyFile`): which operator this stack is, for a network with several operators.
+ */
+function coordinationFromConfig(config: pulumi.Config): Coordination | undefined {
+  const operator = config.get("operator");
+  if (operator === undefined) return undefined;
+  const board = config.getObject<{ directory?: string }>("board");
+  const keyFile = config.get("operatorKeyFile");
+  return {
+    operator,
+    // The barrier steps run the checks CLI from anywhere: a directory board is made absolute here.
+    board:
+      typeof board?.directory === "string"
+        ? { ...board, directory: path.resolve(pulumi.getRootDirectory(), board.directory) }
+        : board,
+    operatorKey: config.getSecret("operatorKey"),
+    ...(keyFile ? { operatorKeyFile: path.resolve(pulumi.getRootDirectory(), keyFile) } : {}),
+    barrierTimeoutSeconds: config.getObject<{ barrierTimeoutSeconds?: number }>("checks")
+      ?.barrierTimeoutSeconds,
+  };
 }
 
 function platformFromConfig(config: pulumi.Config): Platform {

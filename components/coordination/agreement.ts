@@ -82,6 +82,51 @@ export function proposalFor(
   });
 }
 
+/**
+ * For an abort (a rollback of a flag day that failed part-way, `flagday:abort`): the proposal of the flag day it
+ * undoes, derived from the same description, so that the abort posted against it on the board is found.
+ * Undefined for anything else (a rollback of a completed flag day is its own proposal every operator signs).
+ */
+export function abortedProposal(
+  network: NetworkSpec,
+  plan: Plan,
+  window: MaintenanceWindow | undefined,
+  checks: ChecksOptions | undefined,
+  completed: (id: string) => boolean,
+): FlagDayProposal | undefined {
+  const operators = networkOperators(network);
+  if (!operators || plan.kind !== "transition") return undefined;
+  const undone = plan.transition.undoes;
+  if (!undone || completed(undone.id)) return undefined;
+  return flagDayProposal({
+    network,
+    operators,
+    from: undone.from,
+    to: undone.to,
+    sequence: undone.sequence,
+    window: window as MaintenanceWindow,
+    checks,
+  });
+}
+
+/** The first verified abort of `proposal`'s flag day on the board, or undefined. */
+export async function readAbort(
+  board: CoordinationBoard,
+  proposal: FlagDayProposal,
+): Promise<{ readonly operator: string; readonly reason: string; readonly at: string } | undefined> {
+  const reading = await board.readFlagDay(proposal);
+  const abort = reading.entries
+    .filter((e) => e.kind === "abort")
+    .sort((a, b) => Date.parse(a.signedAt) - Date.parse(b.signedAt))[0];
+  return abort
+    ? {
+        operator: abort.operator,
+        reason: String((abort.payload as { reason?: unknown }).reason),
+        at: abort.signedAt,
+      }
+    : undefined;
+}
+
 /** What the board says of `proposal`, with the entries it ignored (forged, edited, replayed) in words. */
 export async function readAgreement(
   board: CoordinationBoard,

@@ -286,7 +286,10 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
     },
 
     ingressGate(network: NetworkSpec, nodes: readonly NodeHandle[], opts): IngressGate {
-      const ports = ingressPorts(args.basePort);
+      // Several operators: each stack's ingress is its operator's own, in front of its own nodes.
+      const operator = nodes[0]?.spec.operator;
+      const k = operator === undefined ? -1 : (network.operators ?? []).findIndex((o) => o.name === operator);
+      const ports = ingressPorts(args.basePort, k < 0 ? undefined : k);
       const config: IngressConfig = {
         dir: path.join(args.rootDir, "ingress"),
         listen: ports.listen,

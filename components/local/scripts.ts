@@ -13,8 +13,13 @@ export function localPorts(basePort: number, index: number): NodeConfig["ports"]
   return { admin: base, client: base + 3, peer: base + 4 };
 }
 
-export function ingressPorts(basePort: number): { listen: number; control: number } {
-  return { listen: basePort + 1, control: basePort + 2 };
+/**
+ * The client-facing ingress and its control port: base+1 and base+2, or, for the k-th operator (0-based) of a
+ * network with several operators (each its own ingress), base+10(k+1)+1 and +2, ports no node uses.
+ */
+export function ingressPorts(basePort: number, operatorIndex?: number): { listen: number; control: number } {
+  const base = operatorIndex === undefined ? basePort : basePort + 10 * (operatorIndex + 1);
+  return { listen: base + 1, control: base + 2 };
 }
 
 /** Where a node's files live under the rehearsal's root. */
