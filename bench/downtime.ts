@@ -17,7 +17,7 @@ import { scratchNetwork } from "../rehearsal/scratch";
 // Far below a real EBS snapshot or instance boot (minutes), but long enough that the simulator's own CPU work
 // (ten Node processes migrating and starting at once on a 2-core machine) does not stand in for the remote
 // operations it models. With 2 s here the 10-node run measured a ratio of 1.50 on 2 cores, from that contention.
-const STEP_LATENCY_SECONDS = Number(process.env.FLAGDAY_BENCH_STEP_SECONDS ?? 6);
+export const STEP_LATENCY_SECONDS = Number(process.env.FLAGDAY_BENCH_STEP_SECONDS ?? 6);
 
 export interface DowntimeFigures {
   readonly nodes: number;
@@ -64,7 +64,7 @@ export function criticalPathSeconds(report: FlagDayReport): number {
 }
 
 /** The downtime (ms) measured as the ingress steps reached the driver. */
-function downtimeSeconds(report: FlagDayReport): number {
+export function downtimeSeconds(report: FlagDayReport): number {
   const stage = (m?: StepEventMetadata) =>
     m && m.op !== "same" ? stageOfStep(stepNameOf(m.urn), report.network) : undefined;
   let start: number | undefined;

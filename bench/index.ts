@@ -4,10 +4,12 @@
  */
 import { benchDowntime } from "./downtime";
 import { benchGraph } from "./graph";
+import { benchCoordinated } from "./coordinated";
 
 async function main(): Promise<void> {
   await benchGraph();
   await benchDowntime();
+  await benchCoordinated();
 }
 
 main().catch((e) => {

@@ -59,6 +59,7 @@ interface Opts {
   payload?: string;
   agreeOn?: string;
   reason?: string;
+  wallets?: string;
 }
 
 function seconds(v: string | undefined, flag: string, dflt?: number): number {
@@ -284,7 +285,11 @@ async function cmdTxtest(o: Opts): Promise<number> {
   const unknown = only.filter((n) => !(TX_CHECKS as readonly string[]).includes(n) && !commands.has(n));
   if (unknown.length)
     throw new UsageError(`unknown check(s) ${unknown.join(", ")}: give --command name=cmd for them`);
-  const results = await runTxTests({ targets, only, commands, timeoutMs });
+  const wallets = o.wallets === undefined ? undefined : Number(o.wallets);
+  if (wallets !== undefined && (!Number.isInteger(wallets) || wallets < 1)) {
+    throw new UsageError(`--wallets must be a wallet set number from 1 (got "${o.wallets}")`);
+  }
+  const results = await runTxTests({ targets, only, commands, timeoutMs, wallets });
   const rows = [["check", "result", "time", "detail"]];
   for (const r of results)
     rows.push([r.name, r.ok ? "PASS" : "FAIL", `${(r.ms / 1000).toFixed(1)}s`, r.detail]);
@@ -433,6 +438,10 @@ const COMMANDS: Record<string, { summary: string; run: Run; flags: Flag[]; argum
       ["--only <checks>", `comma-separated checks to run (built in: ${TX_CHECKS.join(",")})`],
       ["--command <name=shell-cmd>", "a check as a shell command that exits 0 on success", "repeatable"],
       ["--timeout <s>", "seconds each check may take (default 30)"],
+      [
+        "--wallets <n>",
+        "built-in checks: this operator's own wallet set (simulator w<n>-alice, ...), for operators testing at once",
+      ],
       ...TARGETS,
     ],
   },

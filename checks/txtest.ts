@@ -23,6 +23,11 @@ export interface TxTestOptions {
   only: string[];
   commands: Map<string, string>;
   timeoutMs: number;
+  /**
+   * The operator's own wallet set (simulator: `w<n>-alice`, ...), so that several operators' tests at the same
+   * time do not see each other's payments. @default the shared wallets (alice, bob, ...)
+   */
+  wallets?: number;
 }
 
 /** Run a shell command; resolves with exit code and the tail of its output. */
@@ -99,22 +104,24 @@ async function payAndCheck(
 }
 
 async function builtin(name: TxCheckName, o: TxTestOptions): Promise<string> {
+  const w = (account: string) => (o.wallets ? `w${o.wallets}-${account}` : account);
   switch (name) {
     case "self-payment":
-      return payAndCheck(o, "alice", "alice", 5, false);
+      return payAndCheck(o, w("alice"), w("alice"), 5, false);
     case "cross-payment":
-      return payAndCheck(o, "bob", "carol", 7, false);
+      return payAndCheck(o, w("bob"), w("carol"), 7, false);
     case "fog": {
-      const d = await payAndCheck(o, "fog0", "fog1", 11, true);
+      const d = await payAndCheck(o, w("fog0"), w("fog1"), 11, true);
       // test_client also checks a double spend is refused.
       const client = o.targets.find((t) => t.client)!;
-      const have = await balance(client.client!, "fog1");
-      const ds = await submitPayment(client.client!, "fog1", "fog0", have + 1, true);
-      if (ds.ok) throw new Error(`double spend of ${have + 1} from fog1 (balance ${have}) was accepted`);
+      const have = await balance(client.client!, w("fog1"));
+      const ds = await submitPayment(client.client!, w("fog1"), w("fog0"), have + 1, true);
+      if (ds.ok)
+        throw new Error(`double spend of ${have + 1} from ${w("fog1")} (balance ${have}) was accepted`);
       return `${d}; double spend refused`;
     }
     case "non-fog":
-      return payAndCheck(o, "dave", "alice", 13, false);
+      return payAndCheck(o, w("dave"), w("alice"), 13, false);
   }
 }
 

@@ -58,11 +58,13 @@ export function checkCommands(nodes: readonly NodeHandle[], opts: ChecksOptions)
     /** Every node on `mrenclave`, and a new block. */
     attest: (mrenclave: string) =>
       pulumi.interpolate`${cli} attest --mrenclave ${mrenclave} --timeout ${timeout}${traffic ? " --submit-tx" : ""} ${targets}`,
-    txtest: () => {
+    /** `wallets`: the operator's own wallet set for the built-in (simulated) checks, with several operators. */
+    txtest: (wallets?: number) => {
       const own = Object.entries(opts.txTests ?? {})
         .map(([name, cmd]) => ` --command ${q(`${name}=${cmd}`)}`)
         .join("");
-      return pulumi.interpolate`${cli} txtest --timeout ${timeout}${own} ${targets}`;
+      const set = wallets !== undefined && !opts.txTests ? ` --wallets ${wallets}` : "";
+      return pulumi.interpolate`${cli} txtest --timeout ${timeout}${set}${own} ${targets}`;
     },
     /** Every node's height; with `--at-most` it fails when a node is above it. */
     heights: () => pulumi.interpolate`${cli} heights ${targets}`,

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { Operator, operatorProblems } from "./coordination/proposal";
 import { EnclaveRelease, describe, releaseProblems, CONSENSUS_FIELDS, sgxModeOf } from "./release";
 import { ledgerArchiveProblems } from "./mobilecoin/ledgerArchive";
@@ -29,6 +30,16 @@ export interface NodeSpec {
    * @default none (a network with no operators is run by one)
    */
   readonly operator?: string;
+  /**
+   * The host (DNS name or IP address) other operators' nodes reach this node's peer port (8443) on, e.g.
+   * `peer1.mainnet.example.com`: no scheme, no port, no path. Every node's network.json lists every other node as
+   * a broadcast peer and quorum member, and a stack cannot see the addresses of another operator's nodes (they
+   * run in that operator's own account or cluster), so it is required for a node of another operator on AWS and
+   * Kubernetes. A node's own platform ignores it for its own nodes (they reach each other by the platform's own
+   * addresses).
+   * @default none
+   */
+  readonly peerHost?: string;
 }
 
 /** A whole consensus network: the unit of a flag day. */
@@ -65,6 +76,36 @@ export interface NetworkSpec {
 }
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$/;
+/** A DNS name (letters, digits and dashes between dots) as it stands in a peer URI's host part. */
+const HOST = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+/**
+ * Why `peerHost` cannot stand in a peer URI (`insecure-mcp://<host>:8443/`), or undefined. `at` is its config key.
+ * The platform adds the port and the scheme, so a value with either (or a path) is refused with the host it
+ * probably meant.
+ */
+export function peerHostProblem(host: unknown, at: string): string | undefined {
+  const fix = `the host name or IP address other operators' nodes reach the node's peer port (8443) on, like "peer1.mainnet.example.com"`;
+  if (typeof host !== "string" || host.length === 0) return `${at} must be ${fix} (got ${describe(host)}).`;
+  if (isIP(host) === 4 || (isIP(host) === 0 && HOST.test(host))) return undefined;
+  if (isIP(host) === 6) {
+    return (
+      `${at} is the IPv6 address ${describe(host)}, which a peer URI cannot carry without brackets: give a DNS ` +
+      `name for it instead.`
+    );
+  }
+  let meant: string | undefined;
+  try {
+    meant = new URL(host.includes("://") ? host : `insecure-mcp://${host}`).hostname || undefined;
+  } catch {
+    meant = undefined;
+  }
+  return (
+    `${at} must be ${fix}: only the host, with no scheme, port or path (the platform writes ` +
+    `insecure-mcp://<host>:8443/ itself) (got ${describe(host)}).` +
+    (meant && meant !== host && (isIP(meant) === 4 || HOST.test(meant)) ? ` Use "${meant}".` : "")
+  );
+}
 
 /**
  * Every problem with a network description, each naming the field and the fix. Empty means valid. Run at
@@ -110,6 +151,10 @@ export function networkProblems(net: Partial<NetworkSpec> | undefined, where = "
       );
     } else {
       seen.set(n.name, i);
+    }
+    if (n.peerHost !== undefined) {
+      const problem = peerHostProblem(n.peerHost, `${where}.nodes[${i}].peerHost`);
+      if (problem) problems.push(problem);
     }
     if (n.release !== undefined && net.release) {
       const differs = CONSENSUS_FIELDS.filter((f) => n.release?.[f] !== net.release?.[f]);
@@ -179,17 +224,23 @@ export function validateNetwork(
 
 /**
  * Node settings a platform does not understand, or that are not non-empty strings: caught before anything is
- * registered. `platform` is how the message names it ("an AWS", "a Kubernetes").
+ * registered. `platform` is how the message names it ("an AWS", "a Kubernetes"). `operator` is the stack's
+ * operator in a network of several (`ownedBy`): another operator's nodes run on that operator's platform, with
+ * that platform's settings, which are its business; of their settings only `msgPublicKey`, which this stack's
+ * network.json carries, is checked here.
  */
 export function nodeSettingsProblems(
   network: NetworkSpec,
   allowed: readonly string[],
   platform: string,
   where = "flagday:network",
+  operator?: string,
 ): string[] {
   const problems: string[] = [];
   network.nodes.forEach((n, i) => {
+    const own = ownedBy(n, operator);
     for (const [k, v] of Object.entries(n.settings ?? {})) {
+      if (!own && k !== "msgPublicKey") continue;
       if (!allowed.includes(k)) {
         problems.push(
           `${where}.nodes[${i}].settings.${k} is not ${platform} node setting: use one of ${allowed.join(", ")}.`,
@@ -200,4 +251,52 @@ export function nodeSettingsProblems(
     }
   });
   return problems;
+}
+
+/**
+ * Whether a stack of `operator` runs `node`: every node when the network has one operator (`operator`
+ * undefined), else the operator's own (as consensusNetwork.ts's ownNodes chooses them). A platform learns its
+ * stack's operator from the first node it is asked to create.
+ */
+export function ownedBy(node: NodeSpec, operator: string | undefined): boolean {
+  return operator === undefined || node.operator === operator;
+}
+
+/**
+ * Why a stack cannot name node `index` in its nodes' network.json: the node is not one this stack runs and
+ * states no `peerHost`.
+ */
+export function missingPeerHost(network: NetworkSpec, index: number, where = "flagday:network"): string {
+  const n = network.nodes[index];
+  const owner = n.operator !== undefined ? `operator ${n.operator}` : "another operator";
+  return (
+    `${where}.nodes[${index}].peerHost is missing: node ${n.name} belongs to ${owner}, whose peer address this ` +
+    `stack cannot know (the node runs in ${owner}'s own account or cluster), yet every node's network.json lists ` +
+    `it as a broadcast peer and quorum member. Ask ${owner} for the host its node's peer port (8443) is reached ` +
+    `on and set it, like peerHost: peer.${n.name}.example.com.`
+  );
+}
+
+/**
+ * For a stack of `operator`: every node of another operator that states no `peerHost`, each naming the key and
+ * why. Empty for a network of one operator (`operator` undefined), whose stack runs every node.
+ */
+export function peerHostProblems(
+  network: NetworkSpec,
+  operator: string | undefined,
+  where = "flagday:network",
+): string[] {
+  return network.nodes.flatMap((n, i) =>
+    ownedBy(n, operator) || n.peerHost ? [] : [missingPeerHost(network, i, where)],
+  );
+}
+
+/**
+ * The host a stack's nodes reach `node` on when the stack's platform did not create it (another operator's
+ * node): its `peerHost`. Throws naming the key when there is none, at preview, while the graph is built.
+ */
+export function foreignPeerHost(network: NetworkSpec, node: NodeSpec, where = "flagday:network"): string {
+  if (node.peerHost) return node.peerHost;
+  const index = network.nodes.findIndex((n) => n.name === node.name);
+  throw new Error(`flagday: ${missingPeerHost(network, index, where)} Nothing was changed.`);
 }

@@ -228,7 +228,8 @@ const NETWORK_STAGES: {
   "ingress-accept": (ctx) => ctx.gate.accept,
   quiesce: (ctx) => checkCommands(ctx.nodes, ctx.checks).quiesce(),
   attest: (ctx) => checkCommands(ctx.nodes, ctx.checks).attest(ctx.transition.to.mrenclave),
-  txtest: (ctx) => checkCommands(ctx.nodes, ctx.checks).txtest(),
+  // Several operators test at the same time: each with its own wallets (the built-in, simulated tests).
+  txtest: (ctx) => checkCommands(ctx.nodes, ctx.checks).txtest(walletSet(ctx.coordination)),
   // The ingress is open during the live window (re-opened here, so a re-run after a stall opens it again).
   // If the network stalls, close it again: clients must not pile transactions onto a network that cannot
   // commit them while the operators decide.
@@ -254,6 +255,12 @@ const NETWORK_STAGES: {
     );
   },
 };
+
+/** This operator's wallet set for the built-in transaction tests: its place in the operator list, from 1. */
+function walletSet(c: StageCoordination | undefined): number | undefined {
+  const k = c ? c.operators.findIndex((o) => o.name === c.operator) : -1;
+  return k < 0 ? undefined : k + 1;
+}
 
 /**
  * The rollback guard's command: fail when any node is above the snapshots' height, unless the loss is

@@ -11,6 +11,10 @@
  *   --keep              start from the network as it is instead of a fresh one
  *   --stack <name>      another practice network: `practice-<anything>` (default `practice`)
  *   --base-port <port>  where the network listens (default the committed stack file's, 24000)
+ *   --operators <n>     split the network among n operators (2 to 3 with the three rehearsal nodes), each with
+ *                       its own stack (practice-alice, practice-bob, ...), state, folder, ingress and board key;
+ *                       they sign the proposal and run their `pulumi up`s at the same time, meeting at the
+ *                       barriers on a board in .rehearsal/<stack>-board
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -26,10 +30,19 @@ import {
   rehearsalStack,
   ROOT,
   sendTraffic,
+  windowAroundNow,
 } from "./run";
+import {
+  OPERATOR_NAMES,
+  agreeOnFlagDay,
+  everyOperatorUp,
+  formatCoordinated,
+  splitAmongOperators,
+} from "./operators";
 
 const USAGE =
-  "usage: npm run rehearse -- [--rollback] [--teardown] [--keep] [--stack practice[-<name>]] [--base-port <port>]";
+  "usage: npm run rehearse -- [--rollback] [--teardown] [--keep] [--stack practice[-<name>]] [--base-port <port>] " +
+  "[--operators <n>]";
 
 /** Destroys the network, then removes the stack (with its stack file) and the nodes' folder. */
 async function removePractice(stack: Stack, log: (l: string) => void): Promise<void> {
@@ -51,6 +64,7 @@ async function main(argv: string[]): Promise<number> {
         keep: { type: "boolean" },
         stack: { type: "string", default: PRACTICE_STACK },
         "base-port": { type: "string" },
+        operators: { type: "string" },
       },
     }));
   } catch (e) {
@@ -69,6 +83,20 @@ async function main(argv: string[]): Promise<number> {
   }
   const log = (l: string) => console.log(l);
   const config = basePort === undefined ? undefined : { "flagday:local.basePort": basePort };
+  if (values.operators !== undefined) {
+    const n = Number(values.operators);
+    if (!Number.isInteger(n) || n < 2 || n > 3) {
+      console.error(
+        `--operators must be 2 or 3 (the rehearsal network has three nodes; got "${values.operators}")`,
+      );
+      return 2;
+    }
+    if (values.rollback || values.keep) {
+      console.error(`--operators runs a fresh flag day: it does not take --rollback or --keep\n${USAGE}`);
+      return 2;
+    }
+    return rehearseOperators(values.stack, n, config, Boolean(values.teardown), log);
+  }
   let stack = await rehearsalStack({ stackName: values.stack, config });
   if (values.teardown || !values.keep) {
     await removePractice(stack, log);
@@ -114,6 +142,50 @@ async function main(argv: string[]): Promise<number> {
   log(`  flagday status ${nodes.map((n) => `--admin ${n.name}=${n.admin}`).join(" ")}`);
   log(`Tear it down with: npm run rehearse -- --teardown${stackOption}`);
   return 0;
+}
+
+/**
+ * The flag day with the network split among `count` operators: one practice stack each
+ * (`<stack>-alice`, ...), the same ports, one board folder, every `pulumi up` at the same time.
+ */
+async function rehearseOperators(
+  base: string,
+  count: number,
+  config: Record<string, string> | undefined,
+  teardown: boolean,
+  log: (l: string) => void,
+): Promise<number> {
+  const names = OPERATOR_NAMES.slice(0, count);
+  const board = path.join(ROOT, ".rehearsal", `${base}-board`);
+  const fresh = async () =>
+    Promise.all(names.map((op) => rehearsalStack({ stackName: `${base}-${op}`, config })));
+  for (const stack of await fresh()) await removePractice(stack, log);
+  fs.rmSync(board, { recursive: true, force: true });
+  if (teardown) {
+    log(`the ${count} operators' rehearsal networks are destroyed.`);
+    return 0;
+  }
+  const stacks = await fresh();
+  const ops = await splitAmongOperators(
+    stacks.map((stack, k) => ({ stack, log: (l: string) => log(`[${names[k]}] ${l}`) })),
+    { board, barrierTimeoutSeconds: 120 },
+  );
+  for (const o of ops) {
+    const { nodes } = await layout(o.stack);
+    log(`operator ${o.operator}: stack ${o.stack.name}, nodes ${nodes.map((x) => x.name).join(", ")}`);
+  }
+  await Promise.all(ops.map((o) => bringUp(o.stack, "v1.0.0", o.log)));
+  for (const o of ops) await sendTraffic(o.stack, 2, o.log);
+  const window = windowAroundNow();
+  log("every operator sets v2.0.0 and the agreed window, and signs the proposal (flagday agree)...");
+  await agreeOnFlagDay(ops, "v2.0.0", window);
+  log(`the ${count} operators run \`pulumi up\` at the same time...`);
+  const outcomes = await everyOperatorUp(ops, "v2.0.0", window);
+  log("\n" + formatCoordinated(outcomes));
+  log(
+    `The networks are still running. Tear them down with: npm run rehearse -- --teardown --operators ${count}`,
+  );
+  return outcomes.every((o) => o.ok) ? 0 : 1;
 }
 
 main(process.argv.slice(2)).then(

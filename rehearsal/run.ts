@@ -3,7 +3,9 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { EngineEvent, LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { stageOfStep } from "../components/names";
-import { FLAG_DAY, SEQUENCES, SequenceName, StageName } from "../components/stages";
+import { ingressPorts, localPorts } from "../components/local/scripts";
+import type { MaintenanceWindow } from "../components/gates";
+import { COORDINATED_SEQUENCES, FLAG_DAY, SequenceName, StageName } from "../components/stages";
 import { fetchAll, submitPayment, waitCommitted } from "../checks/client";
 import type { NodeStatus } from "../checks/info";
 
@@ -121,21 +123,32 @@ export async function rehearsalStack(opts: RehearsalOptions = {}): Promise<Stack
 
 /**
  * The rehearsal network's name (`flagday:network.name`, the first word of every step's name) and addresses,
- * from the stack's config (same layout as components/local/platform.ts).
+ * from the stack's config (same layout as components/local/platform.ts). A stack of one operator of several
+ * (`flagday:operator`) lists only that operator's nodes and its own ingress.
  */
 export async function layout(stack: Stack) {
   const cfg = await stack.getAllConfig();
   const local = JSON.parse(cfg["flagday:local"]?.value ?? "{}") as { basePort?: number };
-  const network = JSON.parse(cfg["flagday:network"].value) as { name: string; nodes: { name: string }[] };
+  const network = JSON.parse(cfg["flagday:network"].value) as {
+    name: string;
+    nodes: { name: string; operator?: string }[];
+    operators?: { name: string }[];
+  };
+  const operator = cfg["flagday:operator"]?.value;
+  const k = operator === undefined ? -1 : (network.operators ?? []).findIndex((o) => o.name === operator);
   const base = local.basePort ?? PRACTICE_BASE_PORT;
   return {
     network: network.name,
-    ingress: { listen: base + 1, control: base + 2 },
-    nodes: network.nodes.map((n, i) => ({
-      name: n.name,
-      admin: `http://127.0.0.1:${base + 10 * (i + 1)}`,
-      client: `http://127.0.0.1:${base + 10 * (i + 1) + 3}`,
-    })),
+    operator,
+    ingress: ingressPorts(base, k < 0 ? undefined : k),
+    nodes: network.nodes
+      .map((n, i) => ({
+        name: n.name,
+        operator: n.operator,
+        admin: `http://127.0.0.1:${localPorts(base, i).admin}`,
+        client: `http://127.0.0.1:${localPorts(base, i).client}`,
+      }))
+      .filter((n) => operator === undefined || n.operator === operator),
   };
 }
 
@@ -170,15 +183,26 @@ export function probeIngress(port: number, timeoutMs = 1500): Promise<ProbeResul
   });
 }
 
-/** Sets the maintenance window as the call would: from a few minutes ago for two hours, in UTC. */
-export async function openWindow(stack: Stack, log: (l: string) => void): Promise<void> {
+/** A maintenance window as the call would set it: from a few minutes ago for `hours` hours, in UTC. */
+export function windowAroundNow(hours = 2): MaintenanceWindow {
   const fmt = (d: Date) => d.toISOString().slice(0, 16);
   const now = Date.now();
-  const window = {
+  return {
     start: fmt(new Date(now - 5 * 60_000)),
-    end: fmt(new Date(now + 2 * 3600_000)),
+    end: fmt(new Date(now + hours * 3600_000)),
     timeZone: "UTC",
   };
+}
+
+/**
+ * Sets the maintenance window as the call would: from a few minutes ago for two hours, in UTC, or the window the
+ * operators agreed (the same on every operator's stack, or their proposals differ).
+ */
+export async function openWindow(
+  stack: Stack,
+  log: (l: string) => void,
+  window: MaintenanceWindow = windowAroundNow(),
+): Promise<void> {
   await stack.setConfig("flagday:window", { value: JSON.stringify(window) });
   log(`maintenance window: ${window.start} to ${window.end} UTC`);
 }
@@ -214,13 +238,18 @@ export async function sendTraffic(stack: Stack, count: number, log: (l: string) 
 }
 
 /** Performs the flag day (or rollback) to `to` through one `pulumi up`, timing every stage. */
-export async function flagDay(stack: Stack, to: string, log: (l: string) => void): Promise<FlagDayReport> {
+export async function flagDay(
+  stack: Stack,
+  to: string,
+  log: (l: string) => void,
+  opts: { readonly window?: MaintenanceWindow } = {},
+): Promise<FlagDayReport> {
   const { network, nodes, ingress } = await layout(stack);
   const before: NetworkSnapshot = { at: Date.now(), nodes: await fetchAll(nodes) };
   const deployed = (await stack.outputs()).flagday?.value as { release?: { version: string } } | undefined;
   const from = deployed?.release?.version ?? (await stack.getConfig("flagday:release")).value;
   await stack.setConfig("flagday:release", { value: to });
-  await openWindow(stack, log);
+  await openWindow(stack, log, opts.window);
 
   const events: EngineEvent[] = [];
   const probes: ProbeResult[] = [];
@@ -314,7 +343,8 @@ export function stageTimings(
     }
     t.set(stage, cur);
   }
-  return SEQUENCES[sequence]
+  // The coordinated sequence is a superset: a single operator's update simply has no barrier steps.
+  return COORDINATED_SEQUENCES[sequence]
     .filter((s) => t.has(s.name))
     .map((s) => {
       const { start, end, steps } = t.get(s.name)!;

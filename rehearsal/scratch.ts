@@ -39,6 +39,11 @@ export interface ScratchOptions {
    * @default a backend of the network's own, removed by `cleanup`
    */
   readonly stateDir?: string;
+  /**
+   * The port block, when several stacks share one network (each operator's stack of a coordinated rehearsal):
+   * the caller found it free with `freeBase`. @default a free block of the network's own
+   */
+  readonly basePort?: number;
 }
 
 /**
@@ -60,7 +65,10 @@ function portFree(port: number): Promise<boolean> {
 /** The ports a local network on `base` with `nodes` nodes listens on (components/local/platform.ts's layout). */
 export function portsOf(base: number, nodes: number): number[] {
   const ports = [base + 1, base + 2];
-  for (let i = 1; i <= nodes; i++) ports.push(base + 10 * i, base + 10 * i + 3, base + 10 * i + 4);
+  // Node i's admin, client and peer ports, and (several operators) the i-th operator's ingress and control.
+  for (let i = 1; i <= nodes; i++) {
+    ports.push(base + 10 * i, base + 10 * i + 1, base + 10 * i + 2, base + 10 * i + 3, base + 10 * i + 4);
+  }
   return ports;
 }
 
@@ -87,7 +95,7 @@ export async function scratchNetwork(stackName: string, opts: ScratchOptions = {
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `flagday-${stackName}-`));
   const rootDir = path.join(scratch, "net");
   const nodes = opts.nodes ?? 3;
-  const basePort = await freeBase(nodes);
+  const basePort = opts.basePort ?? (await freeBase(nodes));
   const config: Record<string, string> = {
     "flagday:local.basePort": String(basePort),
     "flagday:local.rootDir": rootDir,

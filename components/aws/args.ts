@@ -373,9 +373,16 @@ function regionMismatches(a: Record<string, unknown>, where: string): string[] {
   });
 }
 
-/** Node settings the AWS platform does not understand: caught before anything is registered. */
-export function awsNodeSettingsProblems(network: NetworkSpec, where = "flagday:network"): string[] {
-  return nodeSettingsProblems(network, AWS_NODE_SETTINGS, "an AWS", where);
+/**
+ * Node settings the AWS platform does not understand: caught before anything is registered. With `operator`
+ * (the stack's, in a network of several) only that operator's nodes; of the others only msgPublicKey.
+ */
+export function awsNodeSettingsProblems(
+  network: NetworkSpec,
+  where = "flagday:network",
+  operator?: string,
+): string[] {
+  return nodeSettingsProblems(network, AWS_NODE_SETTINGS, "an AWS", where, operator);
 }
 
 /**

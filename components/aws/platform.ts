@@ -11,7 +11,7 @@ import {
   snapshotContents,
   txSourceUrls,
 } from "../mobilecoin";
-import { NetworkSpec } from "../network";
+import { foreignPeerHost, NetworkSpec, peerHostProblems } from "../network";
 import { operatorCommand } from "../operatorCommand";
 import {
   IngressGate,
@@ -106,12 +106,13 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
     return s;
   };
   // One Output of every node's address per network, shared by all servers: a per-server `all` over its peers
-  // would make n^2 Outputs, which dominates graph construction at 100 nodes.
+  // would make n^2 Outputs, which dominates graph construction at 100 nodes. Only the nodes node() created (by
+  // the time a server starts, all of this stack's): another operator's node has no ENI here.
   const addresses = new Map<string, pulumi.Output<Record<string, string>>>();
   const addressesOf = (network: NetworkSpec): pulumi.Output<Record<string, string>> => {
     let out = addresses.get(network.name);
     if (!out) {
-      const names = network.nodes.map((n) => n.name);
+      const names = network.nodes.map((n) => n.name).filter((n) => nodes.has(key(network, n)));
       out = pulumi
         .all(names.map((n) => nodes.get(key(network, n))!.eni.privateIp))
         .apply((ips) => Object.fromEntries(names.map((n, i) => [n, ips[i]])));
@@ -230,9 +231,13 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
 
     node(spec, network, opts) {
       if (!checked.has(network.name)) {
-        // Checked on the first node, for all of them, so a bad setting or an enclave EC2 cannot run registers
-        // nothing.
-        const problems = [...awsReleaseProblems(network), ...awsNodeSettingsProblems(network)];
+        // Checked on the first node, for all of them, so a bad setting, an enclave EC2 cannot run or another
+        // operator's node without a peer address registers nothing. The first node's operator is the stack's.
+        const problems = [
+          ...awsReleaseProblems(network),
+          ...awsNodeSettingsProblems(network, undefined, spec.operator),
+          ...peerHostProblems(network, spec.operator),
+        ];
         if (problems.length > 0) {
           throw new Error(
             `flagday: this network cannot run on the AWS platform as described (nothing was changed):\n  - ` +
@@ -287,7 +292,15 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
         const prefix = `${network.name}-${node.spec.name}`;
         const image = nodeImage(release, network.chainId, args.imageRepository);
         const ledger = s.restored ?? s.ledger;
-        const others = network.nodes.filter((n) => n.name !== node.spec.name);
+        // This stack's nodes by their ENIs' addresses; another operator's (no ENI here) by its peerHost, known
+        // now, so a missing one fails while the graph is built.
+        const others = network.nodes
+          .filter((n) => n.name !== node.spec.name)
+          .map((n) => ({
+            name: n.name,
+            host: nodes.has(key(network, n.name)) ? undefined : foreignPeerHost(network, n),
+            ...(n.settings?.msgPublicKey ? { msgPublicKey: String(n.settings.msgPublicKey) } : {}),
+          }));
         const userData = pulumi
           .all([addressesOf(network), ledger.id, authorizedKey()])
           .apply(([ips, volumeId, sshKeyLine]) =>
@@ -299,11 +312,9 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
               logLevel: String(settings.logLevel ?? args.logLevel ?? "info"),
               ip: ips[node.spec.name],
               clientHost: clientHostOf(node.spec.name),
-              peers: others.map((n) => ({
-                name: n.name,
-                ip: ips[n.name],
-                ...(n.settings?.msgPublicKey ? { msgPublicKey: String(n.settings.msgPublicKey) } : {}),
-              })),
+              peers: others.map(({ host, ...p }) =>
+                host !== undefined ? { ...p, host } : { ...p, ip: ips[p.name] },
+              ),
               threshold: network.quorumThreshold,
               txSourceUrls: txSourceUrls(
                 network.ledgerArchive,

@@ -22,12 +22,21 @@ import { CONTAINER } from "./scripts";
 
 export { ADMIN_PORT, CLIENT_PORT, LEDGER_PATH, PEER_PORT } from "../mobilecoin";
 
-export interface Peer {
+/** Another node as this node's network.json names it. */
+export type Peer = {
   readonly name: string;
-  readonly ip: string;
   /** The peer's message-signer public key, if the operators published it (`settings.msgPublicKey`). */
   readonly msgPublicKey?: string;
-}
+} & (
+  | {
+      /** A node of this stack: its ENI's private address. */
+      readonly ip: string;
+    }
+  | {
+      /** Another operator's node, which has no ENI here: its `peerHost` (flagday:network.nodes[i].peerHost). */
+      readonly host: string;
+    }
+);
 
 export interface UserDataArgs {
   readonly region: string;
@@ -42,7 +51,7 @@ export interface UserDataArgs {
    * node only: its client responder id is `<clientHost>:443`, the name clients attest it by.
    */
   readonly clientHost: string;
-  /** The other nodes. */
+  /** The other nodes: this stack's by their ENIs' addresses, other operators' by their peer hosts. */
   readonly peers: readonly Peer[];
   /** Quorum threshold counting the node itself. */
   readonly threshold: number;
@@ -75,12 +84,15 @@ export interface UserDataArgs {
   readonly sshAuthorizedKey?: string;
 }
 
-/** network.json (components/mobilecoin) for the node's peers, by their ENIs' private addresses. */
+/**
+ * network.json (components/mobilecoin) for the node's peers: this stack's by their ENIs' private addresses,
+ * other operators' by their peer hosts.
+ */
 export function networkJson(a: Pick<UserDataArgs, "peers" | "threshold" | "txSourceUrls">): string {
   return JSON.stringify(
     mobilecoinNetworkJson({
       threshold: a.threshold,
-      peers: a.peers.map((p) => ({ host: p.ip, msgPublicKey: p.msgPublicKey })),
+      peers: a.peers.map((p) => ({ host: "host" in p ? p.host : p.ip, msgPublicKey: p.msgPublicKey })),
       txSourceUrls: a.txSourceUrls,
     }),
   );

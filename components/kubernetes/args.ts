@@ -376,6 +376,14 @@ export function kubernetesReleaseProblems(
   ];
 }
 
-export function kubernetesNodeSettingsProblems(network: NetworkSpec, where = "flagday:network"): string[] {
-  return nodeSettingsProblems(network, KUBERNETES_NODE_SETTINGS, "a Kubernetes", where);
+/**
+ * Node settings the Kubernetes platform does not understand: caught before anything is registered. With
+ * `operator` (the stack's, in a network of several) only that operator's nodes; of the others only msgPublicKey.
+ */
+export function kubernetesNodeSettingsProblems(
+  network: NetworkSpec,
+  where = "flagday:network",
+  operator?: string,
+): string[] {
+  return nodeSettingsProblems(network, KUBERNETES_NODE_SETTINGS, "a Kubernetes", where, operator);
 }

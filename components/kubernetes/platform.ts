@@ -10,7 +10,7 @@ import {
   PEER_PORT,
   txSourceUrls,
 } from "../mobilecoin";
-import { NetworkSpec } from "../network";
+import { foreignPeerHost, NetworkSpec, peerHostProblems } from "../network";
 import { operatorCommand } from "../operatorCommand";
 import { NodeHandle, NodeStepArgs, Platform, snapshotRecord, SnapshotRecord } from "../platform";
 import { Transition } from "../plan";
@@ -159,10 +159,12 @@ export function kubernetesPlatform(
 
     node(spec, network, opts) {
       if (!checked.has(network.name)) {
-        // An enclave the pods cannot load (hardware mode with no SGX resource) registers nothing either.
+        // An enclave the pods cannot load (hardware mode with no SGX resource), or another operator's node
+        // without a peer address, registers nothing either. The first node's operator is the stack's.
         const problems = [
           ...kubernetesReleaseProblems(network, args),
-          ...kubernetesNodeSettingsProblems(network),
+          ...kubernetesNodeSettingsProblems(network, undefined, spec.operator),
+          ...peerHostProblems(network, spec.operator),
         ];
         if (problems.length > 0) {
           throw new Error(
@@ -233,10 +235,14 @@ export function kubernetesPlatform(
         const netJson = JSON.stringify(
           networkJson({
             threshold: network.quorumThreshold,
+            // This stack's nodes by their peer Services; another operator's node (in its own cluster, which
+            // this one's DNS does not know) by its peerHost.
             peers: network.nodes
               .filter((n) => n.name !== node.spec.name)
               .map((n) => ({
-                host: `${n.name}-peer.${args.namespace}.svc.cluster.local`,
+                host: nodes.has(key(network, n.name))
+                  ? `${n.name}-peer.${args.namespace}.svc.cluster.local`
+                  : foreignPeerHost(network, n),
                 ...(n.settings?.msgPublicKey ? { msgPublicKey: String(n.settings.msgPublicKey) } : {}),
               })),
             txSourceUrls: txSourceUrls(

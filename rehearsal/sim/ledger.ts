@@ -22,14 +22,18 @@ export const KNOWN_LEDGER_FORMATS = [1, 2] as const;
 export const LATEST_LEDGER_FORMAT = 2;
 export const ZERO_ID = "0".repeat(64);
 /** Accounts minted by the origin block, identical on every node. */
-export const SEED_ACCOUNTS: Record<string, number> = {
-  alice: 1_000_000,
-  bob: 1_000_000,
-  carol: 1_000_000,
-  dave: 1_000_000,
-  fog0: 1_000_000,
-  fog1: 1_000_000,
-};
+const BASE_ACCOUNTS = ["alice", "bob", "carol", "dave", "fog0", "fog1"];
+/**
+ * How many operators' own test wallets the origin block mints (`w<k>-alice`, ...): operators of one network
+ * run their transaction tests at the same time, each with its own wallets, as real operators do.
+ */
+export const WALLET_SETS = 6;
+export const SEED_ACCOUNTS: Record<string, number> = Object.fromEntries(
+  [
+    ...BASE_ACCOUNTS,
+    ...Array.from({ length: WALLET_SETS }, (_, k) => BASE_ACCOUNTS.map((a) => `w${k + 1}-${a}`)).flat(),
+  ].map((a) => [a, 1_000_000]),
+);
 const ORIGIN_TIMESTAMP = 1_600_000_000_000;
 
 export interface Tx {

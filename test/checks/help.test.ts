@@ -13,11 +13,26 @@ const FLAGS: Record<string, string[]> = {
   status: [...TARGETS, "--json"],
   quiesce: [...TARGETS, ...POLL, "--quiet-period", "--timeout"],
   attest: [...TARGETS, ...POLL, "--mrenclave", "--timeout", "--submit-tx", "--allow-unreported-mrenclave"],
-  txtest: [...TARGETS, "--only", "--command", "--timeout"],
+  txtest: [...TARGETS, "--only", "--command", "--timeout", "--wallets"],
   live: [...TARGETS, ...POLL, "--period", "--traffic", "--stall"],
   healthy: [...TARGETS, ...POLL, "--mrenclave", "--timeout", "--allow-unreported-mrenclave"],
   heights: [...TARGETS, "--at-most", "--accept-loss", "--ingress-closed"],
   ingress: ["--control"],
+  barrier: [
+    "--stage",
+    "--network",
+    "--flag-day",
+    "--sequence",
+    "--operator",
+    "--operator-key",
+    "--board",
+    "--payload",
+    "--agree-on",
+    "--timeout",
+    "--interval",
+    "--key-file",
+  ],
+  abort: ["--stack", "--reason", "--key-file"],
 };
 
 /** The flags an option list in a help text names (at the option column, not in wrapped descriptions). */
