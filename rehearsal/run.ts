@@ -273,6 +273,8 @@ export async function flagDay(
       if (windowOpen && (await gateState(ingress.control)) === "reject") probes.push(r);
     });
   }, 500);
+  // A barrier step (several operators) says in its log whom it waits for: show the latest line as it changes.
+  const waits = barrierWaits(await rootDirOf(stack), log);
   log(`${from} -> ${to} (pulumi up)...`);
   let outputs: Record<string, unknown>;
   try {
@@ -280,6 +282,7 @@ export async function flagDay(
     outputs = Object.fromEntries(Object.entries(res.outputs).map(([k, v]) => [k, v.value]));
   } finally {
     clearInterval(prober);
+    clearInterval(waits);
   }
   const after: NetworkSnapshot = { at: Date.now(), nodes: await fetchAll(nodes) };
   const stepList = resourceSteps(events);
@@ -303,6 +306,46 @@ export async function flagDay(
     outputs,
     timed: events.map((e, i) => ({ event: e, at: arrivals[i] })),
   };
+}
+
+/** Where the local platform keeps a stack's nodes and step logs (components/local/platform.ts's default). */
+async function rootDirOf(stack: Stack): Promise<string> {
+  const cfg = await stack.getAllConfig();
+  const local = JSON.parse(cfg["flagday:local"]?.value ?? "{}") as { rootDir?: string };
+  return path.resolve(ROOT, local.rootDir ?? path.join(".rehearsal", stack.name));
+}
+
+/**
+ * Every 2 s, the newest "waiting for" line of each barrier step's log (`logs/<network>-<u>-all-*.log`), printed
+ * when it changes: what the operator on the call sees while its stack waits for the others.
+ */
+function barrierWaits(rootDir: string, log: (l: string) => void): NodeJS.Timeout {
+  const seen = new Map<string, string>();
+  return setInterval(() => {
+    const dir = path.join(rootDir, "logs");
+    let files: string[] = [];
+    try {
+      files = fs.readdirSync(dir).filter((f) => /-all-[a-z-]+\.log$/.test(f));
+    } catch {
+      return;
+    }
+    for (const f of files) {
+      let text = "";
+      try {
+        text = fs.readFileSync(path.join(dir, f), "utf8");
+      } catch {
+        continue;
+      }
+      const line = text
+        .split("\n")
+        .filter((l) => l.includes("waiting for"))
+        .pop();
+      if (line && seen.get(f) !== line) {
+        seen.set(f, line);
+        log(`         ${line.replace(/^\S+Z /, "")}`);
+      }
+    }
+  }, 2000);
 }
 
 /** A resource's name, the last part of its URN. */
