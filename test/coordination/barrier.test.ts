@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
+import { execFile } from "node:child_process";
 import {
   BarrierSpec,
   abortEntry,
@@ -24,6 +25,8 @@ import { DirectoryBoardBackend } from "../../components/coordination/boardDir";
 import { flagDayId } from "../../components/coordination/proposal";
 import { BARRIER_NAMES, stagesOf } from "../../components/stages";
 import { ALICE, BOB, CAROL, MALLORY, PROPOSAL, TestOperator } from "./fixtures";
+import { S3Server, startS3Server } from "./s3server";
+import { FLAGDAY_BIN, ROOT } from "../sim/helpers";
 
 const ID = flagDayId(PROPOSAL);
 const OPS = [ALICE, BOB, CAROL].map(({ name, publicKey }) => ({ name, publicKey }));
@@ -257,5 +260,78 @@ describe("barrierCommand", () => {
       /--board '\{"directory":"\/srv\/board"\}' --payload '\{"height":42\}' --agree-on height --timeout 900$/,
     );
     assert.doesNotMatch(cmd, /PRIVATE KEY|FLAGDAY_OPERATOR_KEY/);
+  });
+});
+
+describe("flagday barrier on an S3 board (moto on loopback), three operators at once", () => {
+  let server: S3Server;
+  before(async () => {
+    server = await startS3Server();
+    await server.createBucket("flagday-board");
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  /** The command a stage runs, as a subprocess with the operator's key and S3 credentials in its environment. */
+  function barrierCli(op: TestOperator, stage: string, payload: object, timeout = 30) {
+    const cmd = barrierCommand(
+      "flagday",
+      {
+        network: "testnet",
+        flagDayId: ID,
+        sequence: "flag-day",
+        operator: op.name,
+        operators: OPS,
+        board: { s3: { bucket: "flagday-board", region: "us-east-1", endpoint: server.endpoint } },
+        timeoutSeconds: timeout,
+      },
+      stage as "all-quiesced",
+      payload as never,
+      stage === "all-quiesced" ? "height" : undefined,
+    ).replace(/^flagday /, "");
+    const env = {
+      ...process.env,
+      PATH: `${path.join(ROOT, "node_modules", ".bin")}:${process.env.PATH}`,
+      AWS_ACCESS_KEY_ID: "flagday-test",
+      AWS_SECRET_ACCESS_KEY: "flagday-test",
+      FLAGDAY_OPERATOR_KEY: op.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+    };
+    return new Promise<{ code: number; out: string }>((resolve) => {
+      execFile("bash", ["-c", `node ${FLAGDAY_BIN} ${cmd} --interval 0.2`], { env }, (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+      );
+    });
+  }
+
+  test("every operator passes once all posted (write-once conditional puts); a re-run resumes", async () => {
+    const height = { height: 42, blockHash: "ab".repeat(32) };
+    const runs = await Promise.all([ALICE, BOB, CAROL].map((o) => barrierCli(o, "all-quiesced", height)));
+    for (const r of runs) {
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /OK all-quiesced: every operator arrived \(alice, bob, carol\)/);
+      assert.doesNotMatch(r.out, /PRIVATE KEY/);
+    }
+    // A re-run finds its own entry (the conditional put is refused) and resumes.
+    const again = await barrierCli(ALICE, "all-quiesced", height);
+    assert.equal(again.code, 0, again.out);
+    assert.match(again.out, /had already arrived at all-quiesced/);
+
+    // all-snapshotted compares no heights: each operator reports its own nodes' snapshot heights.
+    const other = await Promise.all([
+      barrierCli(ALICE, "all-snapshotted", { heights: { node1: 42 } }),
+      barrierCli(BOB, "all-snapshotted", { heights: { node3: 42 } }),
+      barrierCli(CAROL, "all-snapshotted", { heights: { node4: 42 } }),
+    ]);
+    for (const r of other) assert.equal(r.code, 0, r.out);
+  });
+
+  test("a missing operator fails the barrier after the timeout, naming it and its last barrier", async () => {
+    const r = await barrierCli(ALICE, "all-proven", {}, 2);
+    assert.equal(r.code, 1, r.out);
+    assert.match(
+      r.out,
+      /FAIL all-proven: not every operator reached all-proven within 2s: bob \(last at all-snapshotted\), carol \(last at all-snapshotted\)/,
+    );
   });
 });
