@@ -140,26 +140,26 @@ describe("waitAtBarrier on a directory board", () => {
   test("posts its arrival, says whom it waits for, and passes once every operator arrived", async () => {
     const { board: b } = board();
     const lines: string[] = [];
-    const later = (op: TestOperator, ms: number) =>
-      new Promise<void>((r) =>
-        setTimeout(() => void b.put(progressEntry(spec(op), op.privateKey)).then(() => r()), ms),
-      );
-    const [out] = await Promise.all([
-      waitAtBarrier(b, spec(ALICE), ALICE.privateKey, {
-        ...quiet,
-        timeoutMs: 10_000,
-        log: (l) => lines.push(l),
-      }),
-      later(BOB, 100),
-      later(CAROL, 250),
-    ]);
-    assert.equal(out.ok, true);
-    assert.ok(out.waitedMs >= 200, `waited ${out.waitedMs} ms`);
+    const posted = new Set<string>();
+    // bob arrives once alice says she waits for bob and carol; carol once alice waits for her alone.
+    const arrive = (op: TestOperator) => {
+      if (posted.has(op.name)) return;
+      posted.add(op.name);
+      void b.put(progressEntry(spec(op), op.privateKey));
+    };
+    const out = await waitAtBarrier(b, spec(ALICE), ALICE.privateKey, {
+      ...quiet,
+      timeoutMs: 10_000,
+      log: (l) => {
+        lines.push(l);
+        if (/waiting for bob .*carol/.test(l)) arrive(BOB);
+        else if (/waiting for carol/.test(l)) arrive(CAROL);
+      },
+    });
+    assert.equal(out.ok, true, lines.join("\n"));
     assert.ok(lines.some((l) => /alice arrived at all-quiesced \(posted testnet\/alice\//.test(l)));
-    assert.ok(
-      lines.some((l) => /waiting for .*carol/.test(l)),
-      lines.join("\n"),
-    );
+    assert.ok(lines.some((l) => /1 of 3 operators arrived \(alice\); waiting for bob/.test(l)));
+    assert.ok(lines.some((l) => /2 of 3 operators arrived \(alice, bob\); waiting for carol/.test(l)));
   });
 
   test("times out naming every missing operator and its last barrier; a re-run resumes", async () => {
