@@ -323,9 +323,10 @@ async function cmdLive(o: Opts): Promise<number> {
       await sample();
       return liveVerdict(samples, stallMs);
     },
-    { timeoutMs: periodMs, intervalMs: interval, until: (v) => !v.ok }, // the first failure ends the watch
+    // The first failure ends the watch, except a node out of sync for a moment (judged again at the end).
+    { timeoutMs: periodMs, intervalMs: interval, until: (v) => !v.ok && !v.transient },
   );
-  if (!during.ok) {
+  if (!during.ok && !during.transient) {
     console.log(statusTable(samples[samples.length - 1].nodes));
     return fail("live", during.reason);
   }
@@ -337,7 +338,14 @@ async function cmdLive(o: Opts): Promise<number> {
     });
     if (!settled.ok) console.log(`${stamp()} live: network not settled at the end of the period`);
   }
-  const v = liveVerdict(samples, stallMs, { requireProgress: o.traffic });
+  let v = liveVerdict(samples, stallMs, { requireProgress: o.traffic });
+  // A node out of sync for a moment at the end: sample on until it is back, or stuck for the grace period.
+  const graceEnd = Date.now() + stallMs + interval;
+  while (!v.ok && v.transient && Date.now() < graceEnd) {
+    await new Promise((r) => setTimeout(r, interval));
+    await sample();
+    v = liveVerdict(samples, stallMs, { requireProgress: o.traffic });
+  }
   console.log(statusTable(samples[samples.length - 1].nodes));
   return v.ok
     ? ok("live", `${v.reason}${o.traffic ? `, ${sent} payments submitted` : ""}`)

@@ -13,6 +13,11 @@ export interface Verdict {
    * MRENCLAVE), so a poll stops at once instead of waiting out its timeout. Never set when ok.
    */
   readonly fatal?: true;
+  /**
+   * Present (and true) on a live-window failure that is only a node momentarily out of sync (catchup, or
+   * blocks behind) for less than the grace period: sample on, and judge again, before failing the window.
+   */
+  readonly transient?: true;
 }
 
 export interface Sample {
@@ -201,14 +206,20 @@ export function attestVerdict(
 }
 
 /**
- * Live: over the samples, no node unreachable or stuck in catchup at the end, and no stall: a stretch of at
- * least `stallMs` with no height change on the network while some node had pending values. With
+ * Live: over the samples, no node unreachable or stuck out of sync at the end (catchup or behind, in every
+ * sample for at least the grace period: a moment in catchup comes back `transient`, to be sampled on), and no
+ * stall: a stretch of at least `stallMs` with no height change on the network while some node had pending
+ * values. With
  * `requireProgress` (traffic was submitted) the height must have advanced over the period.
  */
 export function liveVerdict(
   samples: Sample[],
   stallMs: number,
-  opts: { requireProgress?: boolean } = {},
+  opts: {
+    requireProgress?: boolean;
+    /** How long a node may be out of sync before the window fails. @default stallMs */
+    syncGraceMs?: number;
+  } = {},
 ): Verdict {
   if (samples.length === 0) return failV("no samples", []);
   for (const s of samples) {
@@ -247,9 +258,37 @@ export function liveVerdict(
     );
   }
   if (!se.ok) {
-    // Heights differing by a block in flight at the last poll are normal under traffic; catchup is not.
-    const catching = last.nodes.filter((n) => n.syncStatus !== "synced");
-    if (catching.length) return se;
+    // Heights differing by a block in flight at the last poll are normal under traffic, and so is a node in
+    // catchup for a moment (it saw a block before its peers externalized it); a node stuck out of sync is not.
+    const outOfSync = (n: NodeStatus) => n.syncStatus !== "synced" || (n.blocksBehind ?? 0) > 0;
+    const catching = last.nodes.filter(outOfSync);
+    if (catching.length) {
+      const grace = opts.syncGraceMs ?? stallMs;
+      /** How long the node has been out of sync, in every sample up to the last. */
+      const outFor = (name: string) => {
+        let since = last.at;
+        for (let i = samples.length - 1; i >= 0; i--) {
+          const n = samples[i].nodes.find((x) => x.name === name);
+          if (!n || !outOfSync(n)) break;
+          since = samples[i].at;
+        }
+        return last.at - since;
+      };
+      const stuck = catching.filter((n) => outFor(n.name) >= grace);
+      if (stuck.length) {
+        return failV(
+          `not synced for ${grace / 1000}s or more: ` +
+            stuck
+              .map(
+                (n) =>
+                  `${n.name} ${n.syncStatus ?? "?"} (${n.blocksBehind ?? "?"} behind) for ${Math.round(outFor(n.name) / 100) / 10}s`,
+              )
+              .join(", "),
+          stuck.map((n) => n.name),
+        );
+      }
+      return { ...se, transient: true };
+    }
   }
   return pass(
     `live: height ${first} -> ${end} over ${Math.round((last.at - samples[0].at) / 1000)}s, no stall`,

@@ -184,6 +184,26 @@ test("live fails when a node becomes unreachable or ends in catchup", () => {
   assert.match(cu.reason, /node3 catchup/);
 });
 
+test("live: a node in catchup for a moment is transient and passes once it is back; one stuck fails", () => {
+  // node3 reports catchup (0 behind) at one poll, as a node does that saw a block before its peers agreed on it.
+  const blip = (t: number) => three(t === 2000 ? { node3: { syncStatus: "catchup", blocksBehind: 0 } } : {});
+  const during = liveVerdict(samples([0, 1000, 2000], blip), 5000);
+  assert.equal(during.ok, false);
+  assert.equal(during.transient, true, "momentary: sample on before judging");
+  assert.equal(liveVerdict(samples([0, 1000, 2000, 3000], blip), 5000).ok, true);
+  // Stuck in catchup for the whole grace period: the window fails, not transient, naming the node.
+  const stuck = liveVerdict(
+    samples([0, 1000, 2000, 3000, 4000, 5000, 6000], (t) =>
+      three(t >= 1000 ? { node2: { syncStatus: "catchup", blocksBehind: 0 } } : {}),
+    ),
+    5000,
+  );
+  assert.equal(stuck.ok, false);
+  assert.equal(stuck.transient, undefined);
+  assert.deepEqual(stuck.nodes, ["node2"]);
+  assert.match(stuck.reason, /not synced for 5s or more: node2 catchup \(0 behind\) for 5s/);
+});
+
 test("property: syncedAndEqual holds iff all reachable, synced and at one height", () => {
   const st = fc.record({
     blockHeight: fc.integer({ min: 1, max: 3 }),
