@@ -9,12 +9,14 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { awsArgsProblems, awsReleaseProblems } from "../../components/aws";
+import { ownNodes } from "../../components/consensusNetwork";
 import {
   KubernetesPlatformArgs,
   kubernetesArgsProblems,
+  kubernetesNodeSettingsProblems,
   kubernetesReleaseProblems,
 } from "../../components/kubernetes";
-import { NetworkSpec, networkProblems } from "../../components/network";
+import { NetworkSpec, networkProblems, peerHostProblems } from "../../components/network";
 import { EnclaveRelease, sgxModeOf } from "../../components/release";
 
 // js-yaml comes with @pulumi/pulumi (which parses these files with it); it ships no typings.
@@ -73,6 +75,23 @@ describe("testnet and mainnet: Kubernetes on SGX nodes", () => {
       ]);
       assert.equal(kube.sgxQuoteProvider, "in-process");
       assert.equal(kube.imageRepository, "mobilecoin/node_hw");
+    });
+
+    test(`${name}: several operators; this copy names its operator, the board, and every other node's peer host`, () => {
+      const config = stack(name);
+      const network = networkOf(config);
+      const names = (network.operators ?? []).map((o) => o.name);
+      assert.ok(names.length >= 2, "the real network has several operators");
+      // A network with operators needs flagday:operator (ConsensusNetwork refuses it otherwise), one with nodes.
+      const operator = config["flagday:operator"] as string;
+      assert.ok(names.includes(operator), `flagday:operator ${operator} is one of ${names.join(", ")}`);
+      assert.ok(ownNodes(network, { operator }).length > 0);
+      assert.deepEqual(peerHostProblems(network, operator), []);
+      assert.deepEqual(kubernetesNodeSettingsProblems(network, undefined, operator), []);
+      const board = config["flagday:board"] as { s3?: { bucket?: string; region?: string } };
+      assert.ok(board.s3?.bucket && board.s3.region, "a real network's board is an S3 bucket");
+      // The operator's signing key is a secret set with the CLI, never a plain value in the file.
+      assert.equal(config["flagday:operatorKey"], undefined);
     });
   }
 });
