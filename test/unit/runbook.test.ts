@@ -15,7 +15,7 @@ import { describe, test } from "node:test";
 import { planFromConfig, PlanUsageError, readStackFile } from "../../checks/plan";
 import { STAGE_TEXT, stageGraph } from "../../components/runbook";
 import type { EnclaveRelease } from "../../components/release";
-import { SEQUENCES, STAGE_NAMES, type SequenceName } from "../../components/stages";
+import { SEQUENCES, STAGE_NAMES, stagesOf, type SequenceName } from "../../components/stages";
 
 const GOLDEN = path.resolve(__dirname, "../golden");
 const UPDATE = process.env.FLAGDAY_UPDATE_GOLDEN === "1";
@@ -78,10 +78,10 @@ describe("flagday plan: the runbook", () => {
         "rollback-restore": section(md, /^### Sequence `rollback-restore`.*$/m),
         "rollback-reverse": section(md, /^### Sequence `rollback-reverse`.*$/m),
       };
-      for (const [seq, stages] of Object.entries(SEQUENCES) as [
-        SequenceName,
-        (typeof SEQUENCES)["flag-day"],
-      ][]) {
+      // A network with operators runs the sequences with the cross-operator barriers.
+      const operators = (c.config()["flagday:network"] as { operators?: unknown[] }).operators ?? [];
+      for (const seq of Object.keys(SEQUENCES) as SequenceName[]) {
+        const stages = stagesOf(seq, operators.length > 0);
         assert.deepEqual(
           stagesIn(sections[seq]),
           stages.map((s) => s.name),
@@ -101,12 +101,19 @@ describe("flagday plan: the runbook", () => {
   });
 
   test("the Mermaid graph has one box per stage and an edge between each stage and the next", () => {
-    for (const seq of Object.keys(SEQUENCES) as SequenceName[]) {
-      const g = stageGraph(seq, 5);
-      const stages = SEQUENCES[seq];
+    const cases = (Object.keys(SEQUENCES) as SequenceName[]).flatMap((q) => [
+      [q, false] as const,
+      [q, true] as const,
+    ]);
+    for (const [seq, coordinated] of cases) {
+      const g = stageGraph(seq, 5, coordinated);
+      const stages = stagesOf(seq, coordinated);
       assert.match(g, /^flowchart TD\n/);
       stages.forEach((s, i) => {
-        assert.match(g, new RegExp(`^  s${i}\\W+"${i + 1}\\. ${s.name}(<br/>per node, 5 nodes)?"`, "m"));
+        assert.match(
+          g,
+          new RegExp(`^  s${i}\\W+"${i + 1}\\. ${s.name}(<br/>per node, 5 nodes|<br/>every operator)?"`, "m"),
+        );
         if (i > 0) assert.match(g, new RegExp(`^  s${i - 1} --> ?(\\|"[^"]+"\\| )?s${i}$`, "m"));
       });
       assert.equal(g.split("\n").filter((l) => l.includes("-->")).length, stages.length - 1);
