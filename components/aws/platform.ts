@@ -298,7 +298,9 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
           .filter((n) => n.name !== node.spec.name)
           .map((n) => ({
             name: n.name,
-            host: nodes.has(key(network, n.name)) ? undefined : foreignPeerHost(network, n),
+            // A node's peerHost, when stated, is its name everywhere: its own peer responder id and every
+            // network.json, this operator's included, or SCP would not match its votes to the quorum member.
+            host: n.peerHost ?? (nodes.has(key(network, n.name)) ? undefined : foreignPeerHost(network, n)),
             ...(n.settings?.msgPublicKey ? { msgPublicKey: String(n.settings.msgPublicKey) } : {}),
           }));
         const userData = pulumi
@@ -312,6 +314,7 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
               logLevel: String(settings.logLevel ?? args.logLevel ?? "info"),
               ip: ips[node.spec.name],
               clientHost: clientHostOf(node.spec.name),
+              ...(node.spec.peerHost ? { peerHost: node.spec.peerHost } : {}),
               peers: others.map(({ host, ...p }) =>
                 host !== undefined ? { ...p, host } : { ...p, ip: ips[p.name] },
               ),

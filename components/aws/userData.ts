@@ -47,6 +47,11 @@ export interface UserDataArgs {
   /** This node's private IP (its ENI's: stable across replacements): its peer responder id's host. */
   readonly ip: string;
   /**
+   * The host other operators reach this node's peer port on (flagday:network.nodes[i].peerHost): when stated,
+   * it is the node's peer responder id instead of the private IP, as every other node's network.json names it.
+   */
+  readonly peerHost?: string;
+  /**
    * This node's public client host (flagday:aws.clientHost with the node's name), which the gate routes to this
    * node only: its client responder id is `<clientHost>:443`, the name clients attest it by.
    */
@@ -300,7 +305,7 @@ ${sgx.length > 0 ? `  ${sgx.join(" ")} \\\n` : ""}  -p ${CLIENT_PORT}:${CLIENT_P
   /bin/sh -c ${q(signerKeyWrapper())} consensus-service \\
     ${shellArgs(
       consensusServiceArgs({
-        peerResponderId: `${a.ip}:${PEER_PORT}`,
+        peerResponderId: `${a.peerHost ?? a.ip}:${PEER_PORT}`,
         clientResponderId: `${a.clientHost}:443`,
       }),
       "    ",

@@ -240,9 +240,12 @@ export function kubernetesPlatform(
             peers: network.nodes
               .filter((n) => n.name !== node.spec.name)
               .map((n) => ({
-                host: nodes.has(key(network, n.name))
-                  ? `${n.name}-peer.${args.namespace}.svc.cluster.local`
-                  : foreignPeerHost(network, n),
+                // A node's peerHost, when stated, is its name everywhere (its own responder id included).
+                host:
+                  n.peerHost ??
+                  (nodes.has(key(network, n.name))
+                    ? `${n.name}-peer.${args.namespace}.svc.cluster.local`
+                    : foreignPeerHost(network, n)),
                 ...(n.settings?.msgPublicKey ? { msgPublicKey: String(n.settings.msgPublicKey) } : {}),
               })),
             txSourceUrls: txSourceUrls(
@@ -297,6 +300,7 @@ export function kubernetesPlatform(
             blockVersion: release.blockVersion,
             logLevel,
             clientHost: args.clientHost.replace(/\{node\}/g, node.spec.name),
+            ...(node.spec.peerHost ? { peerHost: node.spec.peerHost } : {}),
             msgSignerKeySecret: args.msgSignerKeySecret.replace(/\{node\}/g, node.spec.name),
             resources,
             labels,

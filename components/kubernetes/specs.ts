@@ -246,6 +246,8 @@ export interface DeploymentInputs {
   readonly blockVersion: number;
   readonly logLevel: string;
   readonly clientHost: string;
+  /** The node's peerHost, when stated: its peer responder id instead of its peer Service's cluster name. */
+  readonly peerHost?: string;
   readonly msgSignerKeySecret: string;
   readonly resources: {
     readonly requests: Readonly<Record<string, string>>;
@@ -303,7 +305,7 @@ export function deploymentSpec(a: DeploymentInputs) {
               "consensus-service",
               ...asArgs(
                 consensusServiceArgs({
-                  peerResponderId: `${a.node}-peer.${a.namespace}.svc.cluster.local:${PEER_PORT}`,
+                  peerResponderId: `${a.peerHost ?? `${a.node}-peer.${a.namespace}.svc.cluster.local`}:${PEER_PORT}`,
                   clientResponderId: `${a.clientHost}:443`,
                 }),
               ),

@@ -202,6 +202,33 @@ describe("alice's stack under mocks", async () => {
     });
   });
 
+  describe("an own node's peerHost is its name everywhere: its responder id and its own operator's network.json", () => {
+    const withHost = (net: NetworkSpec): NetworkSpec => ({
+      ...net,
+      nodes: net.nodes.map((n) => (n.name === "node1" ? { ...n, peerHost: "peer1.alice.example.com" } : n)),
+    });
+    test("AWS", async () => {
+      const { graph } = await aliceStack(aws(), withHost(twoOperators()));
+      const userData = String(inputsOf(graph.named("testnet-node1-server")).userData);
+      assert.match(userData, /--peer-responder-id peer1\.alice\.example\.com:8443/);
+      assert.ok(
+        awsNetworkJson(graph, "node2").quorum_set.members.some(
+          (m: { args: string }) => m.args === "peer1.alice.example.com:8443",
+        ),
+      );
+    });
+    test("Kubernetes", async () => {
+      const { graph } = await aliceStack(kube(), withHost(twoOperators()));
+      const dep = inputsOf(graph.named("testnet-node1-server"));
+      const args = dep.spec.template.spec.containers[0].args as string[];
+      assert.ok(args.includes("--peer-responder-id=peer1.alice.example.com:8443"), args.join(" "));
+      assert.deepEqual(
+        kubeNetworkJson(graph, "node2").quorum_set.members.map((m: { args: string }) => m.args),
+        ["peer1.alice.example.com:8443", "peer3.bob.example.com:8443"],
+      );
+    });
+  });
+
   describe("a missing peerHost of another operator's node fails the preview, naming the key", () => {
     for (const [name, platform] of [
       ["AWS", aws()],
