@@ -21,7 +21,7 @@ const USAGE = `usage (${SIM_NAME}: SIMULATED consensus node for the flag-day reh
   consensus-service-sim run   --config <node.json>
   consensus-service-sim start --config <node.json>
   consensus-service-sim stop  --dir <node dir>
-  consensus-service-sim migrate --ledger-db <node dir>/ledger [--to <format>]   (default: latest, ${LATEST_LEDGER_FORMAT})
+  consensus-service-sim migrate --ledger-db <node dir>/ledger [--to <format>] [--reverse]   (default: latest, ${LATEST_LEDGER_FORMAT}; --reverse goes back to an older format)
   consensus-service-sim ledger-dump --ledger-db <node dir>/ledger
   consensus-service-sim ingress run|start --config <ingress.json>
   consensus-service-sim ingress stop --dir <ingress dir>`;
@@ -70,7 +70,11 @@ export async function main(argv: string[]): Promise<number> {
         return await stopDaemon(`${SIM_NAME} ${path.basename(dir)}`, path.join(dir, "node.pid"));
       }
       case "migrate": {
-        const o = opts(rest, { "ledger-db": { type: "string" }, to: { type: "string" } });
+        const o = opts(rest, {
+          "ledger-db": { type: "string" },
+          to: { type: "string" },
+          reverse: { type: "boolean" },
+        });
         const dir = path.resolve(need(o["ledger-db"], "--ledger-db"));
         const to = o.to === undefined ? LATEST_LEDGER_FORMAT : Number(o.to);
         if (!Number.isInteger(to)) throw new ConfigError(`--to must be an integer, got ${o.to}`);
@@ -81,7 +85,7 @@ export async function main(argv: string[]): Promise<number> {
           );
           return 3;
         }
-        const r = await migrateLedger(dir, to);
+        const r = await migrateLedger(dir, to, { reverse: Boolean(o.reverse) });
         if (r.migrated)
           console.log(`migrate: ${dir}: migrated ledger format ${r.from} -> ${r.to} (${r.blocks} blocks)`);
         else console.log(`migrate: ${dir}: already at format ${r.to}, nothing to do (${r.blocks} blocks)`);

@@ -354,7 +354,15 @@ export type MigrateResult = { from: number; to: number; migrated: boolean; block
  * Stand-in for `mc-ledger-migration --ledger-db <dir>`: migrate in place, forward only, in one write
  * transaction. Refuses unknown versions and downgrades; a ledger already at `to` is left untouched.
  */
-export async function migrateLedger(dir: string, to: number = LATEST_LEDGER_FORMAT): Promise<MigrateResult> {
+/**
+ * Rewrites the ledger to format `to`: forward (mc-ledger-migration), or, with `reverse`, back to an older
+ * format (the simulator's stand-in for a release's reverse migrations). Every block and its id are kept.
+ */
+export async function migrateLedger(
+  dir: string,
+  to: number = LATEST_LEDGER_FORMAT,
+  opts: { readonly reverse?: boolean } = {},
+): Promise<MigrateResult> {
   if (!(KNOWN_LEDGER_FORMATS as readonly number[]).includes(to)) {
     throw new LedgerError("UNKNOWN_FORMAT", `unknown target ledger format ${to}`);
   }
@@ -363,18 +371,26 @@ export async function migrateLedger(dir: string, to: number = LATEST_LEDGER_FORM
   try {
     const from = readFormat(db, dir);
     if (from === to) return { from, to, migrated: false, blocks: readAll(db, from).length };
-    if (from > to) {
+    if (from > to && !opts.reverse) {
       throw new LedgerError(
         "FORMAT_MISMATCH",
-        `${dir}: format ${from} is newer than ${to}; migrations are forward only`,
+        `${dir}: format ${from} is newer than ${to}; migrations are forward only (a release's reverse ` +
+          `migration passes --reverse)`,
+      );
+    }
+    if (from < to && opts.reverse) {
+      throw new LedgerError(
+        "FORMAT_MISMATCH",
+        `${dir}: format ${from} is older than ${to}: nothing to reverse`,
       );
     }
     const blocks = readAll(db, from);
     verifyChain(blocks);
+    const step = from < to ? 1 : -1;
     db.transactionSync(() => {
-      for (let f = from; f < to; f++) {
-        // Each step rewrites every block from layout f to layout f+1 and drops the old keys.
-        for (const b of blocks) writeBlockRaw(db, f + 1, b);
+      for (let f = from; f !== to; f += step) {
+        // Each step rewrites every block from layout f to layout f±1 and drops the old keys.
+        for (const b of blocks) writeBlockRaw(db, f + step, b);
         for (const b of blocks) removeBlockRaw(db, f, b);
       }
       db.putSync(FORMAT_KEY, to);
