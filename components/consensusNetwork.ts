@@ -1,8 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ChecksOptions } from "./checks";
 import { NetworkSpec, NodeSpec, validateNetwork } from "./network";
-import { buildStages, StageSteps } from "./orchestrate";
+import { buildStages, stageNamesOf, StageSteps } from "./orchestrate";
 import { Deployed, HistoryEntry, planUpgrade, Plan, historyEntry } from "./plan";
+import { PREPARE } from "./stages";
 import { NodeHandle, Platform } from "./platform";
 import { EnclaveRelease } from "./release";
 import { MaintenanceWindow, testnetRefusal, windowRefusal } from "./gates";
@@ -51,6 +52,13 @@ export interface ConsensusNetworkArgs {
    * barriers on the coordination board. Required when the network lists operators.
    */
   readonly coordination?: Coordination;
+  /**
+   * Prepare the coming flag day only (`flagday:prepare: true`): run its prepare stages (warm snapshots, image
+   * pulls) with the network serving clients, hours ahead if wished, and change nothing else. The flag day's
+   * `up` later finds those steps done and reuses them. No window, agreement or testnet run is needed for it.
+   * @default false
+   */
+  readonly prepare?: boolean;
   /** For tests: the clock and whether this is a preview. @default now, and what the engine says */
   readonly now?: Date;
   readonly dryRun?: boolean;
@@ -176,42 +184,64 @@ export class ConsensusNetwork extends pulumi.ComponentResource {
     // Like the window and the agreement, testnet first holds back `up` only: a preview still lists the flag
     // day's stages, and says why `up` would refuse it.
     if (testnet && dryRun) pulumi.log.warn(`${testnet} Until then \`pulumi up\` refuses this flag day.`);
-    const refusal =
-      windowRefusal(plan, args.window, args.now ?? new Date(), { dryRun, override: args.windowOverride }) ??
-      (dryRun ? undefined : testnet) ??
-      agreementRefusal(plan, args.agreement, { dryRun });
+    const preparing = args.prepare === true;
+    if (preparing) {
+      const why = prepareProblem(plan);
+      if (why) throw new Error(why);
+    }
+    const refusal = preparing
+      ? undefined
+      : (windowRefusal(plan, args.window, args.now ?? new Date(), {
+          dryRun,
+          override: args.windowOverride,
+        }) ??
+        (dryRun ? undefined : testnet) ??
+        agreementRefusal(plan, args.agreement, { dryRun }));
     if (refusal) throw new Error(refusal);
     const problem = coordinationProblems(network, plan, args.coordination);
     if (problem) throw new Error(`flagday: ${problem}`);
     super("flagday:index:ConsensusNetwork", name, {}, opts);
-    this.plan = plan;
+    // Preparing: the deployed network stays exactly as it is (its steady graph), and the coming flag day's
+    // prepare stages are registered beside it under that flag day's names, so its `up` finds them done.
+    const deployed = args.deployed as Deployed;
+    const graphPlan: Plan = preparing ? { kind: "steady", transition: deployed.lastTransition } : plan;
+    const graphNetwork: NetworkSpec = preparing ? { ...network, release: deployed.release } : network;
+    this.plan = graphPlan;
 
     const { platform } = args;
-    const generation = plan.kind === "initial" ? "initial" : (plan.transition?.id ?? "initial");
+    const generation = graphPlan.kind === "initial" ? "initial" : (graphPlan.transition?.id ?? "initial");
     this.nodes = ownNodes(network, args.coordination).map(
       (spec) =>
         new ConsensusNode(
           spec,
-          { platform, network, release: network.release, generation },
+          { platform, network: graphNetwork, release: graphNetwork.release, generation },
           { parent: this },
         ),
     );
     const nodes = this.nodes.map((n) => n.handle);
-    const built = buildStages({
+    const ctx = {
       platform,
-      network,
+      network: graphNetwork,
       nodes,
-      gate: platform.ingressGate(network, nodes, { parent: this }),
-      plan,
+      gate: platform.ingressGate(graphNetwork, nodes, { parent: this }),
+      plan: graphPlan,
       deployed: args.deployed,
       checks: args.checks ?? {},
       parent: this,
-      coordination: stageCoordination(network, plan, args),
-    });
-    if (plan.kind === "transition") this.stages = built.stages;
+      coordination: stageCoordination(graphNetwork, graphPlan, args),
+    };
+    const built = buildStages(ctx);
+    if (preparing) {
+      this.stages = buildStages({ ...ctx, network, plan, coordination: undefined, only: PREPARE }).stages;
+    } else if (plan.kind === "transition") {
+      this.stages = built.stages;
+    }
+    const coordinated = args.coordination !== undefined;
     this.record = pulumi
       .all([built.done, built.snapshots])
-      .apply(([, snapshots]) => recordAfter(network.release, args.deployed, plan, snapshots, args.window));
+      .apply(([, snapshots]) =>
+        recordAfter(graphNetwork.release, args.deployed, graphPlan, snapshots, args.window, coordinated),
+      );
     this.registerOutputs({
       record: this.record,
       // For the policy pack (policy/): stable while nothing changes.
@@ -219,6 +249,21 @@ export class ConsensusNetwork extends pulumi.ComponentResource {
       peerAttestation: network.peerAttestation?.mode ?? "mrenclave",
     });
   }
+}
+
+/** Why `flagday:prepare` cannot prepare this update, or undefined: only a coming flag day is prepared. */
+export function prepareProblem(plan: Plan): string | undefined {
+  if (plan.kind === "transition" && plan.transition.sequence === "flag-day") return undefined;
+  const what =
+    plan.kind === "transition"
+      ? `a rollback (${plan.transition.sequence}), which has no prepare stages`
+      : plan.kind === "initial"
+        ? "a first deployment"
+        : "no flag day: the release is the deployed one";
+  return (
+    `flagday:prepare is set, but this update is ${what}. Set flagday:release to the agreed release to prepare ` +
+    `its flag day, or remove flagday:prepare. Nothing was changed.`
+  );
 }
 
 /** The barriers' context for this update's transition, or undefined (one operator, or no transition). */
@@ -280,6 +325,7 @@ export function recordAfter(
   plan: Plan,
   snapshots: HistoryEntry["snapshots"],
   window?: MaintenanceWindow,
+  coordinated = false,
 ): Deployed {
   const restoredBy = deployed?.restoredBy ? { restoredBy: deployed.restoredBy } : {};
   if (plan.kind !== "transition") {
@@ -303,7 +349,8 @@ export function recordAfter(
   history.push(historyEntry(t, snapshots, w));
   return {
     release,
-    lastTransition: t,
+    // With the stages it ran, so that steady updates register exactly these again.
+    lastTransition: { ...t, stages: stageNamesOf(t, coordinated) },
     history,
     ...(t.sequence === "rollback-restore" ? { restoredBy: t } : restoredBy),
   };

@@ -4,7 +4,7 @@ import { healthyName, serverName, stageStepName } from "./names";
 import { NetworkSpec } from "./network";
 import { IngressGate, NodeHandle, Platform, snapshotRecord, SnapshotRecord, Step } from "./platform";
 import { Deployed, HistoryEntry, Plan, Transition, transitionOrdinal } from "./plan";
-import { BarrierStage, NetworkStageName, RESTORE, SEQUENCES, StageName, stagesOf } from "./stages";
+import { BarrierStage, NetworkStageName, RESTORE, SEQUENCES, Stage, StageName, stagesOf } from "./stages";
 import { BarrierContext, barrierCommand } from "./coordination/barrier";
 import type { Json } from "./coordination/canonical";
 
@@ -24,6 +24,11 @@ export interface StageContext {
    * posts to and waits at on the board. @default one operator: no barriers
    */
   readonly coordination?: StageCoordination;
+  /**
+   * Register only these stages of the transition (no servers, no health checks): `flagday:prepare` registers
+   * the prepare stages of the coming flag day beside the deployed network's steady graph.
+   */
+  readonly only?: readonly Stage[];
 }
 
 /** The barriers' context, and the operator's private key for the steps' environment (a secret). */
@@ -85,7 +90,7 @@ export function buildStages(ctx: StageContext): BuiltStages {
   // The ledgers a past rollback restored (new volumes on AWS and Kubernetes) stay the nodes' ledgers: keep
   // their restore steps, unchanged, unless this update registers that rollback's stages itself.
   const restoredBy = ctx.deployed?.restoredBy;
-  if (restoredBy && restoredBy.id !== transition?.id) keepRestoredLedgers(ctx, restoredBy);
+  if (restoredBy && restoredBy.id !== transition?.id && !ctx.only) keepRestoredLedgers(ctx, restoredBy);
 
   // Not a flag day (first deployment, a setting that is not a consensus field, or nothing): nodes roll, one
   // at a time, each after the previous one is healthy again, with the ingress open.
@@ -114,9 +119,14 @@ export function buildStages(ctx: StageContext): BuiltStages {
   const undone = undoneSnapshots(ctx, t);
   const stages = new Map<StageName, readonly Step[]>();
   let previous: readonly Step[] = [];
+  /** Branch stages (`after`) not yet joined: the next network, barrier or every-node stage waits for them. */
+  let branches: Step[] = [];
   const all = (steps: readonly Step[]) => steps.map((s) => s.resource);
 
-  for (const stage of stagesOf(t.sequence, ctx.coordination !== undefined)) {
+  for (const stage of ctx.only ?? stagesOf(t.sequence, ctx.coordination !== undefined)) {
+    // A completed transition is registered again as it ran: a stage it did not run (a flagday upgrade since
+    // added it) must not run now. Records from before `stages` was kept lack the transient stages.
+    if (plan.kind === "steady" && !ranIn(t, stage)) continue;
     let steps: Step[];
     if (stage.scope === "operators") {
       const c = ctx.coordination as StageCoordination;
@@ -137,7 +147,7 @@ export function buildStages(ctx: StageContext): BuiltStages {
             triggers: [t.id],
             ...(c.operatorKey ? { environment: { FLAGDAY_OPERATOR_KEY: pulumi.secret(c.operatorKey) } } : {}),
           },
-          { parent: ctx.parent, dependsOn: all(previous) },
+          { parent: ctx.parent, dependsOn: [...all(previous), ...all(branches)] },
         ),
       ];
     } else if (stage.scope === "network") {
@@ -146,15 +156,22 @@ export function buildStages(ctx: StageContext): BuiltStages {
         platform.command(
           stageStepName(network.name, ordinal, stage.name),
           { create: command, triggers: [t.id] },
-          { parent: ctx.parent, dependsOn: [...all(previous), ctx.gate.resource] },
+          { parent: ctx.parent, dependsOn: [...all(previous), ...all(branches), ctx.gate.resource] },
         ),
       ];
     } else {
+      const branchFrom = stage.after ? stages.get(stage.after) : undefined;
+      if (stage.after && branchFrom?.length !== nodes.length) {
+        throw new Error(
+          `flagday: stage ${stage.name} branches from ${stage.after}, which this sequence lacks`,
+        );
+      }
       steps = nodes.map((node, i) => {
-        const dependsOn =
-          stage.waitFor === "every-node" || previous.length !== nodes.length
-            ? all(previous)
-            : [previous[i].resource];
+        const dependsOn = branchFrom
+          ? [branchFrom[i].resource]
+          : stage.waitFor === "every-node" || previous.length !== nodes.length
+            ? [...all(previous), ...all(branches)]
+            : [previous[i].resource, ...all(branches)];
         if (stage.name === "start") return rolling ? roll(i) : start(i, dependsOn);
         return platform.nodeSteps[stage.name](
           {
@@ -165,23 +182,29 @@ export function buildStages(ctx: StageContext): BuiltStages {
             network,
             restoreFrom: undone?.apply((r) => r[node.spec.name]?.id ?? ""),
             height: stage.name === "snapshot" ? quiescedHeight(stages) : undefined,
+            snapshot: stage.name === "seal" ? stages.get("snapshot")?.[i]?.output : undefined,
           },
           { parent: node.parent, dependsOn },
         );
       });
     }
     stages.set(stage.name, steps);
-    previous = steps;
+    if (stage.scope === "node" && stage.after) {
+      branches.push(...steps);
+    } else {
+      previous = steps;
+      branches = [];
+    }
   }
   // In a flag day the stages check the whole network first (attest names a node on the wrong enclave); the
   // per-node checks then confirm each node at the end.
-  if (!rolling) nodes.forEach((_, i) => checkHealthy(i, previous));
+  if (!rolling && !ctx.only) nodes.forEach((_, i) => checkHealthy(i, previous));
   return {
     stages,
     servers,
     healthy,
     snapshots: undone && t.sequence === "rollback-restore" ? undone : snapshotsOf(stages, nodes),
-    done: pulumi.all([...previous, ...healthy].map(stepDone)),
+    done: pulumi.all([...previous, ...branches, ...healthy].map(stepDone)),
   };
 }
 
@@ -210,6 +233,17 @@ function barrierPayload(
     }));
   }
   return pulumi.output({ nodes: names });
+}
+
+/** Whether a completed transition ran `stage` (its record's `stages`, or every non-transient stage). */
+function ranIn(t: Transition, stage: Stage): boolean {
+  if (t.stages) return t.stages.includes(stage.name);
+  return !(stage.scope === "node" && stage.transient);
+}
+
+/** The stage names a transition registers, recorded with it when it completes (Transition.stages). */
+export function stageNamesOf(t: Transition, coordinated: boolean): string[] {
+  return stagesOf(t.sequence, coordinated).map((s) => s.name);
 }
 
 interface NetworkStageContext extends StageContext {

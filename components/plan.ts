@@ -13,6 +13,12 @@ export interface Transition {
   readonly undoes?: Transition;
   /** Overrides the operator stated for this transition, recorded in the history. */
   readonly overrides?: readonly string[];
+  /**
+   * The stages it registered, recorded with it when it completed: a steady update registers exactly these
+   * again (unchanged, so nothing re-runs), whatever the stage lists of a later flagday say.
+   * @default recorded before flagday kept it: every stage of its sequence but the transient ones
+   */
+  readonly stages?: readonly string[];
 }
 
 /** What an upgrade left behind, kept in the stack output `flagday` (and read back through a stack reference). */

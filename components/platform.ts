@@ -118,6 +118,8 @@ export interface NodeStepArgs {
   readonly restoreFrom?: pulumi.Input<string>;
   /** For snapshot: the block height the quiesce stage agreed on, recorded with the snapshot. */
   readonly height?: pulumi.Input<string>;
+  /** For seal: this node's snapshot, as the snapshot stage reported it (AWS snapshot id, path, VolumeSnapshot). */
+  readonly snapshot?: pulumi.Input<string>;
 }
 
 export interface CommandArgs {

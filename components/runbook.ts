@@ -44,6 +44,26 @@ export const STAGE_TEXT: Record<StageName, StageText> = {
       "nothing is lost), or set `flagday:acceptDataLoss: true` (recorded in the history), then `up`.",
     goNoGo: "Do the snapshots hold every confirmed block (or has the loss been accepted)?",
   },
+  "warm-snapshot": {
+    runs:
+      "before the window, with clients served: an EBS snapshot / CSI VolumeSnapshot / copy of each live ledger " +
+      "volume, awaited until complete (`flagday:prepare: true` runs it hours ahead)",
+    checks:
+      "the warm snapshot completed: the window's snapshot of the same volume then copies only what changed",
+    ifItFails:
+      "Nothing changed for clients: the network serves them, every node on the old enclave. Fix what it names " +
+      "(snapshot quota, permissions), `up` again; a snapshot still in progress is waited for again.",
+  },
+  pull: {
+    runs:
+      "before the window: the target image pulled on each node's host (AWS: the node's instance; Kubernetes: a " +
+      "Job on the host running the node's pod; local: the simulated image) and the enclave's sha256 compared",
+    checks: "the enclave in the image is the one the release's `enclaveSha256` names",
+    ifItFails:
+      "Nothing changed for clients. A wrong sha256 is a wrong image or a wrong release entry: stop, compare with " +
+      "the release notes on the call. A registry error: fix it, `up` again.",
+    goNoGo: "Every ledger warm-snapshotted and every host holds the right enclave: open the window?",
+  },
   preflight: {
     runs:
       "AWS: the aws CLI on the stack's account, SSH with the flag-day key, docker, `/ledger` mounted; Kubernetes: " +
@@ -77,7 +97,9 @@ export const STAGE_TEXT: Record<StageName, StageText> = {
   },
   snapshot: {
     runs: "EBS snapshot / VolumeSnapshot / copy of the stopped node's `/ledger`, tagged with network, node, from, to, height",
-    checks: "the snapshot completed; its id is recorded in the stack output `flagday.history`",
+    checks:
+      "the snapshot is cut (its point in time taken: the CSI `creationTime`; on AWS the snapshot resource waits " +
+      "until completed); its id is recorded in the stack output `flagday.history`",
     ifItFails:
       "Ingress closed, all stopped, no migration anywhere the snapshot failed. Fix, `up`; or set `flagday:abort`, `up`.",
     goNoGo: "Every ledger snapshotted: change the ledgers?",
@@ -121,6 +143,15 @@ export const STAGE_TEXT: Record<StageName, StageText> = {
     ifItFails:
       "Ingress closed, new enclave running. Fix, `up`; or set `flagday:abort`, `up` (test blocks dropped).",
     goNoGo: "The new enclave attests and passes every transaction test: let clients back in?",
+  },
+  seal: {
+    runs:
+      "from each node's cut on, beside start, attest and txtest: wait until its snapshot is complete (CSI " +
+      "`readyToUse`, EBS `completed`; local: the modelled copy), up to the snapshot timeout",
+    checks: "every window snapshot is sealed: the ingress never reopens without a complete way back",
+    ifItFails:
+      "Ingress closed, the new enclave running and tested. A timeout: `up` again keeps waiting (the snapshot " +
+      "goes on copying); a failed snapshot: set `flagday:abort` only if the network must go back, else take one.",
   },
   "ingress-accept": {
     runs: "the platform's gate again, accepting",
@@ -223,6 +254,9 @@ const SEQUENCE_HOW: Record<SequenceName, string> = {
 /** Where a stage runs and what it waits for, in words. */
 function scopeWords(s: Stage, first: boolean, nodes: number): string {
   if (s.scope === "network") return "once, on the operator's machine, after every stage before it";
+  if (s.scope === "node" && s.after) {
+    return `on each of the ${nodes} nodes, as soon as its own ${s.after} is done, beside the stages before it; the stage after it waits for it`;
+  }
   if (s.scope === "operators") {
     return "once per operator, after every stage before it; waits for every operator (cross-operator barrier)";
   }
@@ -318,15 +352,32 @@ export function stageGraph(sequence: SequenceName, nodes: number, coordinated = 
           : `  s${i}(["${label}"])`,
     );
   });
+  // A branch (`after`, e.g. seal) starts from its own node's earlier stage and joins the stage after it; the
+  // chain goes on from the stage before the branch.
+  const isBranch = (i: number) => {
+    const s = stages[i];
+    return s.scope === "node" && s.after !== undefined;
+  };
   stages.forEach((s, i) => {
     if (i === 0) return;
+    if (s.scope === "node" && s.after !== undefined) {
+      const from = stages.findIndex((x) => x.name === s.after);
+      lines.push(`  s${from} -->|"each node after its own"| s${i}`);
+      return;
+    }
+    let p = i - 1;
+    if (isBranch(p)) {
+      lines.push(`  s${p} -->|"all ${nodes} nodes"| s${i}`);
+      p -= 1;
+    }
+    const prev = stages[p];
     const edge =
       s.scope === "node" && s.waitFor === "same-node"
         ? "each node after its own"
-        : stages[i - 1].scope === "node"
+        : prev.scope === "node"
           ? `all ${nodes} nodes`
           : undefined;
-    lines.push(edge ? `  s${i - 1} -->|"${edge}"| s${i}` : `  s${i - 1} --> s${i}`);
+    lines.push(edge ? `  s${p} -->|"${edge}"| s${i}` : `  s${p} --> s${i}`);
   });
   const go = stages.map((s, i) => (STAGE_TEXT[s.name].goNoGo ? `s${i}` : "")).filter(Boolean);
   if (go.length) {

@@ -3,16 +3,18 @@
  * step that `pulumi preview` shows. `buildStages` in orchestrate.ts turns these lists into resources, the same
  * way on every platform; the graph it builds enforces the order below.
  *
- *   preflight (every node) -> ingress-reject -> quiesce -> stop (every node) -> snapshot (every node, after
- *     every stop) -> migrate (each node after its own snapshot) -> start (every node, after every migration)
- *     -> attest -> txtest -> ingress-accept -> live
+ *   prepare: warm-snapshot -> pull (each node, clients still served; `flagday:prepare` runs them hours ahead)
+ *   preflight (every node) -> ingress-reject -> quiesce -> stop (every node) -> snapshot, cut (every node,
+ *     after every stop) -> migrate (each node after its own snapshot) -> start (every node, after every
+ *     migration) -> attest -> txtest -> [seal: each node's snapshot complete, from its cut on] -> ingress-accept
+ *     -> live
  *
  * A network with several operators (each running `pulumi up` on its own stack for its own nodes) runs the same
  * stages with cross-operator barriers between them (COORDINATED_SEQUENCES): all-ready before any ingress closes,
  * all-rejecting before the quiesce, all-quiesced (one height, one block hash) before any stop, all-snapshotted
  * before any start, all-proven before any ingress reopens, all-live to judge the live window network-wide.
  *
- * Every sequence that stops nodes starts with `preflight`: each platform proves, on every node, that the steps
+ * Before anything that turns clients away, every sequence that stops nodes runs `preflight`: each platform proves, on every node, that the steps
  * after it can run (the SSH key, docker, the ledger mount, the cloud account, the cluster permissions) while
  * the ingress still accepts clients. A failed pre-flight closed nothing.
  *
@@ -21,6 +23,8 @@
  * platform has it). A network stage is a command on the operator's machine: a check or a gate switch.
  */
 export const NODE_STAGE_NAMES = [
+  "warm-snapshot",
+  "pull",
   "preflight",
   "stop",
   "snapshot",
@@ -28,6 +32,7 @@ export const NODE_STAGE_NAMES = [
   "restore",
   "reverse-migrate",
   "start",
+  "seal",
 ] as const;
 export const NETWORK_STAGE_NAMES = [
   "rollback-guard",
@@ -78,6 +83,17 @@ export interface NodeStage extends StageBase {
   readonly scope: "node";
   /** What it waits for: the previous stage on `every-node` (a barrier) or only on the `same-node`. */
   readonly waitFor: "every-node" | "same-node";
+  /**
+   * A branch: the stage waits for this earlier stage on the same node instead of the stage listed before it,
+   * and runs alongside the stages listed between; the next network, barrier or every-node stage waits for it
+   * too. `seal` waits only for its own node's `snapshot`, and the ingress does not reopen before it is done.
+   */
+  readonly after?: NodeStageName;
+  /**
+   * Leaves nothing a later update needs (a warm snapshot, a pulled image, a wait): once its transition
+   * completed, a steady update no longer registers it, so upgrading flagday never runs it for an old flag day.
+   */
+  readonly transient?: true;
 }
 /**
  * A barrier runs once per operator stack and only in a network with several operators (NetworkSpec.operators):
@@ -117,6 +133,29 @@ const barrier = (name: BarrierName, runbook: string, agreeOn?: "height"): Barrie
 });
 
 /**
+ * Prepare: everything a flag day needs that does not need the network down, done while it serves clients (and,
+ * with `flagday:prepare: true`, hours ahead: the flag day then finds these steps done and reuses them).
+ */
+const WARM_SNAPSHOT: NodeStage = {
+  ...node(
+    "warm-snapshot",
+    "same-node",
+    "Warm snapshot of every ledger while the network serves clients, so the window's snapshot is incremental",
+  ),
+  transient: true,
+};
+const PULL: NodeStage = {
+  ...node(
+    "pull",
+    "same-node",
+    "The target release's image pulled on every node's host and its enclave's sha256 checked",
+  ),
+  transient: true,
+};
+/** The stages `flagday:prepare` runs on their own, before the window. */
+export const PREPARE: readonly Stage[] = [WARM_SNAPSHOT, PULL];
+
+/**
  * Before anything closes: every node can be reached and acted on the way the stages after it will act on it.
  * Read-only; a node stage so each platform checks its own way (SSH and docker, kubectl auth can-i, the local
  * folders), and the ingress-reject after it waits for every node's.
@@ -134,6 +173,21 @@ const ATTEST = network("attest", "All nodes attest to each other and make a bloc
 const TXTEST = network("txtest", "Transaction tests: self, cross, fog, non-fog");
 const INGRESS_ACCEPT = network("ingress-accept", "Ingress accepts client connections");
 const LIVE = network("live", "Live window: blocks keep coming");
+/** Inside the window a snapshot is only cut (point in time); sealing it (complete) runs beside the next stages. */
+const SNAPSHOT = node(
+  "snapshot",
+  "every-node",
+  "Snapshot ledger-db and ledger-distribution state (cut: point in time; sealed later)",
+);
+const SEAL: NodeStage = {
+  ...node(
+    "seal",
+    "same-node",
+    "Every window snapshot sealed (complete) before clients come back: never serve them without a way back",
+  ),
+  after: "snapshot",
+  transient: true,
+};
 
 // The barriers (several operators only; a network of one operator runs the sequences without them).
 const ALL_READY = barrier(
@@ -165,19 +219,22 @@ const ALL_LIVE = barrier("all-live", "Every operator's live window passed: the n
 
 /** How every transition ends, once the ledgers are ready: the target enclave starts and is proven, then clients. */
 const START_AND_PROVE: readonly Stage[] = [START, ATTEST, TXTEST, ALL_PROVEN, INGRESS_ACCEPT, LIVE, ALL_LIVE];
+/** The same after a snapshot was taken in the window: its seal joins before any ingress reopens. */
+const START_SEAL_AND_PROVE: readonly Stage[] = [START, ATTEST, TXTEST, SEAL, ...START_AND_PROVE.slice(3)];
 /** Before anything stops: every node checked, then every ingress closed. */
 const CLOSE: readonly Stage[] = [PREFLIGHT, ALL_READY, INGRESS_REJECT, ALL_REJECTING];
 
 /** An enclave upgrade. */
 export const FLAG_DAY_STAGES: readonly Stage[] = [
+  ...PREPARE,
   ...CLOSE,
   QUIESCE,
   ALL_QUIESCED,
   STOP,
-  node("snapshot", "every-node", "Snapshot ledger-db and ledger-distribution state"),
+  SNAPSHOT,
   node("migrate", "same-node", "Apply forward-DB migrations"),
   ALL_SNAPSHOTTED,
-  ...START_AND_PROVE,
+  ...START_SEAL_AND_PROVE,
 ];
 
 /** The restore stage: also re-registered, unchanged, after a rollback that restored ledgers to new volumes. */
@@ -203,10 +260,10 @@ const ROLLBACK_REVERSE_STAGES: readonly Stage[] = [
   QUIESCE,
   ALL_QUIESCED,
   STOP,
-  node("snapshot", "every-node", "Snapshot ledger-db before reverse migration"),
+  { ...SNAPSHOT, runbook: "Snapshot ledger-db before reverse migration (cut: point in time; sealed later)" },
   node("reverse-migrate", "same-node", "Apply the release's reverse migrations"),
   ALL_SNAPSHOTTED,
-  ...START_AND_PROVE,
+  ...START_SEAL_AND_PROVE,
 ];
 
 /**

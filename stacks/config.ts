@@ -28,6 +28,7 @@ export function networkArgsFromConfig(
     window: config.getObject<MaintenanceWindow>("window"),
     windowOverride: config.get("windowOverride"),
     testnetOverride: config.get("testnetOverride"),
+    prepare: config.getBoolean("prepare"),
   };
 }
 

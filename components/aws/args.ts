@@ -96,6 +96,14 @@ export interface AwsPlatformArgs {
    */
   readonly restoreInitializationRateMiBps?: number;
   /**
+   * How long the long AWS operations may take before the update fails (minutes). Defaults are sized for a
+   * 512 GiB ledger volume: a first (full) snapshot at an assumed 100 MiB/s is about 90 minutes (AWS documents
+   * no snapshot throughput, only that large first snapshots "can take several hours"); a later one, after the
+   * prepare stage's warm snapshot, copies only the blocks changed since.
+   * @default { snapshotMinutes: 240, volumeMinutes: 30, instanceMinutes: 30 }
+   */
+  readonly timeouts?: AwsTimeouts;
+  /**
    * ARN of each node's message-signer key (base64 DER Ed25519), with `{node}` standing for the node's name: an
    * SSM SecureString (`arn:aws:ssm:…:parameter/…`) or a Secrets Manager secret (`arn:aws:secretsmanager:…`).
    * The instance reads it at boot, so the key is never in user data, stack config or Pulumi state.
@@ -130,6 +138,21 @@ export interface AwsPlatformArgs {
 }
 
 /** Per-node settings (`flagday:network.nodes[i].settings`) the AWS platform understands. */
+/** Custom timeouts of the long AWS operations, minutes. */
+export interface AwsTimeouts {
+  /** A snapshot until completed: the warm one (before the window), the window's, and its seal. @default 240 */
+  readonly snapshotMinutes?: number;
+  /** A ledger volume created (or restored from a snapshot). @default 30 */
+  readonly volumeMinutes?: number;
+  /** An instance launched or terminated. @default 30 */
+  readonly instanceMinutes?: number;
+}
+
+/** The timeouts in effect, defaults filled in. */
+export function awsTimeouts(t: AwsTimeouts | undefined): Required<AwsTimeouts> {
+  return { snapshotMinutes: 240, volumeMinutes: 30, instanceMinutes: 30, ...(t ?? {}) };
+}
+
 export const AWS_NODE_SETTINGS = ["instanceType", "ami", "logLevel", "msgPublicKey"] as const;
 
 const ID = (prefix: string) => new RegExp(`^${prefix}-[0-9a-f]{8,17}$`);
@@ -165,6 +188,26 @@ export function awsArgsProblems(raw: unknown, where: string): string[] {
   }
   const a = raw as Record<string, unknown>;
   const problems: string[] = [];
+  if (a.timeouts !== undefined) {
+    const t = a.timeouts as Record<string, unknown>;
+    if (typeof t !== "object" || t === null || Array.isArray(t)) {
+      problems.push(
+        `${where}.timeouts must be {snapshotMinutes, volumeMinutes, instanceMinutes} (got ${describe(t)}).`,
+      );
+    } else {
+      for (const [k, v] of Object.entries(t)) {
+        if (!["snapshotMinutes", "volumeMinutes", "instanceMinutes"].includes(k)) {
+          problems.push(
+            `${where}.timeouts.${k} is not a timeout: use snapshotMinutes, volumeMinutes or instanceMinutes.`,
+          );
+        } else if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
+          problems.push(
+            `${where}.timeouts.${k} must be a whole number of minutes, at least 1 (got ${describe(v)}).`,
+          );
+        }
+      }
+    }
+  }
   const str = (field: string, test: RegExp | undefined, fix: string, optional = false) => {
     const v = a[field];
     if (optional && v === undefined) return;

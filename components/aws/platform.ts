@@ -30,6 +30,7 @@ import {
   awsNodeSettingsProblems,
   awsReleaseProblems,
   AwsSubnet,
+  awsTimeouts,
   subnetZoneProblem,
 } from "./args";
 import {
@@ -41,11 +42,14 @@ import {
   migrateScript,
   nodePreflightScript,
   onNode,
+  pullScript,
   reverseMigrateScript,
+  sealScript,
   SSH_KEY_ENV,
   SshStepArgs,
   sshStepScript,
   stopScript,
+  warmSnapshotScript,
 } from "./scripts";
 import { authorizedKeyLine } from "./sshKey";
 import { renderUserData } from "./userData";
@@ -139,6 +143,8 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
   // unless flagday:aws.profile says otherwise.
   const profile = args.profile ?? new pulumi.Config("aws").get("profile");
   const cli: AwsCliTarget = { region: args.region, ...(profile ? { profile } : {}) };
+  const timeouts = awsTimeouts(args.timeouts);
+  const minutes = (m: number) => `${m}m`;
   // The account the stack's resources are in: flagday:aws.accountId, or the provider's own, asked once.
   let account: pulumi.Output<string> | undefined;
   const expectedAccount = (): pulumi.Output<string> =>
@@ -371,7 +377,15 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
           },
           // An instance type change is an in-place stop/start for EC2; replacing instead keeps one rule: any
           // change is a new server, which the rolling path's health check then waits for.
-          { ...opts, deleteBeforeReplace: true, replaceOnChanges: ["instanceType"] },
+          {
+            ...opts,
+            deleteBeforeReplace: true,
+            replaceOnChanges: ["instanceType"],
+            customTimeouts: {
+              create: minutes(timeouts.instanceMinutes),
+              delete: minutes(timeouts.instanceMinutes),
+            },
+          },
         );
         // The attachment is the node's server as the orchestration sees it: it exists only once the instance
         // has its ledger, so the stages after `start` wait for both.
@@ -384,7 +398,14 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
             deviceName: "/dev/sdf",
             stopInstanceBeforeDetaching: true,
           },
-          { ...opts, deleteBeforeReplace: true },
+          {
+            ...opts,
+            deleteBeforeReplace: true,
+            customTimeouts: {
+              create: minutes(timeouts.volumeMinutes),
+              delete: minutes(timeouts.volumeMinutes),
+            },
+          },
         );
         return { resource: attachment };
       },
@@ -393,6 +414,52 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
       // the SSH key and runs docker for the SSH user (and has its ledger mounted, when the sequence migrates on
       // it). A node with no running instance passes only when the sequence needs none on it (a restore: stop
       // counts it as stopped, and restore and start act through EC2).
+      // Prepare (clients still served): a warm snapshot of the live ledger volume, so the window's is incremental.
+      "warm-snapshot": (step, opts) => {
+        const s = stateOf(step.network, step.node);
+        return operatorCommand(
+          step.name,
+          {
+            create: (s.restored ?? s.ledger).id.apply((volumeId) =>
+              warmSnapshotScript({
+                cli,
+                volumeId,
+                tags: { ...transitionTags(step), "flagday:warm": "true" },
+                timeoutSeconds: timeouts.snapshotMinutes * 60,
+              }),
+            ),
+            triggers: [step.transition.id],
+          },
+          opts,
+        );
+      },
+
+      // Prepare: the target image pulled on the node's instance and its enclave checked, before the window.
+      pull: (step, opts) =>
+        remote(
+          step.name,
+          stateOf(step.network, step.node),
+          "pull",
+          onNode(pullScript(imageOf(step.transition.to, step.network), step.transition.to.enclaveSha256)),
+          step.transition,
+          opts,
+        ),
+
+      // The snapshot resource returns once completed; the seal re-checks it before the ingress reopens.
+      seal: (step, opts) => {
+        const snapshotId = pulumi.output(step.snapshot ?? "");
+        return operatorCommand(
+          step.name,
+          {
+            create: snapshotId.apply((id) =>
+              sealScript({ cli, snapshotId: id, timeoutSeconds: timeouts.snapshotMinutes * 60 }),
+            ),
+            triggers: [step.transition.id],
+          },
+          opts,
+        );
+      },
+
       preflight: (step, opts) => {
         const migrates =
           sequenceHas(step.transition.sequence, "migrate") ||
@@ -449,7 +516,13 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
             },
           },
           // Kept when a later transition drops this step: the snapshot is the way back from this flag day.
-          { ...opts, retainOnDelete: true },
+          {
+            ...opts,
+            retainOnDelete: true,
+            // After the prepare stage's warm snapshot only the blocks changed since are copied; without it, the
+            // whole volume (a first snapshot): sized for hours by flagday:aws.timeouts.snapshotMinutes.
+            customTimeouts: { create: minutes(timeouts.snapshotMinutes) },
+          },
         );
         return { resource: snapshot, output: snapshot.id };
       },
@@ -530,6 +603,7 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
             // Its source is fixed once created (orchestrate.ts passes the snapshot the history recorded); if an
             // input ever differed, the engine must not replace the ledger for it. The rate only acts at creation.
             ignoreChanges: ["snapshotId", "volumeInitializationRate"],
+            customTimeouts: { create: minutes(timeouts.volumeMinutes) },
           },
         );
         s.restored = volume;

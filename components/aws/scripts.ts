@@ -2,7 +2,7 @@
  * What the AWS platform's steps run on a node over SSH and on the operator's machine, as plain functions of
  * plain values: platform.ts only wires them into resources.
  */
-import { LEDGER_PATH, ledgerMigrationCommand, shellQuote as q } from "../mobilecoin";
+import { ENCLAVE_IN_IMAGE, LEDGER_PATH, ledgerMigrationCommand, shellQuote as q } from "../mobilecoin";
 
 /** The consensus container's name: the flag-day stop step stops exactly this (and its admin gateway). */
 export const CONTAINER = "mc-consensus";
@@ -299,4 +299,65 @@ export function sshStepScript(a: SshStepArgs): string {
     `echo "flagday: ${a.node}: instance $instance ($state) holds ${a.eniId}, but SSH to ${target} fails (exit 255, above). Check that flagday:sshPrivateKey is the key user data installs for ${a.user} (instances launched before flagday wrote authorized_keys have none: replace them outside a flag day first), and that port 22 is open from this machine." >&2`,
     "exit 1",
   ].join("\n");
+}
+
+/**
+ * Prepare, on the node's current instance: pull the target image and check the sha256 of the enclave it
+ * carries against the release's `enclaveSha256`, so that a wrong image fails before the window. (The
+ * replacement instance the start stage boots still pulls it again: EC2 gives a new root volume.)
+ */
+export function pullScript(image: string, enclaveSha256: string): string {
+  return [
+    "set -eu",
+    `docker pull ${q(image)}`,
+    `got="$(docker run --rm --entrypoint sha256sum ${q(image)} ${q(ENCLAVE_IN_IMAGE)} | cut -d' ' -f1)"`,
+    `[ "$got" = ${q(enclaveSha256)} ] || { echo "flagday: the enclave in ${image} has sha256 $got, not the release's ${enclaveSha256}: wrong image or wrong release entry; nothing was changed" >&2; exit 1; }`,
+    `echo ${q(`${image}: pulled, enclave sha256 ${enclaveSha256} checked`)}`,
+  ].join("\n");
+}
+
+/**
+ * A warm snapshot of the live ledger volume (crash-consistent, as EBS snapshots of attached volumes are), waited
+ * for until completed (before the window: hours are fine, up to `timeoutSeconds`). It makes the window's
+ * snapshot of the same volume incremental. Prints the snapshot id.
+ */
+export function warmSnapshotScript(a: {
+  readonly cli: AwsCliTarget;
+  readonly volumeId: string;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly timeoutSeconds: number;
+}): string {
+  const flags = awsCliFlags(a.cli);
+  const tags = Object.entries(a.tags)
+    .map(([k, v]) => `{Key=${k},Value=${v}}`)
+    .join(",");
+  return [
+    `id="$(aws ec2 create-snapshot ${flags} --volume-id ${word(a.volumeId)} --description ${q("flagday warm snapshot")} ` +
+      `--tag-specifications ${q(`ResourceType=snapshot,Tags=[${tags}]`)} --query SnapshotId --output text)"`,
+    waitSnapshotCompleted(flags, '"$id"', a.timeoutSeconds),
+    `echo "$id"`,
+  ].join(" && ");
+}
+
+/** Waits until a snapshot is `completed`, failing after `timeoutSeconds` or on `error`. */
+function waitSnapshotCompleted(flags: string, id: string, timeoutSeconds: number): string {
+  return (
+    `deadline=$(( $(date +%s) + ${timeoutSeconds} )) && ` +
+    `until state="$(aws ec2 describe-snapshots ${flags} --snapshot-ids ${id} --query 'Snapshots[0].State' --output text)" && [ "$state" = completed ]; do ` +
+    `[ "$state" != error ] || { echo "flagday: snapshot ${id} failed (state error)" >&2; exit 1; }; ` +
+    `[ "$(date +%s)" -lt "$deadline" ] || { echo "flagday: snapshot ${id} not completed after ${timeoutSeconds}s (state $state): re-run to keep waiting" >&2; exit 1; }; ` +
+    `sleep 15; done`
+  );
+}
+
+/** Seal: the window's snapshot is completed (re-checked: the snapshot resource waits for it already). */
+export function sealScript(a: {
+  readonly cli: AwsCliTarget;
+  readonly snapshotId: string;
+  readonly timeoutSeconds: number;
+}): string {
+  return [
+    waitSnapshotCompleted(awsCliFlags(a.cli), word(a.snapshotId), a.timeoutSeconds),
+    `echo ${q(`${a.snapshotId} sealed (completed)`)}`,
+  ].join(" && ");
 }

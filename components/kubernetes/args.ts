@@ -53,6 +53,12 @@ export interface KubernetesPlatformArgs extends KubernetesGateArgs {
   /** VolumeSnapshotClass the flag-day snapshots use. */
   readonly volumeSnapshotClassName: string;
   /**
+   * How long a snapshot may take to become ready to use (the warm one before the window, and the window's own
+   * seal), minutes. A first CSI snapshot of a large disk copies all of it; after the warm one, only what changed.
+   * @default 240
+   */
+  readonly snapshotTimeoutMinutes?: number;
+  /**
    * Secret holding each node's message-signer key under the key `MC_MSG_SIGNER_KEY`, `{node}` standing for the
    * node's name, e.g. `{node}-msg-signer-key`. Created by the operators, never by this program, so the key is
    * never in stack config or Pulumi state.

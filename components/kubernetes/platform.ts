@@ -27,12 +27,15 @@ import {
   ledgerJobSpec,
   nodeSelector,
   parseSnapshotList,
+  prePullJobSpec,
+  sealCommand,
   sgxPodSettings,
   short,
   stageObjectName,
   preflightCommand,
   stopCommand,
   volumeSnapshotSpec,
+  warmSnapshotSpec,
 } from "./specs";
 
 export { kubeName } from "./specs";
@@ -120,6 +123,7 @@ export function kubernetesPlatform(
   const kubectl = kubectlFor(args.namespace, args.context);
   const lookup = args.snapshotLookup ?? kubectlSnapshotLookup(args);
   const sgx = sgxPodSettings(args);
+  const snapshotTimeoutMinutes = args.snapshotTimeoutMinutes ?? 240;
   const imageOf = (release: EnclaveRelease, network: NetworkSpec) =>
     nodeImage(release, network.chainId, args.imageRepository);
   const transitionAnnotations = (step: NodeStepArgs) => ({
@@ -353,6 +357,65 @@ export function kubernetesPlatform(
           step.name,
           {
             create: stopCommand(kubectl, stateOf(step.network, step.node).selector),
+            triggers: [step.transition.id],
+          },
+          opts,
+        ),
+
+      // Prepare (clients still served): a warm CSI snapshot of the live claim, so the window's is incremental.
+      "warm-snapshot"(step, opts) {
+        const s = stateOf(step.network, step.node);
+        const spec = s.claim.apply((claim) =>
+          warmSnapshotSpec({ claim, volumeSnapshotClassName: args.volumeSnapshotClassName }),
+        );
+        const warm = new k8s.apiextensions.CustomResource(
+          step.name,
+          {
+            apiVersion: "snapshot.storage.k8s.io/v1",
+            kind: "VolumeSnapshot",
+            metadata: {
+              name: objectName(step),
+              namespace: args.namespace,
+              annotations: spec.apply((x) => ({ ...transitionAnnotations(step), ...x.annotations })),
+            },
+            spec: spec.apply((x) => x.spec),
+          },
+          withProvider({ ...opts, customTimeouts: { create: `${snapshotTimeoutMinutes}m` } }),
+        );
+        return { resource: warm, output: warm.metadata.name };
+      },
+
+      // Prepare: the target image on the host that runs the node's pod, its enclave's sha256 checked.
+      pull(step, opts) {
+        const s = stateOf(step.network, step.node);
+        const j = new k8s.batch.v1.Job(
+          step.name,
+          {
+            metadata: {
+              name: objectName(step),
+              namespace: args.namespace,
+              annotations: transitionAnnotations(step),
+            },
+            spec: prePullJobSpec({
+              image: imageOf(step.transition.to, step.network),
+              enclaveSha256: step.transition.to.enclaveSha256,
+              podLabels: s.selector,
+              sgx,
+            }),
+          },
+          withProvider(opts),
+        );
+        return { resource: j, output: j.metadata.name };
+      },
+
+      // After the cut, beside the start and the checks: the snapshot ready to use before the ingress reopens.
+      seal: (step, opts) =>
+        operatorCommand(
+          step.name,
+          {
+            create: pulumi
+              .output(step.snapshot ?? "")
+              .apply((name) => sealCommand(kubectl, name, snapshotTimeoutMinutes * 60)),
             triggers: [step.transition.id],
           },
           opts,

@@ -9,6 +9,7 @@ import {
   CLIENT_PORT,
   consensusServiceArgs,
   DISTRIBUTION_STATE_FILE,
+  ENCLAVE_IN_IMAGE,
   LEDGER_DB_FILE,
   LEDGER_PATH,
   PEER_PORT,
@@ -60,7 +61,10 @@ export const STAGE_ACCESS: Readonly<Record<string, readonly KubeAccess[]>> = {
   stop: ["list deployments", "patch deployments --subresource=scale", "list pods", "watch pods"],
   // The gate's switches (ingressClassPatch).
   "ingress-reject": ["patch ingresses.networking.k8s.io"],
+  "warm-snapshot": ["create volumesnapshots.snapshot.storage.k8s.io"],
+  pull: ["create jobs.batch"],
   snapshot: ["create volumesnapshots.snapshot.storage.k8s.io"],
+  seal: ["get volumesnapshots.snapshot.storage.k8s.io", "watch volumesnapshots.snapshot.storage.k8s.io"],
   migrate: ["create jobs.batch"],
   "reverse-migrate": ["create jobs.batch"],
   restore: ["create persistentvolumeclaims"],
@@ -131,7 +135,11 @@ export function ledgerClaimSpec(a: {
 /** The annotation a flag-day VolumeSnapshot carries its block height in: the rollback guard reads it. */
 export const HEIGHT_ANNOTATION = "flagday/height";
 
-/** A CSI snapshot of the node's stopped ledger claim, annotated with what it holds and its height. */
+/**
+ * A CSI snapshot of the node's stopped ledger claim, annotated with what it holds and its height. Inside the
+ * window the step waits only until it is cut (`creationTime`: the point in time is taken); the seal stage waits
+ * for `readyToUse` later, beside the start and the checks.
+ */
 export function volumeSnapshotSpec(a: {
   readonly claim: string;
   readonly volumeSnapshotClassName: string;
@@ -143,12 +151,70 @@ export function volumeSnapshotSpec(a: {
       // ledger-distribution's state file sits on the same volume up to v6.0.0: one snapshot holds both.
       "flagday/contents": a.hasStateFile ? `${LEDGER_DB_FILE} ${DISTRIBUTION_STATE_FILE}` : LEDGER_DB_FILE,
       [HEIGHT_ANNOTATION]: a.height,
-      // The migration must not touch the volume before the snapshot is cut.
-      "pulumi.com/waitFor": "jsonpath={.status.readyToUse}=true",
+      // The migration must not touch the volume before the snapshot is cut (its point in time taken).
+      "pulumi.com/waitFor": "jsonpath={.status.creationTime}",
     },
     spec: {
       volumeSnapshotClassName: a.volumeSnapshotClassName,
       source: { persistentVolumeClaimName: a.claim },
+    },
+  };
+}
+
+/**
+ * The prepare stage's warm snapshot of the live claim (crash-consistent, as CSI snapshots of attached disks are):
+ * awaited until ready, before the window, so the window's snapshot of the same disk is incremental.
+ */
+export function warmSnapshotSpec(a: { readonly claim: string; readonly volumeSnapshotClassName: string }) {
+  return {
+    annotations: { "pulumi.com/waitFor": "jsonpath={.status.readyToUse}=true" },
+    spec: {
+      volumeSnapshotClassName: a.volumeSnapshotClassName,
+      source: { persistentVolumeClaimName: a.claim },
+    },
+  };
+}
+
+/** The seal: wait until the window's VolumeSnapshot is ready to use (complete), or fail after the timeout. */
+export function sealCommand(kubectlPrefix: string, snapshot: string, timeoutSeconds: number): string {
+  return (
+    `${kubectlPrefix} wait volumesnapshot/${q(snapshot)} --for=jsonpath='{.status.readyToUse}'=true ` +
+    `--timeout=${timeoutSeconds}s`
+  );
+}
+
+/**
+ * The prepare stage's pre-pull: a Job with the target image on the host that runs the node's pod now (pod
+ * affinity on the node's labels), checking the sha256 of the enclave the image carries. With the Recreate
+ * strategy and its claim attached there, the new pod usually lands on that host again; if the scheduler picks
+ * another SGX host, that host pulls the image inside the window.
+ */
+export function prePullJobSpec(a: {
+  readonly image: string;
+  readonly enclaveSha256: string;
+  readonly podLabels: Readonly<Record<string, string>>;
+  readonly sgx?: SgxPodSettings;
+}) {
+  const check = [
+    `got="$(sha256sum ${ENCLAVE_IN_IMAGE} | cut -d' ' -f1)"`,
+    `[ "$got" = ${q(a.enclaveSha256)} ] || { echo "flagday: the enclave in ${a.image} has sha256 $got, not the release's ${a.enclaveSha256}" >&2; exit 1; }`,
+    `echo "enclave sha256 ${a.enclaveSha256} checked"`,
+  ].join("\n");
+  return {
+    backoffLimit: 0,
+    template: {
+      spec: {
+        restartPolicy: "Never",
+        ...placementSpec(a.sgx),
+        affinity: {
+          podAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: [
+              { labelSelector: { matchLabels: { ...a.podLabels } }, topologyKey: "kubernetes.io/hostname" },
+            ],
+          },
+        },
+        containers: [{ name: "pull", image: a.image, command: ["/bin/sh", "-c", check] }],
+      },
     },
   };
 }

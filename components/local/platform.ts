@@ -16,8 +16,13 @@ import {
 import { Transition, transitionOrdinal } from "../plan";
 import { releaseKey } from "../release";
 import { LocalCommand } from "./command";
+import { LatencyConfig, ModelledSeconds, modelledSeconds } from "./latency";
 import {
   faultHookScript,
+  imageDir,
+  pullScript,
+  sealScript,
+  warmSnapshotScript,
   ingressCommands,
   ingressPorts,
   ingressStartScript,
@@ -59,6 +64,12 @@ export interface LocalPlatformArgs {
    */
   readonly stepLatencySeconds?: number;
   /**
+   * A MODELLED latency per operation and per ledger size instead of one flat figure (components/local/latency.ts:
+   * the figures and their sources), for benchmarks that compare strategies on one model.
+   * @default none
+   */
+  readonly latency?: LatencyConfig;
+  /**
    * Each node's message-signer key (base64 DER Ed25519 on real nodes), a Pulumi secret: handed to the node's
    * process in MC_MSG_SIGNER_KEY, never written to its config file, the command text, logs or plain state.
    * @default none (the simulator runs without one)
@@ -98,7 +109,12 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
   const marker = (name: string) => path.join(args.rootDir, "marks", `${name}.done`);
   const faultHook = (name: string, env = "") =>
     faultHookScript(args.rootDir, stepKey(name, networkName), env);
-  const latency = args.stepLatencySeconds ? `sleep ${args.stepLatencySeconds} && ` : "";
+  // The simulated latency of each operation: the modelled profile's, or one flat figure for every step.
+  const modelled = args.latency ? modelledSeconds(args.latency) : undefined;
+  const sleep = (op: keyof ModelledSeconds) => {
+    const secs = modelled ? modelled[op] : args.stepLatencySeconds;
+    return secs ? `sleep ${secs} && ` : "";
+  };
   const formatOf = (version: string) => args.ledgerFormats?.[version] ?? 1;
   const localNode = (handle: NodeHandle) => nodesByName.get(handle.spec.name)!;
   const snapshotPath = (transition: Transition, node: string) =>
@@ -126,12 +142,14 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
     step: NodeStepArgs,
     script: pulumi.Input<string>,
     opts: pulumi.CustomResourceOptions,
+    latency = "",
   ) =>
     command(
       step.name,
       { create: pulumi.interpolate`${latency}${script}`, triggers: [step.transition.id] },
       opts,
     );
+  const warmPath = (transition: Transition, node: string) => `${snapshotPath(transition, node)}.warm`;
 
   return {
     name: "local",
@@ -175,7 +193,11 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
               configFile,
               config,
               faultHook: faultHook(name, `FLAGDAY_NODE_CONFIG=${q(configFile)} `),
-              latency,
+              // A host without the release's image pulls it first (inside the window, unless prepared).
+              latency:
+                (modelled
+                  ? `{ [ -f ${q(path.join(imageDir(args.rootDir, release), "libconsensus-enclave.signed.so"))} ] || { ${pullScript({ node: node.spec.name, rootDir: args.rootDir, release, latency: sleep("pull") })}; }; } && `
+                  : "") + sleep("boot"),
             }),
             delete: stopScript(sim, node.paths.dir),
             ...(args.msgSignerKeys
@@ -213,7 +235,44 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
         );
       },
 
-      stop: (step, opts) => nodeCommand(step, stopScript(sim, localNode(step.node).paths.dir), opts),
+      "warm-snapshot": (step, opts) =>
+        nodeCommand(
+          step,
+          warmSnapshotScript({
+            ledger: localNode(step.node).paths.ledger,
+            warm: warmPath(step.transition, step.node.spec.name),
+            latency: modelled ? `sleep ${modelled.sealFull} && ` : sleep("cut"),
+          }),
+          opts,
+        ),
+
+      pull: (step, opts) =>
+        nodeCommand(
+          step,
+          pullScript({
+            node: step.node.spec.name,
+            rootDir: args.rootDir,
+            release: step.transition.to,
+            latency: sleep("pull"),
+          }),
+          opts,
+        ),
+
+      seal: (step, opts) =>
+        nodeCommand(
+          step,
+          sealScript({
+            node: step.node.spec.name,
+            snapshot: snapshotPath(step.transition, step.node.spec.name),
+            warm: warmPath(step.transition, step.node.spec.name),
+            incremental: modelled ? `sleep ${modelled.sealIncremental} && ` : sleep("cut"),
+            full: modelled ? `sleep ${modelled.sealFull} && ` : sleep("cut"),
+          }),
+          opts,
+        ),
+
+      stop: (step, opts) =>
+        nodeCommand(step, stopScript(sim, localNode(step.node).paths.dir), opts, sleep("stop")),
 
       snapshot(step, opts) {
         const node = localNode(step.node);
@@ -235,7 +294,7 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
             },
           }),
         );
-        return nodeCommand(step, script, opts);
+        return nodeCommand(step, script, opts, sleep("cut"));
       },
 
       migrate(step, opts) {
@@ -252,6 +311,7 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
             migrations: step.transition.to.migrations,
           }),
           opts,
+          sleep("migrate"),
         );
       },
 
@@ -267,6 +327,7 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
             reverseMigrations: step.transition.from.reverseMigrations,
           }),
           opts,
+          sleep("migrate"),
         );
       },
 
@@ -281,7 +342,7 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
             kept: `${node.paths.ledger}.before-${step.transition.id}`,
           }),
         );
-        return nodeCommand(step, script, opts);
+        return nodeCommand(step, script, opts, sleep("attach"));
       },
     },
 

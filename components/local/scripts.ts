@@ -230,3 +230,78 @@ export function ingressCommands(cli: string, controlPort: number) {
       `[ ! -e ${q(acceptMarker)} ] && ${cli} ingress state --control ${control} | grep -q REJECTED`,
   };
 }
+
+/**
+ * The simulated enclave artifact a release's image carries (the rehearsal's stand-in for
+ * libconsensus-enclave.signed.so): its sha256 is what `enclaveSha256` of a simulated release states.
+ */
+export function simulatedEnclave(release: Pick<EnclaveRelease, "version" | "mrenclave">): string {
+  return `simulated libconsensus-enclave.signed.so ${release.version} ${release.mrenclave}\n`;
+}
+
+/** Where a host keeps a pulled simulated image: one folder per release. */
+export const imageDir = (rootDir: string, release: Pick<EnclaveRelease, "version">) =>
+  path.join(rootDir, "images", release.version);
+
+/**
+ * Pulls the release's simulated image onto the host (writes its enclave artifact) and checks the artifact's
+ * sha256 against the release's `enclaveSha256`: a wrong image fails here, before the window.
+ */
+export function pullScript(a: {
+  readonly node: string;
+  readonly rootDir: string;
+  readonly release: EnclaveRelease;
+  readonly latency: string;
+}): string {
+  const dir = imageDir(a.rootDir, a.release);
+  const file = path.join(dir, "libconsensus-enclave.signed.so");
+  return [
+    `mkdir -p ${q(dir)}`,
+    `${a.latency}printf '%s' ${q(simulatedEnclave(a.release))} > ${q(`${file}.partial`)}`,
+    `{ echo ${q(`${a.release.enclaveSha256}  ${file}.partial`)} | sha256sum -c --status || { echo ${q(
+      `flagday: pull on ${a.node}: the enclave in ${a.release.version}'s image does not have the release's ` +
+        `enclaveSha256 ${a.release.enclaveSha256}: wrong image or wrong release entry; nothing was changed`,
+    )} >&2; rm -f ${q(`${file}.partial`)}; exit 1; }; }`,
+    `mv ${q(`${file}.partial`)} ${q(file)}`,
+    `echo ${q(`${a.node}: ${a.release.version} pulled, enclave sha256 ${a.release.enclaveSha256} checked`)}`,
+  ].join(" && ");
+}
+
+/**
+ * A warm snapshot: a copy of the running node's ledger (crash-consistent, as an EBS or CSI snapshot of an
+ * attached volume is), the base that makes the window's snapshot incremental. Never restored from.
+ */
+export function warmSnapshotScript(a: {
+  readonly ledger: string;
+  readonly warm: string;
+  readonly latency: string;
+}): string {
+  return [
+    `rm -rf ${q(`${a.warm}.partial`)}`,
+    `mkdir -p ${q(path.dirname(a.warm))}`,
+    `${a.latency}cp -a ${q(a.ledger)} ${q(`${a.warm}.partial`)}`,
+    `rm -rf ${q(a.warm)}`,
+    `mv ${q(`${a.warm}.partial`)} ${q(a.warm)}`,
+    `echo ${q(a.warm)}`,
+  ].join(" && ");
+}
+
+/**
+ * Seals the window's snapshot: waits (the modelled copy of its changed blocks) until it is complete. With a
+ * warm snapshot beside it only the incremental part is copied; without one, the whole ledger. Marks it
+ * sealed; a snapshot that was never cut fails it.
+ */
+export function sealScript(a: {
+  readonly node: string;
+  readonly snapshot: string;
+  readonly warm: string;
+  readonly incremental: string;
+  readonly full: string;
+}): string {
+  return [
+    `[ -f ${q(`${a.snapshot}.json`)} ] || { echo ${q(`flagday: seal of ${a.node}: no snapshot was cut at ${a.snapshot}`)} >&2; exit 1; }`,
+    `if [ -d ${q(a.warm)} ]; then ${a.incremental}true; else ${a.full}true; fi`,
+    `touch ${q(`${a.snapshot}.sealed`)}`,
+    `echo ${q(`${a.node}: snapshot ${a.snapshot} sealed`)}`,
+  ].join(" && ");
+}

@@ -15,6 +15,14 @@ export const LEDGER_DB_FILE = `${LEDGER_PATH}/data.mdb`;
 /** ledger-distribution's state file, on the ledger volume for releases up to v6.0.0. */
 export const DISTRIBUTION_STATE_FILE = `${LEDGER_PATH}/.distribution-state`;
 
+/**
+ * Where the node image carries the enclave: consensus-service loads libconsensus-enclave.signed.so from its own
+ * folder (MOBILECOIN.md), and the image installs its binaries in /usr/bin (inferred from Dockerfile.node_hw,
+ * not read from an image: check it with `docker run --rm --entrypoint ls <image> /usr/bin` before relying on
+ * the pull stage's sha256 check).
+ */
+export const ENCLAVE_IN_IMAGE = "/usr/bin/libconsensus-enclave.signed.so";
+
 /** The node image's default repository (MobileCoin's hardware-mode build). */
 export const DEFAULT_IMAGE_REPOSITORY = "mobilecoin/node_hw";
 

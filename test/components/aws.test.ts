@@ -95,7 +95,9 @@ describe("AWS platform under mocks", async () => {
     // Migrations run through remote.Command; the stop and the pre-flight run the system's ssh from the
     // operator's machine (they must tell "no instance" from "unreachable"), the key in their environment.
     const remote = g.ofType("command:remote:Command");
-    assert.equal(remote.length, 5, "a migrate per node");
+    assert.equal(remote.filter((r) => r.name.endsWith("-migrate")).length, 5, "a migrate per node");
+    assert.equal(remote.filter((r) => r.name.endsWith("-pull")).length, 5, "a pull per node (prepare)");
+    assert.equal(remote.length, 10, "nothing else runs over remote.Command");
     const overSsh = g.ofType("command:local:Command").filter((r) => /-(stop|preflight)$/.test(r.name));
     assert.equal(overSsh.length, 10, "a stop and a pre-flight per node");
     for (const r of overSsh) {

@@ -309,9 +309,11 @@ describe("Kubernetes platform on an SGX node pool, under mocks", async () => {
       assert.equal(c.resources.limits["sgx.intel.com/epc"], "512Ki");
     }
   });
-  test("the migration Jobs are placed on the same nodes", () => {
+  test("the migration and pre-pull Jobs are placed on the same nodes", () => {
     const jobs = upgrade.graph.ofType("kubernetes:batch/v1:Job");
-    assert.equal(jobs.length, 5);
+    assert.equal(jobs.filter((j) => j.name.endsWith("-migrate")).length, 5);
+    assert.equal(jobs.filter((j) => j.name.endsWith("-pull")).length, 5);
+    assert.equal(jobs.length, 10);
     for (const job of jobs) {
       const pod = inputsOf(job).spec.template.spec;
       assert.deepEqual(pod.nodeSelector, { dcap: "true" }, job.name);

@@ -96,7 +96,14 @@ describe("Kubernetes platform under mocks", async () => {
     assert.equal(s.spec.source.persistentVolumeClaimName, "node3-data");
     assert.equal(s.spec.volumeSnapshotClassName, "csi-snapclass");
     assert.match(s.metadata.annotations["flagday/transition"], /^u1-upgrade-/);
-    assert.equal(s.metadata.annotations["pulumi.com/waitFor"], "jsonpath={.status.readyToUse}=true");
+    // Inside the window the snapshot is awaited until cut only; its seal waits for readyToUse before the
+    // ingress reopens.
+    assert.equal(s.metadata.annotations["pulumi.com/waitFor"], "jsonpath={.status.creationTime}");
+    const seal = inputsOf(g.named("testnet-u1-node3-seal"));
+    assert.match(
+      String(seal.create),
+      /wait volumesnapshot\/'node3-snapshot-[0-9a-f]+' --for=jsonpath='\{\.status\.readyToUse\}'=true --timeout=14400s/,
+    );
   });
 
   test("the gate: the client Ingress routes the four client APIs to the client Services; reject/accept switch its class", () => {

@@ -28,6 +28,7 @@ import { preflightScript } from "../../components/local/scripts";
 import { parseStepName } from "../../components/names";
 import {
   FLAG_DAY,
+  PREPARE,
   NODE_STAGE_NAMES,
   ROLLBACK_RESTORE,
   ROLLBACK_REVERSE,
@@ -90,7 +91,12 @@ describe("the pre-flight stage comes first in every sequence that stops nodes", 
       assert.equal(stages[pre].scope, "node");
       assert.equal(stages[pre].waitFor, "every-node");
     }
-    assert.equal(FLAG_DAY[0].name, "preflight");
+    // A flag day starts with its prepare stages (warm snapshots, pulls: nothing clients notice), then the
+    // pre-flight, before anything that turns clients away.
+    assert.deepEqual(
+      FLAG_DAY.slice(0, 3).map((s) => s.name),
+      [...PREPARE.map((s) => s.name), "preflight"],
+    );
     assert.equal(ROLLBACK_REVERSE[0].name, "preflight");
     // The rollback guard only reads the ledgers: it stays first, and a refusal there checks no node.
     assert.deepEqual(
@@ -849,7 +855,8 @@ esac`,
     );
     const r = sh(cmd, {}, [k.path]);
     assert.notEqual(r.code, 0);
-    assert.match(r.err, /may not: patch ingresses\.networking\.k8s\.io; create jobs\.batch/);
+    // In stage order: the prepare stage's pre-pull Job comes before the gate.
+    assert.match(r.err, /may not: create jobs\.batch; patch ingresses\.networking\.k8s\.io/);
   });
   test("no Deployment where kubectl looks (wrong context or namespace): fails", () => {
     const k = kubectlStandIn([], "");

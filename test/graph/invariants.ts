@@ -199,9 +199,27 @@ export function checkFlagDayGraph(
         if (rs.length === 0) v.push(`stage ${stage.name} has a step for ${whose}: none found`);
       });
     }
+    const isBranch = (s: (typeof stages)[number]) => s.scope === "node" && s.after !== undefined;
     for (let k = 1; k < stages.length; k++) {
-      const before = stages[k - 1];
       const stage = stages[k];
+      // A branch (seal) waits for its own node's `after` stage; the stage after a branch waits for the branch
+      // on every node and for the stage before the branch.
+      if (stage.scope === "node" && stage.after !== undefined) {
+        const from = stepsOf(stage.after);
+        stepsOf(stage.name).forEach((rs, i) => {
+          for (const a of rs)
+            for (const b of from[i]) waits(a, b, `${stage.name} after its own ${stage.after}`);
+        });
+        continue;
+      }
+      let j = k - 1;
+      while (j > 0 && isBranch(stages[j])) {
+        const branch = stepsOf(stages[j].name).flat();
+        for (const a of stepsOf(stage.name).flat())
+          for (const b of branch) waits(a, b, `${stage.name} after ${stages[j].name}`);
+        j--;
+      }
+      const before = stages[j];
       const prev = stepsOf(before.name);
       const rule = `${stage.name} after ${before.name}`;
       stepsOf(stage.name).forEach((rs, i) => {

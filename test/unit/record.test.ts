@@ -1,3 +1,4 @@
+import { stageNamesOf } from "../../components/orchestrate";
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { parseHeight, recordAfter } from "../../components/consensusNetwork";
@@ -60,7 +61,9 @@ describe("recordAfter", () => {
     const t = transitionOf(plan);
     const r = recordAfter(V2, deployed, plan, SNAPS, W);
     assert.equal(r.release, V2);
-    assert.equal(r.lastTransition, t);
+    // The transition, with the stages it ran (a steady update registers exactly those again).
+    assert.deepEqual(r.lastTransition, { ...t, stages: stageNamesOf(t, false) });
+    assert.ok(r.lastTransition?.stages?.includes("seal"));
     assert.equal(r.history.length, 3);
     assert.deepEqual(r.history.slice(0, 2), deployed.history);
     assert.deepEqual(r.history[2], {
@@ -113,7 +116,7 @@ describe("recordAfter", () => {
       window: { start: "2026-12-01T14:00 Europe/Zurich", end: "2026-12-01T18:00 Europe/Zurich" },
     });
     assert.equal(r.history[2].undoes, failedId);
-    assert.equal(r.lastTransition, rb);
+    assert.deepEqual(r.lastTransition, { ...rb, stages: stageNamesOf(rb, false) });
     assert.equal(r.release, V1);
 
     // The retry after the abort is a new flag day with fresh steps: u4, not the aborted u2.

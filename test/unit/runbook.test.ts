@@ -114,9 +114,13 @@ describe("flagday plan: the runbook", () => {
           g,
           new RegExp(`^  s${i}\\W+"${i + 1}\\. ${s.name}(<br/>per node, 5 nodes|<br/>every operator)?"`, "m"),
         );
-        if (i > 0) assert.match(g, new RegExp(`^  s${i - 1} --> ?(\\|"[^"]+"\\| )?s${i}$`, "m"));
+        // Every stage is reached from the one before it, or (a branch) from the stage it branches from.
+        const from = s.scope === "node" && s.after ? stages.findIndex((x) => x.name === s.after) : i - 1;
+        if (i > 0) assert.match(g, new RegExp(`^  s${from} --> ?(\\|"[^"]+"\\| )?s${i}$`, "m"));
       });
-      assert.equal(g.split("\n").filter((l) => l.includes("-->")).length, stages.length - 1);
+      // A branch adds one edge: it joins the stage after it, which is also reached from the stage before it.
+      const branches = stages.filter((s) => s.scope === "node" && s.after).length;
+      assert.equal(g.split("\n").filter((l) => l.includes("-->")).length, stages.length - 1 + branches);
     }
   });
 
