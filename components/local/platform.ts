@@ -16,7 +16,7 @@ import {
 import { Transition, transitionOrdinal } from "../plan";
 import { releaseKey } from "../release";
 import { LocalCommand } from "./command";
-import { LatencyConfig, ModelledSeconds, modelledSeconds } from "./latency";
+import { LatencyConfig, latencyProblems, ModelledSeconds, modelledSeconds } from "./latency";
 import {
   faultHookScript,
   imageDir,
@@ -90,6 +90,8 @@ export function localPlatformArgs(
   if (!Number.isInteger(basePort) || basePort < 1024 || basePort > 60000) {
     throw new Error(`flagday:local.basePort must be an integer between 1024 and 60000 (got ${basePort}).`);
   }
+  const latency = latencyProblems(args.latency);
+  if (latency.length) throw new Error(`flagday: ${latency.join(" ")} Nothing was changed.`);
   const rootDir = path.resolve(projectDir, args.rootDir ?? path.join(".rehearsal", stack));
   return { ...args, basePort, rootDir } satisfies LocalPlatformArgs;
 }
