@@ -48,13 +48,6 @@ mkdir -p "$KUBE_BIN" "$KUBE_STAMPS" "$ENGINE_BIN" "$ENGINE_STAMPS"
 # .kube/ holds build output only (about 400 MB): keep it out of git even where .gitignore does not list it.
 [ -f "$ROOT/.kube/.gitignore" ] || printf '# Build output of scripts/build-kube.sh.\n*\n' >"$ROOT/.kube/.gitignore"
 
-# One build at a time: test files that run this script at once wait here, then find the stamps up to date.
-exec 9>"$ROOT/.kube/build.lock"
-if ! flock -n 9; then
-  step "another build-kube.sh is running: waiting for it..."
-  flock 9
-fi
-
 export GOFLAGS="${GOFLAGS:--mod=mod}"
 export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 
@@ -78,18 +71,26 @@ timed() {
 }
 
 # 1. The control plane.
+KUBE_TAGS="selinux,notest,grpcnotrace,providerless"
+control_plane_stamp() {
+  (cd "$ROOT/kube" && echo "$KUBE_VERSION-$(src_hash go.mod go.sum tools.go cmd/etcd/main.go)-$KUBE_TAGS")
+}
+control_plane_current() {
+  local b
+  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    [ -x "$KUBE_BIN/$b" ] || return 1
+  done
+  stamped "$KUBE_STAMPS/control-plane" "$(control_plane_stamp)"
+}
 build_control_plane() {
-  cd "$ROOT/kube"
-  local tags="selinux,notest,grpcnotrace,providerless"
-  local stamp
-  stamp="$KUBE_VERSION-$(src_hash go.mod go.sum tools.go cmd/etcd/main.go)-$tags"
-  local bins=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl)
-  local missing=0 b
-  for b in "${bins[@]}"; do [ -x "$KUBE_BIN/$b" ] || missing=1; done
-  if [ "$missing" = 0 ] && stamped "$KUBE_STAMPS/control-plane" "$stamp"; then
+  if control_plane_current; then
     step "control plane $KUBE_VERSION: up to date"
     return
   fi
+  cd "$ROOT/kube"
+  local tags="$KUBE_TAGS"
+  local stamp
+  stamp="$(control_plane_stamp)"
   rm -f "$KUBE_STAMPS/control-plane"
   step "control plane $KUBE_VERSION: downloading Go modules (first run only)..."
   go mod download || die "the Go module proxy did not serve k8s.io/kubernetes@$KUBE_VERSION or its \
@@ -123,16 +124,23 @@ minutes on 2 cores with an empty Go cache)..."
 # 2. The provider plugin, installed beside the engine: the engine finds `pulumi-resource-kubernetes` on PATH (every
 # stack's PATH starts with .engine/bin, the tests' scratch stacks with their own PULUMI_HOME too), so no
 # `pulumi plugin install` and no download.
+PROVIDER_CMD=cmd/pulumi-resource-kubernetes
+provider_stamp() {
+  (cd "$ROOT/kube/provider" && echo "$PROVIDER_VERSION-$(src_hash go.mod go.sum "$PROVIDER_CMD/main.go")")
+}
+provider_current() {
+  [ -x "$ENGINE_BIN/pulumi-resource-kubernetes" ] &&
+    stamped "$ENGINE_STAMPS/pulumi-resource-kubernetes" "$(provider_stamp)"
+}
 build_provider() {
-  cd "$ROOT/kube/provider"
-  local cmd=cmd/pulumi-resource-kubernetes
-  local stamp
-  stamp="$PROVIDER_VERSION-$(src_hash go.mod go.sum "$cmd/main.go")"
-  if [ -x "$ENGINE_BIN/pulumi-resource-kubernetes" ] &&
-    stamped "$ENGINE_STAMPS/pulumi-resource-kubernetes" "$stamp"; then
+  if provider_current; then
     step "pulumi-resource-kubernetes $PROVIDER_VERSION: up to date"
     return
   fi
+  cd "$ROOT/kube/provider"
+  local cmd="$PROVIDER_CMD"
+  local stamp
+  stamp="$(provider_stamp)"
   rm -f "$ENGINE_STAMPS/pulumi-resource-kubernetes"
   step "pulumi-resource-kubernetes $PROVIDER_VERSION: downloading Go modules (first run only)..."
   go mod download || die "the Go module proxy did not serve github.com/pulumi/pulumi-kubernetes/provider/v4 \
@@ -162,10 +170,21 @@ cache; the link needs about 5 GB of memory)..."
   echo "$stamp" >"$ENGINE_STAMPS/pulumi-resource-kubernetes"
 }
 
+# One build at a time: runs of this script at once (test files' `before`) wait here for the one building, then
+# find its stamps up to date. Checking stamps takes no lock, so an up-to-date run never waits for another build.
+if { [ "$WHAT" != provider ] && ! control_plane_current; } ||
+  { [ "$WHAT" != control-plane ] && ! provider_current; }; then
+  exec 9>"$ROOT/.kube/build.lock"
+  if ! flock -n 9; then
+    step "another build-kube.sh is building: waiting for it..."
+    flock 9
+  fi
+fi
+
 [ "$WHAT" = provider ] || build_control_plane
 [ "$WHAT" = control-plane ] || build_provider
 
-step "ready: kubectl $("$KUBE_BIN/kubectl" version --client -o json 2>/dev/null |
-  sed -nE 's/.*"gitVersion": "([^"]+)".*/\1/p' | head -1) in $KUBE_BIN$(
-  [ "$WHAT" = control-plane ] || printf ', pulumi-resource-kubernetes %s in %s' "$PROVIDER_VERSION" "$ENGINE_BIN"
-)"
+ready="kubernetes $KUBE_VERSION in $KUBE_BIN"
+[ "$WHAT" != provider ] || ready=""
+[ "$WHAT" = control-plane ] || ready+="${ready:+, }pulumi-resource-kubernetes $PROVIDER_VERSION in $ENGINE_BIN"
+step "ready: $ready"
