@@ -7,9 +7,9 @@
 #   .kube/bin/kube-scheduler             }
 #   .kube/bin/kubectl                   /
 #   .engine/bin/pulumi-resource-kubernetes   the provider plugin (kube/provider/go.mod), on the engine's PATH
-# Idempotent: a second run with nothing changed only checks stamps and takes a few seconds. A cold run takes about
-# 7 minutes for the control plane and about 15 more for the provider on 2 cores (the provider's link peaks
-# near 5 GB of memory). Only one `go build` runs at a time.
+# Idempotent: a second run with nothing changed only checks stamps and takes well under a second. A cold run takes
+# about 11 minutes for the control plane (peak memory 2 GB) and about 11 more for the provider (its link peaks at
+# 4.5 GB) on 2 busy cores, with the engine's Go build cache warm. Only one `go build` runs at a time.
 #   bash scripts/build-kube.sh                  both
 #   bash scripts/build-kube.sh control-plane    only the control plane
 #   bash scripts/build-kube.sh provider         only the provider
@@ -92,7 +92,7 @@ build_control_plane() {
   local stamp
   stamp="$(control_plane_stamp)"
   rm -f "$KUBE_STAMPS/control-plane"
-  step "control plane $KUBE_VERSION: downloading Go modules (first run only)..."
+  step "control plane $KUBE_VERSION: Go modules (downloaded on the first run only)..."
   go mod download || die "the Go module proxy did not serve k8s.io/kubernetes@$KUBE_VERSION or its \
 dependencies: check GOPROXY ($(go env GOPROXY)) and your network."
   # What hack/lib/version.sh passes to a release build, so that `kubectl version` and the apiserver's /version
@@ -110,7 +110,7 @@ dependencies: check GOPROXY ($(go env GOPROXY)) and your network."
   timed go build -tags "$tags" -ldflags "-s -w" -o "$KUBE_BIN/etcd" ./cmd/etcd
   step "etcd: built in $(($(date +%s) - start)) s$(peak "$timing")"
   rm -f "$timing"
-  step "kube-apiserver, kube-controller-manager, kube-scheduler, kubectl $KUBE_VERSION: compiling (about 7 \
+  step "kube-apiserver, kube-controller-manager, kube-scheduler, kubectl $KUBE_VERSION: compiling (about 10 \
 minutes on 2 cores with an empty Go cache)..."
   start=$(date +%s)
   timed go build -tags "$tags" -ldflags "$ldflags" -o "$KUBE_BIN/" \
@@ -142,7 +142,7 @@ build_provider() {
   local stamp
   stamp="$(provider_stamp)"
   rm -f "$ENGINE_STAMPS/pulumi-resource-kubernetes"
-  step "pulumi-resource-kubernetes $PROVIDER_VERSION: downloading Go modules (first run only)..."
+  step "pulumi-resource-kubernetes $PROVIDER_VERSION: Go modules (downloaded on the first run only)..."
   go mod download || die "the Go module proxy did not serve github.com/pulumi/pulumi-kubernetes/provider/v4 \
 or its dependencies: check GOPROXY ($(go env GOPROXY)) and your network."
   local mod
@@ -154,8 +154,8 @@ or its dependencies: check GOPROXY ($(go env GOPROXY)) and your network."
   (cd "$cmd" && VERSION="$PROVIDER_VERSION" go run "$mod/$cmd/generate.go") ||
     die "the provider's generate.go failed: see above."
   rm -f "$cmd/schema.json" "$cmd/terraform-mapping.json"
-  step "pulumi-resource-kubernetes $PROVIDER_VERSION: compiling (about 15 minutes on 2 cores with an empty Go \
-cache; the link needs about 5 GB of memory)..."
+  step "pulumi-resource-kubernetes $PROVIDER_VERSION: compiling (about 10 minutes on 2 cores with an empty Go \
+cache; the link needs about 4.5 GB of memory)..."
   local start
   start=$(date +%s)
   local ok=1
