@@ -14,7 +14,8 @@
  *   `mc-admin-http-gateway` is its admin API, `/bin/sh -c` scripts (init containers, migration Jobs) run in a
  *   host shell with their mount paths rewritten to host folders (no mount namespace) and the image's tools as
  *   wrappers (mc-ledger-migration is the simulator's migrate to the image's ledger format); reports what
- *   happens as a kubelet does (phase, conditions, container states, restarts with back-off, pod IP 127.0.0.1);
+ *   happens as a kubelet does (phase, conditions, container states, restarts with back-off; the pod IP is the
+ *   host's, as for a hostNetwork pod, since EndpointSlices refuse 127.0.0.1);
  *   finishes a deleted pod's deletion (grace period 0) once its processes are stopped. No `kubectl logs`:
  *   each container's output is in <dir>/pods/<uid>/<container>.log.
  * - CSI driver `flagday.local/agent` and its external provisioner: a claim of the agent's StorageClass gets a
@@ -130,7 +131,8 @@ export class KubeAgent {
         ),
       );
     }
-    for (let i = 0; !(await maybe(this.api("GET", `${SNAP}/volumesnapshotclasses`))); i++) {
+    // A new CRD answers 404, then 503 "storage is (re)initializing", before it serves.
+    for (let i = 0; !(await this.api("GET", `${SNAP}/volumesnapshotclasses`).catch(() => undefined)); i++) {
       if (i > 300) throw new Error("the snapshot CRDs were not served after 30 s");
       await sleep(100);
     }
@@ -170,7 +172,7 @@ export class KubeAgent {
     const status = {
       ...node.status,
       addresses: [
-        { type: "InternalIP", address: "127.0.0.1" },
+        { type: "InternalIP", address: defaults(this.config).hostIP },
         { type: "Hostname", address: this.nodeName },
       ],
       daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
@@ -189,6 +191,16 @@ export class KubeAgent {
     };
     await this.api("PATCH", `${nodePath}/status`, { status }, MERGE);
     await this.heartbeat();
+    // The apiserver taints a new Node not-ready; the node lifecycle controller lifts it once it sees Ready.
+    for (let i = 0; ; i++) {
+      const n = await this.api<Obj>("GET", nodePath);
+      if (!n.spec.taints?.some((t: { key: string }) => t.key === "node.kubernetes.io/not-ready")) break;
+      if (i > 600)
+        throw new Error(
+          `${this.nodeName} is still tainted not-ready after 60 s: is the controller manager up?`,
+        );
+      await sleep(100);
+    }
     this.log(`node registered; volumes and snapshots under ${this.config.dir}`);
     this.timer = setInterval(() => void this.tick(), this.opts.pollMs ?? 1000);
   }
@@ -333,7 +345,7 @@ export class KubeAgent {
     const ready = run.phase === "Running" && run.containers.every((c) => c.ready);
     if (ready && !run.readySince) Object.assign(run, { readySince: now(), notReadySince: undefined });
     if (!ready && !run.notReadySince) Object.assign(run, { notReadySince: now(), readySince: undefined });
-    const status = podStatus(pod.metadata.uid, run);
+    const status = podStatus(pod.metadata.uid, run, defaults(this.config).hostIP);
     const text = JSON.stringify(status);
     if (text !== st.written) {
       await this.api("PATCH", `${where}/status`, { status }, MERGE);
@@ -381,7 +393,8 @@ export class KubeAgent {
           fs.writeFileSync(path.join(dir, k), v.secret ? Buffer.from(val, "base64") : val);
         }
         volumes[v.name] = dir;
-      } else if (v.emptyDir) {
+      } else if (v.emptyDir || v.projected) {
+        // The service account token volume stays empty: nothing the simulated processes run talks to the API.
         fs.mkdirSync(dir, { recursive: true });
         volumes[v.name] = dir;
       } else if (v.hostPath) {
@@ -398,7 +411,7 @@ export class KubeAgent {
       } else
         throw new Waiting(
           "ContainerCreating",
-          `volume ${v.name}: the agent mounts claims, config maps, secrets, emptyDir and hostPath only`,
+          `volume ${v.name}: the agent mounts claims, config maps, secrets, emptyDir, projected (empty) and hostPath only`,
         );
     }
     const env: Record<string, Record<string, string>> = {};

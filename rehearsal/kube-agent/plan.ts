@@ -3,6 +3,7 @@
  * containers are to the agent, how a consensus container becomes a SIMULATED node's config, and the status
  * documents the agent writes for its Node, pods, volumes and snapshots.
  */
+import * as os from "node:os";
 import * as path from "node:path";
 import type { NetworkJson } from "../../components/mobilecoin";
 import type { LogLevel, NodeConfig, SimRelease } from "../../components/local/simConfig";
@@ -19,6 +20,13 @@ export interface AgentConfig {
   readonly taints?: readonly { key: string; value?: string; effect: string }[];
   /** Extended resources on top of cpu, memory and pods, e.g. {"sgx.intel.com/epc": "128Mi"}. @default none */
   readonly resources?: Readonly<Record<string, string>>;
+  /**
+   * The Node's InternalIP and every pod's IP, as a hostNetwork pod's would be: Kubernetes refuses loopback
+   * addresses in EndpointSlices, so the platform's Services would never select a pod at 127.0.0.1. The
+   * simulated nodes listen on 127.0.0.1 whatever this is (nothing routes Service traffic: there is no kube-proxy).
+   * @default the host's first non-loopback IPv4 address
+   */
+  readonly hostIP?: string;
   /** The StorageClass (and VolumeSnapshotClass) the agent provisions for. @default "flagday-local" */
   readonly storageClassName?: string;
   /** Each image the agent can run, and the SIMULATED release it runs. */
@@ -35,6 +43,12 @@ export interface AgentConfig {
 export const PROVISIONER = "flagday.local/agent";
 export const defaults = (c: AgentConfig) => ({
   nodeName: c.nodeName ?? "flagday-sgx-0",
+  hostIP:
+    c.hostIP ??
+    Object.values(os.networkInterfaces())
+      .flat()
+      .find((a) => a && a.family === "IPv4" && !a.internal)?.address ??
+    "192.0.2.1",
   storageClassName: c.storageClassName ?? "flagday-local",
 });
 
@@ -235,8 +249,8 @@ const containerStatus = (podUid: string, c: ContainerRun) => ({
   lastState: c.lastState ?? {},
 });
 
-/** The pod's status as a kubelet reports it: phase, conditions, container states; IP 127.0.0.1 once it runs. */
-export function podStatus(uid: string, run: PodRun) {
+/** The pod's status as a kubelet reports it: phase, conditions, container states; its IP once it runs. */
+export function podStatus(uid: string, run: PodRun, ip: string) {
   const initialized = run.init.every((c) => "terminated" in c.state && c.state.terminated.exitCode === 0);
   const ready = run.phase === "Running" && run.containers.every((c) => c.ready);
   const started = run.containers.some((c) => !("waiting" in c.state) || c.restartCount > 0);
@@ -248,9 +262,9 @@ export function podStatus(uid: string, run: PodRun) {
   const readyAt = ready ? run.readySince : run.notReadySince;
   return {
     phase: run.phase,
-    hostIP: "127.0.0.1",
-    hostIPs: [{ ip: "127.0.0.1" }],
-    ...(started ? { podIP: "127.0.0.1", podIPs: [{ ip: "127.0.0.1" }] } : {}),
+    hostIP: ip,
+    hostIPs: [{ ip }],
+    ...(started ? { podIP: ip, podIPs: [{ ip }] } : {}),
     startTime: run.startTime,
     ...(run.reason ? { reason: run.reason } : {}),
     ...(run.message ? { message: run.message } : {}),
