@@ -296,7 +296,7 @@ export function podPhase(run: PodRun, restartPolicy: string): PodRun["phase"] {
 export function bytes(q: string): number {
   const m = /^(\d+(?:\.\d+)?)([KMGTPE]i?|k)?$/.exec(q);
   if (!m) throw new Error(`not a storage quantity: ${q}`);
-  const power = "kMGTPE".indexOf(m[2]?.[0] === "K" ? "k" : (m[2]?.[0] ?? "")) + 1;
+  const power = m[2] ? "kMGTPE".indexOf(m[2][0] === "K" ? "k" : m[2][0]) + 1 : 0;
   return Math.round(Number(m[1]) * (m[2]?.endsWith("i") ? 1024 : 1000) ** power);
 }
 

@@ -294,6 +294,18 @@ describe(
           createHash("sha256").update(`key-of-${node}`).digest("hex").slice(0, 16),
         );
       }
+      // The two make blocks together: a payment sent to node1 commits on both ledgers.
+      const paid = await fetch(`http://127.0.0.1:${config.nodes.node1.client}/tx`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ from: "alice", to: "bob", amount: 2 }),
+      });
+      assert.equal(paid.status, 200);
+      for (const node of NODES) {
+        await eventually(`${node} to commit the payment`, 60_000, async () => {
+          return (await info(node)).config.status.block_height === 2;
+        });
+      }
     });
 
     test("stop: the platform's stop command scales to zero, the simulated node stops and its pod is gone", async () => {
@@ -342,6 +354,7 @@ describe(
       assert.equal(snap.status.restoreSize, "1Gi");
       const copy = content.status.snapshotHandle as string;
       snapshotBlocks = (await dump(copy)).blocks;
+      assert.equal(snapshotBlocks.length, 2);
       assert.deepEqual(await dump(copy), await dump(await ledgerOf("node1-data")));
     });
 
@@ -412,6 +425,7 @@ describe(
       });
       assert.equal(i.config.config.ledger_path, ledger);
       assert.ok(i.config.status.block_height >= snapshotBlocks.length);
+      assert.deepEqual((await dump(ledger)).blocks.slice(0, 2), snapshotBlocks);
       assert.equal(
         (await dump(await ledgerOf("node1-data"))).format,
         2,
