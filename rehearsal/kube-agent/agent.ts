@@ -8,7 +8,7 @@
  * node lifecycle controller, EndpointSlices, garbage collection) and the scheduler (placement and volume
  * binding: it picks the node of a WaitForFirstConsumer claim and binds pods).
  *
- * This stand-in (about 700 lines, polling the API every second):
+ * This stand-in (about 1000 lines with its plain decisions in plan.ts; it polls the API every second):
  * - kubelet: registers one Node (labels, taints, the SGX resource) and keeps it Ready (status and Lease every
  *   10 s); runs the pods bound to it: `consensus-service` is a simulated node (`consensus-service-sim start`),
  *   `mc-admin-http-gateway` is its admin API, `/bin/sh -c` scripts (init containers, migration Jobs) run in a

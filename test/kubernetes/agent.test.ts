@@ -14,12 +14,15 @@ import { promisify } from "node:util";
 import type { SimRelease } from "../../components/local/simConfig";
 import { ledgerMigrationCommand, networkJson } from "../../components/mobilecoin";
 import {
+  accessFor,
   deploymentSpec,
   kubectl as kubectlPrefix,
   ledgerClaimSpec,
   ledgerJobSpec,
   nodeSelector,
+  preflightCommand,
   sgxPodSettings,
+  STAGE_ACCESS,
   stopCommand,
   volumeSnapshotSpec,
 } from "../../components/kubernetes/specs";
@@ -44,11 +47,12 @@ const release = (version: string, c: string, ledgerFormat: number): SimRelease =
   distributionStateFile: false,
 });
 // The platform's SGX settings, as MobileCoin's chart has them.
-const SGX = sgxPodSettings({
+const SGX_ARGS = {
   sgxResources: { "sgx.intel.com/epc": "512Ki" },
   nodeSelector: { dcap: "true" },
-  tolerations: [{ key: "dcap", operator: "Equal", value: "true", effect: "NoSchedule" }],
-});
+  tolerations: [{ key: "dcap", operator: "Equal" as const, value: "true", effect: "NoSchedule" as const }],
+};
+const SGX = sgxPodSettings(SGX_ARGS);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function eventually<T>(
@@ -106,7 +110,7 @@ describe(
       const pv = JSON.parse(await cp.kubectl("get", "pv", pvc.spec.volumeName, "-o", "json"));
       return pv.spec.local.path as string;
     };
-    const deployment = (node: string, image: string, claim: string) => ({
+    const deployment = (node: string, image: string, claim: string, sgx = SGX) => ({
       apiVersion: "apps/v1",
       kind: "Deployment",
       metadata: {
@@ -130,7 +134,7 @@ describe(
         resources: { requests: { "sgx.intel.com/epc": "512Ki" }, limits: { "sgx.intel.com/epc": "512Ki" } },
         labels: nodeSelector(node),
         selector: nodeSelector(node),
-        sgx: SGX,
+        sgx,
       }),
     });
     const podsOf = async (node: string) =>
@@ -308,6 +312,18 @@ describe(
       }
     });
 
+    test("the platform's pre-flight passes: kubectl may do every stage's work, and finds the Deployment", async () => {
+      const access = accessFor(Object.keys(STAGE_ACCESS));
+      const { stdout } = await sh(
+        preflightCommand(kubectlPrefix(NS), "node1", nodeSelector("node1"), access),
+      );
+      assert.ok(access.includes("create volumesnapshots.snapshot.storage.k8s.io"));
+      assert.equal(
+        stdout.trim(),
+        `flagday: pre-flight of node1: ok: deployment.apps/node1-v1-node1-data; ${access.length} permission(s) in place`,
+      );
+    });
+
     test("stop: the platform's stop command scales to zero, the simulated node stops and its pod is gone", async () => {
       const ledger = await ledgerOf("node1-data");
       await sh(stopCommand(kubectlPrefix(NS), nodeSelector("node1")));
@@ -431,6 +447,21 @@ describe(
         2,
         "the migrated claim is kept as it was",
       );
+    });
+
+    test("a pod asking for aesmd's socket on a host without it waits, naming the path", async () => {
+      const aesmd = sgxPodSettings({ ...SGX_ARGS, sgxQuoteProvider: "aesmd" });
+      await apply(deployment("node2", V1, "node1-data", aesmd));
+      const [pod] = await eventually("the aesmd pod to report why it waits", 60_000, async () => {
+        const pods = (await podsOf("node2")).filter((p) => p.spec.volumes.some((v: any) => v.hostPath));
+        return pods[0]?.status?.containerStatuses && pods;
+      });
+      assert.equal(pod.status.phase, "Pending");
+      assert.deepEqual(pod.status.containerStatuses[0].state.waiting, {
+        reason: "ContainerCreating",
+        message: "hostPath type check failed: /var/run/aesmd is not a directory",
+      });
+      assert.equal(fs.existsSync(path.join(path.dirname(await ledgerOf("node1-data")), "node.pid")), false);
     });
 
     test("deleting a VolumeSnapshot deletes its content and its copy", async () => {
