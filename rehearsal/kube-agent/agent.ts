@@ -205,7 +205,7 @@ export class KubeAgent {
     this.timer = setInterval(() => void this.tick(), this.opts.pollMs ?? 1000);
   }
 
-  /** Stops the loop and (unless `keepNodes`) every process the agent runs. */
+  /** Stops the loop and (unless `keepNodes`: a restarted agent adopts them) every process the agent runs. */
   async stop(o: { keepNodes?: boolean } = {}): Promise<void> {
     clearInterval(this.timer);
     while (this.ticking) await sleep(50);
@@ -574,9 +574,17 @@ export class KubeAgent {
       ...(tokens && fs.existsSync(tokens) ? { tokensDigest: sha256(fs.readFileSync(tokens)) } : {}),
     });
     const configFile = path.join(config.dir, "config", `pod-${st.pod.metadata.name}.json`);
+    const pidFile = path.join(config.dir, "node.pid");
+    const startedAt = now();
+    // An agent that restarts finds this pod's node still running (the process of its config): it adopts it.
+    const pid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, "utf8")) : 0;
+    if (pid && alive(pid) && fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(configFile)) {
+      st.sim = { dir: config.dir, admin: config.ports.admin, pid };
+      c.state = { running: { startedAt } };
+      return this.log(`pod ${st.pod.metadata.name}: adopted its running simulated node (pid ${pid})`);
+    }
     fs.mkdirSync(path.dirname(configFile), { recursive: true });
     fs.writeFileSync(configFile, JSON.stringify(config, null, 2));
-    const startedAt = now();
     const out = await promisify(execFile)(process.execPath, [SIM_BIN, "start", "--config", configFile], {
       env: { ...process.env, ...env[plan.name] },
     }).then(
@@ -588,11 +596,7 @@ export class KubeAgent {
     );
     fs.appendFileSync(path.join(st.dir, `${c.name}.log`), out.text);
     if (out.code !== 0) return this.terminated(st, c, out.code, startedAt, policy);
-    st.sim = {
-      dir: config.dir,
-      admin: config.ports.admin,
-      pid: Number(fs.readFileSync(path.join(config.dir, "node.pid"), "utf8")),
-    };
+    st.sim = { dir: config.dir, admin: config.ports.admin, pid: Number(fs.readFileSync(pidFile, "utf8")) };
     c.state = { running: { startedAt } };
     this.log(
       `pod ${st.pod.metadata.namespace}/${st.pod.metadata.name}: simulated node ${config.name} started (${plan.image})`,

@@ -1,6 +1,7 @@
 /**
  * flagday-kube-agent's command line: `tsx rehearsal/kube-agent/main.ts --kubeconfig <file> --config <agent.json>
- * [--context <name>]`. Runs until SIGINT or SIGTERM, then stops the simulated nodes it started. See agent.ts.
+ * [--context <name>] [--keep-nodes]`. Runs until SIGINT or SIGTERM, then stops the simulated nodes it started
+ * (with --keep-nodes it leaves them running, and the next agent adopts them). See agent.ts.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -10,11 +11,16 @@ import type { AgentConfig } from "./plan";
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { kubeconfig: { type: "string" }, config: { type: "string" }, context: { type: "string" } },
+    options: {
+      kubeconfig: { type: "string" },
+      config: { type: "string" },
+      context: { type: "string" },
+      "keep-nodes": { type: "boolean" },
+    },
   });
   if (!values.kubeconfig || !values.config) {
     console.error(
-      "usage: tsx rehearsal/kube-agent/main.ts --kubeconfig <file> --config <agent.json> [--context <c>]",
+      "usage: tsx rehearsal/kube-agent/main.ts --kubeconfig <file> --config <agent.json> [--context <c>] [--keep-nodes]",
     );
     process.exit(2);
   }
@@ -25,7 +31,7 @@ async function main(): Promise<void> {
     values.context ? { context: values.context } : {},
   );
   await agent.start();
-  const quit = () => void agent.stop().then(() => process.exit(0));
+  const quit = () => void agent.stop({ keepNodes: values["keep-nodes"] }).then(() => process.exit(0));
   process.once("SIGINT", quit);
   process.once("SIGTERM", quit);
 }
