@@ -86,7 +86,14 @@ async function payAndCheck(
   const verify = clients[clients.length - 1].client!;
   const beforeFrom = await balance(verify, from);
   const beforeTo = await balance(verify, to);
-  const sub = await submitPayment(submit, from, to, amount, fog);
+  // A node that has just (re)started catches up before it serves clients, as a real node does: wait for it
+  // (within the timeout) instead of failing the test on its first seconds.
+  const deadline = Date.now() + o.timeoutMs;
+  let sub = await submitPayment(submit, from, to, amount, fog);
+  while (!sub.ok && /catchup|behind/.test(sub.error) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 300));
+    sub = await submitPayment(submit, from, to, amount, fog);
+  }
   if (!sub.ok) throw new Error(`submit to ${clients[0].name} refused (HTTP ${sub.status}): ${sub.error}`);
   const index = await waitCommitted(submit, sub.txId, o.timeoutMs);
   const spread = await onAllNodes(o.targets, index, o.timeoutMs);

@@ -198,7 +198,7 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
               // A host without the release's image pulls it first (inside the window, unless prepared).
               latency:
                 (modelled
-                  ? `{ [ -f ${q(path.join(imageDir(args.rootDir, release), "libconsensus-enclave.signed.so"))} ] || { ${pullScript({ node: node.spec.name, rootDir: args.rootDir, release, latency: sleep("pull") })}; }; } && `
+                  ? `{ [ -f ${q(path.join(imageDir(args.rootDir, node.spec.name, release), "libconsensus-enclave.signed.so"))} ] || { ${pullScript({ node: node.spec.name, rootDir: args.rootDir, release, latency: sleep("pull") })}; }; } && `
                   : "") + sleep("boot"),
             }),
             delete: stopScript(sim, node.paths.dir),

@@ -239,9 +239,9 @@ export function simulatedEnclave(release: Pick<EnclaveRelease, "version" | "mren
   return `simulated libconsensus-enclave.signed.so ${release.version} ${release.mrenclave}\n`;
 }
 
-/** Where a host keeps a pulled simulated image: one folder per release. */
-export const imageDir = (rootDir: string, release: Pick<EnclaveRelease, "version">) =>
-  path.join(rootDir, "images", release.version);
+/** Where a simulated node's host keeps a pulled image: each node is a host of its own, one folder per release. */
+export const imageDir = (rootDir: string, node: string, release: Pick<EnclaveRelease, "version">) =>
+  path.join(rootDir, node, "images", release.version);
 
 /**
  * Pulls the release's simulated image onto the host (writes its enclave artifact) and checks the artifact's
@@ -253,7 +253,7 @@ export function pullScript(a: {
   readonly release: EnclaveRelease;
   readonly latency: string;
 }): string {
-  const dir = imageDir(a.rootDir, a.release);
+  const dir = imageDir(a.rootDir, a.node, a.release);
   const file = path.join(dir, "libconsensus-enclave.signed.so");
   return [
     `mkdir -p ${q(dir)}`,

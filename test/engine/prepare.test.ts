@@ -100,7 +100,12 @@ test(
     const warm = fs.readdirSync(snapshots).flatMap((t) => fs.readdirSync(path.join(snapshots, t)));
     for (const n of NODES)
       assert.ok(warm.includes(`${n}.warm`), `${n} has a warm snapshot (${warm.join(", ")})`);
-    assert.ok(fs.existsSync(path.join(net.rootDir, "images", "v2.0.0", "libconsensus-enclave.signed.so")));
+    for (const n of NODES) {
+      assert.ok(
+        fs.existsSync(path.join(net.rootDir, n, "images", "v2.0.0", "libconsensus-enclave.signed.so")),
+        n,
+      );
+    }
     // Run again: nothing left to prepare.
     const again = await net.stack.preview();
     assert.equal(again.changeSummary?.create ?? 0, 0, "a second prepare has nothing to do");
