@@ -6,6 +6,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$FLAGDAY_ROOT"
 bash scripts/build-engine.sh
+# The Kubernetes tier's control plane (etcd, kube-apiserver, controller manager, scheduler, kubectl) and the
+# Pulumi Kubernetes provider, from Go modules: about 20 minutes cold, seconds once built.
+bash scripts/build-kube.sh
 bash scripts/setup-s3-server.sh
 echo "[test] type-check"
 tsc --noEmit
