@@ -110,7 +110,7 @@ export async function barrier(o: BarrierFlags): Promise<number> {
     throw new BarrierUsageError(`--operator ${spec.operator} is not one of the --operator-key operators`);
   }
   const timeout = Number(o.timeout ?? 3600);
-  const interval = Number(o.interval ?? 1);
+  const interval = Number(o.interval ?? 0.5);
   if (!Number.isFinite(timeout) || timeout < 0) throw new BarrierUsageError("--timeout must be seconds");
   if (!Number.isFinite(interval) || interval <= 0) throw new BarrierUsageError("--interval must be seconds");
   const board = openBoard(parseJson(need(o.board, "--board"), "--board"), ROOT, spec.operator);

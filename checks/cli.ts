@@ -522,7 +522,7 @@ const COMMANDS: Record<string, { summary: string; run: Run; flags: Flag[]; argum
       ["--payload <json>", "what this operator read at the barrier (default {})"],
       ["--agree-on <what>", "height: every report must carry one height and one block hash"],
       ["--timeout <s>", "seconds to wait for every operator (default 3600)"],
-      ["--interval <s>", "seconds between board reads (default 1)"],
+      ["--interval <s>", "seconds between board reads (default 0.5)"],
       ["--key-file <path>", "the operator's Ed25519 private key (PEM); default: $FLAGDAY_OPERATOR_KEY"],
     ],
   },
