@@ -128,6 +128,12 @@ test(
       assert.match(out, new RegExp(`signed and posted: rehearsal/${name}/`));
       assert.doesNotMatch(out, /PRIVATE KEY/);
     }
+    // carol has not signed: the others' `up` refuses before any change, naming her.
+    await assert.rejects(byName("bob").stack.up(), (e: Error) => {
+      assert.match(e.message, /2 of 3 operators signed flag day [0-9a-f]{12}: alice, bob\./);
+      assert.match(e.message, /operator carol has not signed\./);
+      return true;
+    });
     const all = await alice.stack.getAllConfig();
     const releases = JSON.parse(all["flagday:releases"].value) as Record<string, EnclaveRelease>;
     const network = JSON.parse(all["flagday:network"].value) as NetworkSpec & { release: string };
