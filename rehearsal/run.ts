@@ -162,8 +162,22 @@ export async function gateState(controlPort: number): Promise<string | undefined
   }
 }
 
-/** Whether the client-facing ingress takes a new connection and answers an HTTP request on it. */
-export function probeIngress(port: number, timeoutMs = 1500): Promise<ProbeResult> {
+/**
+ * How the rehearsal sees the client-facing ingress: a client's probe, and whether the gate says it is closed.
+ * @default the local platform's gate (its listen port, and its control endpoint's state)
+ */
+export interface ClientGate {
+  probe(): Promise<ProbeResult>;
+  closed(): Promise<boolean>;
+}
+
+const localGate = (ingress: { listen: number; control: number }): ClientGate => ({
+  probe: () => probeIngress(ingress.listen),
+  closed: async () => (await gateState(ingress.control)) === "reject",
+});
+
+/** Whether the client-facing ingress takes a new connection and answers an HTTP request on it (for `host`). */
+export function probeIngress(port: number, timeoutMs = 1500, host = "x"): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: "127.0.0.1", port });
     let answered = false;
@@ -173,7 +187,7 @@ export function probeIngress(port: number, timeoutMs = 1500): Promise<ProbeResul
     };
     socket.setTimeout(timeoutMs, () => done("refused"));
     socket.on("connect", () =>
-      socket.write("GET /balance/alice HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+      socket.write(`GET /balance/alice HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
     );
     socket.on("data", (d) => {
       answered = answered || /^HTTP\/1\.[01] \d{3}/.test(d.toString());
@@ -242,9 +256,10 @@ export async function flagDay(
   stack: Stack,
   to: string,
   log: (l: string) => void,
-  opts: { readonly window?: MaintenanceWindow } = {},
+  opts: { readonly window?: MaintenanceWindow; readonly gate?: ClientGate } = {},
 ): Promise<FlagDayReport> {
   const { network, nodes, ingress } = await layout(stack);
+  const gate = opts.gate ?? localGate(ingress);
   const before: NetworkSnapshot = { at: Date.now(), nodes: await fetchAll(nodes) };
   const deployed = (await stack.outputs()).flagday?.value as { release?: { version: string } } | undefined;
   const from = deployed?.release?.version ?? (await stack.getConfig("flagday:release")).value;
@@ -269,8 +284,8 @@ export async function flagDay(
   // raced the reopening says nothing about the window.
   const prober = setInterval(() => {
     if (!windowOpen) return;
-    void probeIngress(ingress.listen).then(async (r) => {
-      if (windowOpen && (await gateState(ingress.control)) === "reject") probes.push(r);
+    void gate.probe().then(async (r) => {
+      if (windowOpen && (await gate.closed())) probes.push(r);
     });
   }, 500);
   // A barrier step (several operators) says in its log whom it waits for: show the latest line as it changes.
@@ -302,7 +317,7 @@ export async function flagDay(
     downtimeMs: reject && accept ? accept.end - reject.start : 0,
     before,
     after,
-    clientProbes: { during: probes, after: await probeIngress(ingress.listen) },
+    clientProbes: { during: probes, after: await gate.probe() },
     outputs,
     timed: events.map((e, i) => ({ event: e, at: arrivals[i] })),
   };

@@ -44,6 +44,8 @@ export interface ScratchOptions {
    * the caller found it free with `freeBase`. @default a free block of the network's own
    */
   readonly basePort?: number;
+  /** More environment for the engine (KUBECONFIG, say); a PATH here goes before the engine's own. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -110,7 +112,13 @@ export async function scratchNetwork(stackName: string, opts: ScratchOptions = {
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
     PULUMI_NODEJS_TRANSPILE_ONLY: "true",
     PULUMI_PARALLEL: "64",
-    PATH: `${path.join(ROOT, ".engine", "bin")}:${path.join(ROOT, "node_modules", ".bin")}:${process.env.PATH}`,
+    ...(opts.env ?? {}),
+    PATH: [
+      ...(opts.env?.PATH ? [opts.env.PATH] : []),
+      path.join(ROOT, ".engine", "bin"),
+      path.join(ROOT, "node_modules", ".bin"),
+      process.env.PATH,
+    ].join(":"),
   };
   fs.mkdirSync(stateDir, { recursive: true });
   fs.mkdirSync(env.PULUMI_HOME, { recursive: true });

@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import { NetworkSpec, nodeSettingsProblems } from "../network";
 import { describe, EnclaveRelease, sgxModeOf } from "../release";
+import { COMMAND_PROVIDERS, CommandProvider } from "../operatorCommand";
 
 /** The client-facing Ingress: the gate. Peers talk over the nodes' peer Services and never pass through it. */
 export interface KubernetesGateArgs {
@@ -113,10 +114,24 @@ export interface KubernetesPlatformArgs extends KubernetesGateArgs {
    */
   readonly adminUrl?: string;
   readonly clientUrl?: string;
+  /**
+   * What runs the stage steps' kubectl commands, the checks and the gate switches on the operator's machine:
+   * `pulumi-command` (@pulumi/command's local.Command) or `flagday` (flagday's own provider, no plugin to
+   * install: for machines that cannot fetch that plugin). operatorCommand.ts says more. @default "pulumi-command"
+   */
+  readonly commandProvider?: CommandProvider;
 }
 
 /** Per-node settings (`flagday:network.nodes[i].settings`) the Kubernetes platform understands. */
-export const KUBERNETES_NODE_SETTINGS = ["cpu", "memory", "logLevel", "msgPublicKey"] as const;
+export const KUBERNETES_NODE_SETTINGS = [
+  "cpu",
+  "memory",
+  "logLevel",
+  "msgPublicKey",
+  // How the operator's machine reaches this node, over the platform's adminUrl / clientUrl templates.
+  "adminUrl",
+  "clientUrl",
+] as const;
 
 const DNS = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -196,6 +211,12 @@ export function kubernetesArgsProblems(raw: unknown, where: string): string[] {
     "must contain {node}, like insecure-mc://{node}-client.{namespace}.svc.cluster.local:3223/",
     true,
   );
+  if (a.commandProvider !== undefined && !COMMAND_PROVIDERS.includes(a.commandProvider as CommandProvider)) {
+    problems.push(
+      `${where}.commandProvider must be pulumi-command (@pulumi/command's plugin) or flagday (flagday's own, no ` +
+        `plugin to install), or be removed (got ${describe(a.commandProvider)}).`,
+    );
+  }
   return [...problems, ...sgxSettingsProblems(a, where)];
 }
 

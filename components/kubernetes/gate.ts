@@ -56,7 +56,11 @@ export function kubernetesIngressGate(opts: KubernetesIngressGateOptions): Platf
           name: ingressName,
           namespace: opts.namespace,
           labels: { "app.kubernetes.io/part-of": network.name, "flagday/role": "client-ingress" },
-          annotations: { "nginx.ingress.kubernetes.io/backend-protocol": "GRPC" },
+          annotations: {
+            "nginx.ingress.kubernetes.io/backend-protocol": "GRPC",
+            // Its readiness is the controller's load-balancer status, which a closed gate never gets.
+            "pulumi.com/skipAwait": "true",
+          },
         },
         spec: {
           ingressClassName: serving,
@@ -75,7 +79,10 @@ export function kubernetesIngressGate(opts: KubernetesIngressGateOptions): Platf
           })),
         },
       },
-      child,
+      // The gate switches own the class once they have run (field manager kubectl-patch): the stack never applies
+      // it again, so a resume, an abort or a rollback that touches the Ingress while the gate is closed neither
+      // fails on a server-side-apply conflict nor reopens it. Only the switches (accept, reject) change it.
+      { ...child, ignoreChanges: ["spec.ingressClassName"] },
     );
     const kubectl = kubectlFor(opts.namespace, opts.context);
     const setClass = (cls: string) => ingressClassPatch(kubectl, ingressName, cls);

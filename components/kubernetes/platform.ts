@@ -11,7 +11,7 @@ import {
   txSourceUrls,
 } from "../mobilecoin";
 import { foreignPeerHost, NetworkSpec, peerHostProblems } from "../network";
-import { operatorCommand } from "../operatorCommand";
+import { operatorCommandWith } from "../operatorCommand";
 import { NodeHandle, NodeStepArgs, Platform, snapshotRecord, SnapshotRecord } from "../platform";
 import { Transition } from "../plan";
 import { SEQUENCES } from "../stages";
@@ -40,6 +40,13 @@ import {
 
 export { kubeName } from "./specs";
 export { ADMIN_PORT, PEER_PORT } from "../mobilecoin";
+
+/**
+ * A Service is ready when its node's pod is, and that is the Deployment's await (the start stage's meaning); the
+ * provider's own wait for endpoints would hold the bring-up for minutes per Service while the pods come up, and
+ * fail a Service updated while its node is stopped.
+ */
+const NO_AWAIT = { "pulumi.com/skipAwait": "true" } as const;
 
 interface KubeNode {
   /** The PVC the node's Deployment mounts: its own, or one a restore step made from a snapshot. */
@@ -121,6 +128,7 @@ export function kubernetesPlatform(
   const url = (template: string, node: string) =>
     template.replace(/\{node\}/g, node).replace(/\{namespace\}/g, args.namespace);
   const kubectl = kubectlFor(args.namespace, args.context);
+  const operatorCommand = operatorCommandWith(args.commandProvider);
   const lookup = args.snapshotLookup ?? kubectlSnapshotLookup(args);
   const sgx = sgxPodSettings(args);
   const snapshotTimeoutMinutes = args.snapshotTimeoutMinutes ?? 240;
@@ -194,7 +202,7 @@ export function kubernetesPlatform(
       new k8s.core.v1.Service(
         `${prefix}-client`,
         {
-          metadata: { name: `${spec.name}-client`, namespace: args.namespace, labels },
+          metadata: { name: `${spec.name}-client`, namespace: args.namespace, labels, annotations: NO_AWAIT },
           spec: {
             selector,
             ports: [{ name: "client", port: CLIENT_PORT, targetPort: CLIENT_PORT, appProtocol: "grpc" }],
@@ -205,7 +213,7 @@ export function kubernetesPlatform(
       new k8s.core.v1.Service(
         `${prefix}-peer`,
         {
-          metadata: { name: `${spec.name}-peer`, namespace: args.namespace, labels },
+          metadata: { name: `${spec.name}-peer`, namespace: args.namespace, labels, annotations: NO_AWAIT },
           spec: {
             selector,
             ports: [
@@ -217,14 +225,21 @@ export function kubernetesPlatform(
         withProvider({ ...opts, protect: true }),
       );
       nodes.set(key(network, spec.name), { claim: pvc.metadata.name, selector });
+      // Per node (settings.adminUrl / clientUrl, e.g. a `kubectl port-forward` each), else the platform's template.
+      const setting = (k: "adminUrl" | "clientUrl") =>
+        spec.settings?.[k] === undefined ? undefined : String(spec.settings[k]);
       return {
         spec,
         adminUrl: url(
-          args.adminUrl ?? `http://{node}-peer.{namespace}.svc.cluster.local:${ADMIN_PORT}`,
+          setting("adminUrl") ??
+            args.adminUrl ??
+            `http://{node}-peer.{namespace}.svc.cluster.local:${ADMIN_PORT}`,
           spec.name,
         ),
         clientUrl: url(
-          args.clientUrl ?? `insecure-mc://{node}-client.{namespace}.svc.cluster.local:${CLIENT_PORT}/`,
+          setting("clientUrl") ??
+            args.clientUrl ??
+            `insecure-mc://{node}-client.{namespace}.svc.cluster.local:${CLIENT_PORT}/`,
           spec.name,
         ),
         parent: opts.parent as pulumi.Resource,

@@ -3,7 +3,7 @@
  * plane alone lacks, so that the Kubernetes platform's real objects and kubectl commands run against a real
  * control plane with SIMULATED consensus nodes (consensus-service-sim, as the local platform runs them) behind.
  *
- * Kubernetes' own code (unchanged, test/kubernetes/controlPlane.ts): the apiserver (validation, RBAC, the CRDs
+ * Kubernetes' own code (unchanged, rehearsal/kubernetes/controlPlane.ts): the apiserver (validation, RBAC, the CRDs
  * below), the controller manager (Deployments, ReplicaSets, Jobs, the PV binder and protection finalizers, the
  * node lifecycle controller, EndpointSlices, garbage collection) and the scheduler (placement and volume
  * binding: it picks the node of a WaitForFirstConsumer claim and binds pods).
@@ -50,6 +50,9 @@ import {
   simNodeConfig,
   snapshotContent,
 } from "./plan";
+
+import { ENCLAVE_IN_IMAGE } from "../../components/mobilecoin";
+import { simulatedEnclave } from "../../components/local/scripts";
 
 const SIM_BIN = path.resolve(__dirname, "../../bin/consensus-service-sim.js");
 const SNAP = "/apis/snapshot.storage.k8s.io/v1";
@@ -438,6 +441,24 @@ export class KubeAgent {
     );
   }
 
+  /**
+   * The SIMULATED enclave artifact an image carries (the local platform's simulatedEnclave of its release), at
+   * <dir>/images/<image>/: the file whose sha256 is the release's enclaveSha256.
+   */
+  private imageEnclave(image: string): string {
+    const file = path.join(
+      this.config.dir,
+      "images",
+      image.replace(/[^A-Za-z0-9._-]/g, "_"),
+      "enclave.signed.so",
+    );
+    if (!fs.existsSync(file)) {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, simulatedEnclave(this.config.releases[image]));
+    }
+    return file;
+  }
+
   /** Runs a container's shell script on the host; resolves with its exit code. */
   private shell(
     st: PodState,
@@ -447,7 +468,10 @@ export class KubeAgent {
     const mounts = this.container(st, plan.name).volumeMounts ?? [];
     const ledger = hostPath("/ledger", mounts, volumes);
     const log = fs.openSync(path.join(st.dir, `${plan.name}.log`), "a");
-    const child = spawn("/bin/sh", ["-c", rewriteMounts(plan.script, mounts, volumes)], {
+    // The image's own files a script reads (the pre-pull Job checks the enclave's sha256): mounted as volumes are.
+    const image = [{ mountPath: ENCLAVE_IN_IMAGE, name: "flagday-image-enclave" }];
+    const files = { ...volumes, "flagday-image-enclave": this.imageEnclave(plan.image) };
+    const child = spawn("/bin/sh", ["-c", rewriteMounts(plan.script, [...mounts, ...image], files)], {
       cwd: st.dir,
       detached: true,
       stdio: ["ignore", log, log],

@@ -29,8 +29,8 @@ import {
 import { KubeAgent } from "../../rehearsal/kube-agent/agent";
 import type { AgentConfig } from "../../rehearsal/kube-agent/plan";
 import { freePorts, hex, sim, tmpDir } from "../sim/helpers";
-import { buildKube, BUILD_TIMEOUT_MS } from "./build";
-import { ControlPlane, startControlPlane } from "./controlPlane";
+import { buildKube, BUILD_TIMEOUT_MS } from "../../rehearsal/kubernetes/build";
+import { ControlPlane, startControlPlane } from "../../rehearsal/kubernetes/controlPlane";
 
 const NS = "consensus";
 const NODES = ["node1", "node2"];

@@ -1,8 +1,13 @@
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
-import { ControlPlane, CONTEXT, KUBE_VERSION, startControlPlane } from "./controlPlane";
-import { buildKube, BUILD_TIMEOUT_MS } from "./build";
+import {
+  ControlPlane,
+  CONTEXT,
+  KUBE_VERSION,
+  startControlPlane,
+} from "../../rehearsal/kubernetes/controlPlane";
+import { buildKube, BUILD_TIMEOUT_MS } from "../../rehearsal/kubernetes/build";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

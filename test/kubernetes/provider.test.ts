@@ -4,8 +4,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { EngineEvent } from "@pulumi/pulumi/automation";
 import { engineStack, ROOT, steps } from "../engine/engine";
-import { ControlPlane, startControlPlane } from "./controlPlane";
-import { buildKube, BUILD_TIMEOUT_MS } from "./build";
+import { ControlPlane, startControlPlane } from "../../rehearsal/kubernetes/controlPlane";
+import { buildKube, BUILD_TIMEOUT_MS } from "../../rehearsal/kubernetes/build";
 
 const STACK = "kube-smoke";
 

@@ -1,0 +1,202 @@
+/**
+ * A whole flag day on the Kubernetes platform through the real engine and the real provider, against a real
+ * control plane with flagday-kube-agent as its SGX node (rehearsal/kubernetes/network.ts): bring-up, the flag
+ * day in order with every pre-window block kept, a no-op re-run, the rollback guard and the rollback by restore
+ * (new claims from the VolumeSnapshots). Every test checks what the API server holds as well as the ledgers.
+ */
+import { after, before, describe, test } from "node:test";
+import * as assert from "node:assert/strict";
+import { stageOfStep } from "../../components/names";
+import { FLAG_DAY, stagesOf } from "../../components/stages";
+import { bringUp, ClientGate, flagDay, FlagDayReport, probeIngress, sendTraffic } from "../../rehearsal/run";
+import { freeBase, ScratchNetwork, scratchNetwork } from "../../rehearsal/scratch";
+import { BUILD_TIMEOUT_MS } from "../../rehearsal/kubernetes/build";
+import { committedRehearsal, KubeRehearsal, startKubeRehearsal } from "../../rehearsal/kubernetes/network";
+import { ROOT } from "../../rehearsal/kubernetes/controlPlane";
+import { sim, tmpDir } from "../sim/helpers";
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+const NODES = ["node1", "node2", "node3"];
+const { network, releases, ledgerFormats } = committedRehearsal(ROOT);
+
+describe(
+  "a flag day on the Kubernetes platform, through the engine, on a real control plane",
+  {
+    timeout: BUILD_TIMEOUT_MS + 1_800_000,
+  },
+  () => {
+    let kube: KubeRehearsal;
+    let net: ScratchNetwork;
+    let gate: ClientGate;
+    let flag: FlagDayReport;
+    const lines: string[] = [];
+    const log = (l: string) => {
+      lines.push(l);
+      if (process.env.FLAGDAY_TEST_VERBOSE) console.log(l);
+    };
+    const get = async (...args: string[]): Promise<any> =>
+      JSON.parse(await kube.controlPlane.kubectl("-n", kube.namespace, "get", ...args, "-o", "json"));
+    const ledgerOf = async (claim: string) => {
+      const pvc = await get("pvc", claim);
+      const pv = JSON.parse(await kube.controlPlane.kubectl("get", "pv", pvc.spec.volumeName, "-o", "json"));
+      return pv.spec.local.path as string;
+    };
+    /** Each node's claim: the one its Deployment mounts now. */
+    const claimOf = async (node: string) => {
+      const deps = (await get("deployments", "-l", `app.kubernetes.io/instance=${node}`)).items;
+      assert.equal(deps.length, 1, `${node} has one Deployment`);
+      return deps[0].spec.template.spec.volumes.find((v: any) => v.name === "ledger").persistentVolumeClaim
+        .claimName as string;
+    };
+    const dump = async (node: string) => {
+      const r = await sim("ledger-dump", "--ledger-db", await ledgerOf(await claimOf(node)));
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as { format: number; blocks: { index: number; id: string }[] };
+    };
+    const ingressClass = async () => (await get("ingress", `${network.name}-client`)).spec.ingressClassName;
+
+    before(async () => {
+      const basePort = await freeBase(NODES.length);
+      kube = await startKubeRehearsal({
+        dir: tmpDir("kube-flagday"),
+        basePort,
+        network,
+        releases,
+        ledgerFormats,
+        log,
+      });
+      net = await scratchNetwork("kube-flagday", {
+        basePort,
+        config: { "flagday:checks.timeoutSeconds": "120" },
+        env: kube.env,
+      });
+      for (const [k, v] of Object.entries(kube.stackConfig)) await net.stack.setConfig(k, { value: v });
+      gate = {
+        probe: () => probeIngress(kube.ingressPort, 1500, kube.clientHost("node1")),
+        closed: async () => (await ingressClass()) !== "nginx",
+      };
+    });
+    after(async () => {
+      if (process.env.FLAGDAY_TEST_VERBOSE) console.log(kube?.controlPlane.logs(20));
+      await net?.stack.workspace.removeStack(net.name, { force: true }).catch(() => undefined);
+      await net?.cleanup();
+      await kube?.stop();
+    });
+
+    test("bring-up: a Deployment, claim and Services per node, the client Ingress open, nodes in consensus", async () => {
+      const res = await bringUp(net.stack, "v1.0.0", log);
+      assert.equal(res.summary.result, "succeeded");
+      for (const node of NODES) {
+        const [dep] = (await get("deployments", "-l", `app.kubernetes.io/instance=${node}`)).items;
+        assert.equal(dep.metadata.annotations["flagday/mrenclave"], releases["v1.0.0"].mrenclave);
+        assert.equal(dep.spec.strategy.type, "Recreate");
+        assert.equal(dep.status.readyReplicas, 1);
+        assert.equal((await get("pvc", `${node}-data`)).status.phase, "Bound");
+      }
+      assert.equal(await ingressClass(), "nginx");
+      assert.equal(await gate.probe(), "served", "a client reaches node1 through the ingress");
+      await sendTraffic(net.stack, 4, log);
+    });
+
+    test("the flag day: every stage in order, the nodes on v2.0.0, every pre-window block kept", async () => {
+      const before = await Promise.all(NODES.map(dump));
+      flag = await flagDay(net.stack, "v2.0.0", log, { gate });
+      assert.equal(flag.sequence, "flag-day");
+      const order = flag.stages.map((s) => s.stage);
+      const expected = stagesOf("flag-day", false)
+        .map((s) => s.name)
+        .filter((s) => order.includes(s));
+      assert.deepEqual(order, expected, "stages ran in the sequence's order");
+      for (const s of FLAG_DAY.filter((x) => x.scope !== "operators")) {
+        assert.ok(order.includes(s.name), `stage ${s.name} ran`);
+      }
+      assert.ok(flag.clientProbes.during.length > 0, "clients knocked during the window");
+      assert.ok(
+        flag.clientProbes.during.every((p) => p === "refused"),
+        "every client refused in the window",
+      );
+      assert.equal(flag.clientProbes.after, "served");
+      assert.equal(await ingressClass(), "nginx");
+      for (const [i, node] of NODES.entries()) {
+        const after = await dump(node);
+        assert.equal(after.format, 2, `${node}: migrated to format 2`);
+        assert.deepEqual(
+          after.blocks.slice(0, before[i].blocks.length),
+          before[i].blocks,
+          `${node}: blocks kept`,
+        );
+        const [dep] = (await get("deployments", "-l", `app.kubernetes.io/instance=${node}`)).items;
+        assert.equal(dep.metadata.annotations["flagday/mrenclave"], releases["v2.0.0"].mrenclave);
+      }
+      const all = (await get("volumesnapshots")).items;
+      const warm = all.filter((s: any) => /-warm-snapshot-/.test(s.metadata.name));
+      const snaps = all.filter((s: any) => /-snapshot-/.test(s.metadata.name) && !warm.includes(s));
+      assert.equal(warm.length, NODES.length, "one warm snapshot per node, before the window");
+      assert.equal(snaps.length, NODES.length, "one window snapshot per node");
+      for (const s of snaps) {
+        assert.equal(s.status.readyToUse, true, `${s.metadata.name} sealed`);
+        assert.match(s.metadata.annotations["flagday/height"], /^\d+$/);
+        assert.match(s.spec.source.persistentVolumeClaimName, /^node\d-data$/);
+      }
+      const jobs = (await get("jobs")).items.filter((j: any) => /-migrate-/.test(j.metadata.name));
+      assert.equal(jobs.length, NODES.length);
+      for (const j of jobs) assert.equal(j.status.succeeded, 1, `${j.metadata.name} succeeded`);
+    });
+
+    test("a re-run changes nothing: no step runs, no object's generation moves", async () => {
+      const gens = async () =>
+        (await get("deployments")).items
+          .map((d: any) => `${d.metadata.name}@${d.metadata.generation}`)
+          .sort();
+      const beforeGens = await gens();
+      const res = await net.stack.up({ onOutput: undefined });
+      // The stack reads its own record (a stack reference): a read, not a change.
+      const changed = Object.entries(res.summary.resourceChanges ?? {}).filter(
+        ([op]) => op !== "same" && op !== "read",
+      );
+      assert.deepEqual(changed, [], "nothing created, updated or replaced");
+      assert.deepEqual(await gens(), beforeGens);
+    });
+
+    test("the rollback: refused by the guard while blocks would be lost, then restores every node's snapshot", async () => {
+      await sendTraffic(net.stack, 2, log);
+      const onV2 = await Promise.all(NODES.map(dump));
+      const refused = await flagDay(net.stack, "v1.0.0", log, { gate }).then(
+        () => undefined,
+        (e: Error) => e.message,
+      );
+      assert.match(refused ?? "no error", /FAIL heights/, "the guard refused the loss of the blocks since");
+      assert.equal(await ingressClass(), "nginx", "refused before anything changed: the ingress still open");
+      await net.stack.setConfig("flagday:acceptDataLoss", { value: "true" });
+      const back = await flagDay(net.stack, "v1.0.0", log, { gate });
+      assert.equal(back.sequence, "rollback-restore");
+      const restored = back.steps.filter((s) => stageOfStep(s.name, back.network) === "restore");
+      assert.ok(restored.length >= NODES.length, "every node restored");
+      const snaps = new Map<string, any>(
+        (await get("volumesnapshots")).items.map((s: any) => [s.metadata.name, s]),
+      );
+      for (const [i, node] of NODES.entries()) {
+        const claim = await get("pvc", await claimOf(node));
+        assert.notEqual(claim.metadata.name, `${node}-data`, `${node} runs on a restored claim`);
+        const source = snaps.get(claim.spec.dataSource.name);
+        assert.equal(claim.spec.dataSource.kind, "VolumeSnapshot");
+        assert.equal(source.spec.source.persistentVolumeClaimName, `${node}-data`);
+        const ledger = await dump(node);
+        assert.equal(ledger.format, 1, `${node}: the pre-migration format`);
+        // The ledger as it was at the snapshot, then whatever the rollback's own live window committed since.
+        const height = Number(source.metadata.annotations["flagday/height"]);
+        assert.ok(height > 0 && height < onV2[i].blocks.length);
+        assert.deepEqual(
+          ledger.blocks.slice(0, height),
+          onV2[i].blocks.slice(0, height),
+          `${node}: every block up to the snapshot`,
+        );
+        const [dep] = (await get("deployments", "-l", `app.kubernetes.io/instance=${node}`)).items;
+        assert.equal(dep.metadata.annotations["flagday/mrenclave"], releases["v1.0.0"].mrenclave);
+      }
+      assert.equal(await ingressClass(), "nginx");
+      assert.equal(back.clientProbes.after, "served");
+      void flag;
+    });
+  },
+);
