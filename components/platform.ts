@@ -151,4 +151,9 @@ export interface IngressGate {
    * @default unknown (the rollback guard then assumes clients may have been served)
    */
   readonly closedSince?: (transition: Transition) => pulumi.Input<string>;
+  /**
+   * The accept a transition's stages run, when the gate records that `transition` reopened the ingress (what
+   * `closedSince` reads). @default `accept`
+   */
+  readonly acceptFor?: (transition: Transition) => pulumi.Input<string>;
 }

@@ -15,6 +15,12 @@
  *                       its own stack (practice-alice, practice-bob, ...), state, folder, ingress and board key;
  *                       they sign the proposal and run their `pulumi up`s at the same time, meeting at the
  *                       barriers on a board in .rehearsal/<stack>-board
+ *   --platform kubernetes
+ *                       the same flag day on the Kubernetes platform: a local control plane (Kubernetes' own
+ *                       apiserver, controllers and scheduler), flagday-kube-agent as its SGX node running the
+ *                       simulated nodes, the platform's own Deployments, VolumeSnapshots, Jobs and client
+ *                       Ingress (stack `practice-kubernetes`). The cluster lives only while the rehearsal runs:
+ *                       it is torn down at the end, with its stack (rehearsal/kubernetes/network.ts)
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -28,10 +34,12 @@ import {
   layout,
   PRACTICE_STACK,
   rehearsalStack,
+  rehearseRollback,
   ROOT,
   sendTraffic,
   windowAroundNow,
 } from "./run";
+import { KUBE_PRACTICE_STACK, rehearseKubernetes } from "./kubernetes/rehearse";
 import {
   OPERATOR_NAMES,
   agreeOnFlagDay,
@@ -42,7 +50,7 @@ import {
 
 const USAGE =
   "usage: npm run rehearse -- [--rollback] [--teardown] [--keep] [--stack practice[-<name>]] [--base-port <port>] " +
-  "[--operators <n>]";
+  "[--operators <n>] [--platform local|kubernetes]";
 
 /** Destroys the network, then removes the stack (with its stack file) and the nodes' folder. */
 async function removePractice(stack: Stack, log: (l: string) => void): Promise<void> {
@@ -65,6 +73,7 @@ async function main(argv: string[]): Promise<number> {
         stack: { type: "string", default: PRACTICE_STACK },
         "base-port": { type: "string" },
         operators: { type: "string" },
+        platform: { type: "string", default: "local" },
       },
     }));
   } catch (e) {
@@ -82,6 +91,24 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const log = (l: string) => console.log(l);
+  if (values.platform !== "local" && values.platform !== "kubernetes") {
+    console.error(`--platform must be local or kubernetes (got "${values.platform}")\n${USAGE}`);
+    return 2;
+  }
+  if (values.platform === "kubernetes") {
+    if (values.operators !== undefined || values.keep) {
+      console.error(`--platform kubernetes runs one fresh flag day: no --operators or --keep\n${USAGE}`);
+      return 2;
+    }
+    const stackName = values.stack === PRACTICE_STACK ? KUBE_PRACTICE_STACK : values.stack;
+    return rehearseKubernetes({
+      stackName,
+      basePort: basePort === undefined ? undefined : Number(basePort),
+      rollback: Boolean(values.rollback),
+      teardownOnly: Boolean(values.teardown),
+      log,
+    });
+  }
   const config = basePort === undefined ? undefined : { "flagday:local.basePort": basePort };
   if (values.operators !== undefined) {
     const n = Number(values.operators);
@@ -121,22 +148,7 @@ async function main(argv: string[]): Promise<number> {
   await sendTraffic(stack, 5, log);
   const report = await flagDay(stack, "v2.0.0", log);
   log("\n" + formatReport(report) + "\n");
-  if (values.rollback) {
-    await sendTraffic(stack, 2, log);
-    log(
-      "rollback to v1.0.0: the live window made blocks after the snapshots, so the guard must refuse first...",
-    );
-    const refused = await flagDay(stack, "v1.0.0", log).then(
-      () => undefined,
-      (e: Error) => e.message,
-    );
-    if (refused === undefined) throw new Error("the rollback guard let a rollback drop confirmed blocks");
-    log(`refused as expected: ${/FAIL heights: [^\n]*/.exec(refused)?.[0] ?? refused.split("\n")[0]}`);
-    log("accepting the loss (flagday:acceptDataLoss, recorded in the history) and rolling back...");
-    await stack.setConfig("flagday:acceptDataLoss", { value: "true" });
-    const back = await flagDay(stack, "v1.0.0", log);
-    log("\n" + formatReport(back) + "\n");
-  }
+  if (values.rollback) await rehearseRollback(stack, log);
   const stackOption = stack.name === PRACTICE_STACK ? "" : ` --stack ${stack.name}`;
   log(`The network is still running: npm run pulumi -- stack output -s ${stack.name} --json`);
   log(`  flagday status ${nodes.map((n) => `--admin ${n.name}=${n.admin}`).join(" ")}`);

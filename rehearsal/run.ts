@@ -323,6 +323,32 @@ export async function flagDay(
   };
 }
 
+/**
+ * The rehearsal's rollback to v1.0.0 after its flag day: payments first, so the guard must refuse (the blocks
+ * since the snapshots would be lost); then with the loss accepted (recorded in the history), the restore.
+ */
+export async function rehearseRollback(
+  stack: Stack,
+  log: (l: string) => void,
+  opts: { readonly gate?: ClientGate } = {},
+): Promise<FlagDayReport> {
+  await sendTraffic(stack, 2, log);
+  log(
+    "rollback to v1.0.0: the live window made blocks after the snapshots, so the guard must refuse first...",
+  );
+  const refused = await flagDay(stack, "v1.0.0", log, opts).then(
+    () => undefined,
+    (e: Error) => e.message,
+  );
+  if (refused === undefined) throw new Error("the rollback guard let a rollback drop confirmed blocks");
+  log(`refused as expected: ${/FAIL heights: [^\n]*/.exec(refused)?.[0] ?? refused.split("\n")[0]}`);
+  log("accepting the loss (flagday:acceptDataLoss, recorded in the history) and rolling back...");
+  await stack.setConfig("flagday:acceptDataLoss", { value: "true" });
+  const back = await flagDay(stack, "v1.0.0", log, opts);
+  log("\n" + formatReport(back) + "\n");
+  return back;
+}
+
 /** Where the local platform keeps a stack's nodes and step logs (components/local/platform.ts's default). */
 async function rootDirOf(stack: Stack): Promise<string> {
   const cfg = await stack.getAllConfig();

@@ -4,7 +4,15 @@ import { CLIENT_PORT } from "../mobilecoin";
 import { NetworkSpec } from "../network";
 import { IngressGate, NodeHandle, Platform } from "../platform";
 import { KubernetesGateArgs } from "./args";
-import { ingressClassPatch, kubectl as kubectlFor } from "./specs";
+import { Transition } from "../plan";
+import {
+  ingressAcceptCommand,
+  ingressClassPatch,
+  ingressClosedTest,
+  kubectl as kubectlFor,
+  kubeName,
+  short,
+} from "./specs";
 
 export { CLIENT_PORT } from "../mobilecoin";
 
@@ -85,11 +93,15 @@ export function kubernetesIngressGate(opts: KubernetesIngressGateOptions): Platf
       { ...child, ignoreChanges: ["spec.ingressClassName"] },
     );
     const kubectl = kubectlFor(opts.namespace, opts.context);
-    const setClass = (cls: string) => ingressClassPatch(kubectl, ingressName, cls);
+    const closed = opts.closedIngressClassName ?? "flagday-closed";
+    const reopened = (t: Transition) => kubeName(`${network.name}-reopened-${short(t.id)}`);
     return {
       resource: ingress,
-      reject: setClass(opts.closedIngressClassName ?? "flagday-closed"),
-      accept: setClass(serving),
+      reject: ingressClassPatch(kubectl, ingressName, closed),
+      accept: ingressClassPatch(kubectl, ingressName, serving),
+      acceptFor: (t) => ingressAcceptCommand(kubectl, ingressName, serving, reopened(t), t.id),
+      // Closed, and this transition never reopened it: whatever its failed window committed was its own checks'.
+      closedSince: (t) => ingressClosedTest(kubectl, ingressName, closed, reopened(t)),
     };
   };
 }

@@ -61,6 +61,10 @@ export const STAGE_ACCESS: Readonly<Record<string, readonly KubeAccess[]>> = {
   stop: ["list deployments", "patch deployments --subresource=scale", "list pods", "watch pods"],
   // The gate's switches (ingressClassPatch).
   "ingress-reject": ["patch ingresses.networking.k8s.io"],
+  // ingressAcceptCommand: the switch and the transition's reopened mark.
+  "ingress-accept": ["patch ingresses.networking.k8s.io", "get configmaps", "create configmaps"],
+  // ingressClosedTest, for the rollback of a flag day that failed part-way.
+  "rollback-guard": ["get ingresses.networking.k8s.io", "get configmaps"],
   "warm-snapshot": ["create volumesnapshots.snapshot.storage.k8s.io"],
   pull: ["create jobs.batch"],
   snapshot: ["create volumesnapshots.snapshot.storage.k8s.io"],
@@ -113,6 +117,42 @@ export function ingressClassPatch(kubectlPrefix: string, ingress: string, ingres
   return (
     `${kubectlPrefix} patch ingress ${q(ingress)} --type=merge -p ` +
     q(JSON.stringify({ spec: { ingressClassName: ingressClass } }))
+  );
+}
+
+/**
+ * The gate's accept for a transition: the switch, then a ConfigMap `mark` saying this transition reopened the
+ * ingress (created once; a re-run finds it). A ConfigMap the stack does not own, because the stack's own apply
+ * of the Ingress removes annotations that others added (found on the real control plane).
+ */
+export function ingressAcceptCommand(
+  kubectlPrefix: string,
+  ingress: string,
+  ingressClass: string,
+  mark: string,
+  transitionId: string,
+): string {
+  return (
+    `${ingressClassPatch(kubectlPrefix, ingress, ingressClass)} && ` +
+    `{ ${kubectlPrefix} get configmap ${q(mark)} -o name >/dev/null 2>&1 || ` +
+    `${kubectlPrefix} create configmap ${q(mark)} --from-literal=transition=${q(transitionId)}; }`
+  );
+}
+
+/**
+ * Exits 0 iff the client Ingress is on the closed class and the transition never reopened it (no `mark`). Any
+ * error reading either (access, network) exits non-zero: "clients may have been served", the safe answer.
+ */
+export function ingressClosedTest(
+  kubectlPrefix: string,
+  ingress: string,
+  closedClass: string,
+  mark: string,
+): string {
+  return (
+    `{ c=$(${kubectlPrefix} get ingress ${q(ingress)} -o jsonpath='{.spec.ingressClassName}') && ` +
+    `[ "$c" = ${q(closedClass)} ] && m=$(${kubectlPrefix} get configmap ${q(mark)} --ignore-not-found -o name) && ` +
+    `[ -z "$m" ]; }`
   );
 }
 

@@ -6,6 +6,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
 import { stageOfStep } from "../../components/names";
 import { FLAG_DAY, stagesOf } from "../../components/stages";
 import { bringUp, ClientGate, flagDay, FlagDayReport, probeIngress, sendTraffic } from "../../rehearsal/run";
@@ -53,6 +54,8 @@ describe(
       assert.equal(r.code, 0, r.stderr);
       return JSON.parse(r.stdout) as { format: number; blocks: { index: number; id: string }[] };
     };
+    const reopenedMarks = async () =>
+      (await get("configmaps")).items.filter((c: any) => /-reopened-/.test(c.metadata.name)).length;
     const ingressClass = async () => (await get("ingress", `${network.name}-client`)).spec.ingressClassName;
 
     before(async () => {
@@ -65,7 +68,7 @@ describe(
         ledgerFormats,
         log,
       });
-      net = await scratchNetwork("kube-flagday", {
+      net = await scratchNetwork(`test-kube-flagday-${process.pid}`, {
         basePort,
         config: { "flagday:checks.timeoutSeconds": "120" },
         env: kube.env,
@@ -140,6 +143,7 @@ describe(
       }
       const jobs = (await get("jobs")).items.filter((j: any) => /-migrate-/.test(j.metadata.name));
       assert.equal(jobs.length, NODES.length);
+      assert.equal(await reopenedMarks(), 1, "the flag day recorded that it reopened the ingress");
       for (const j of jobs) assert.equal(j.status.succeeded, 1, `${j.metadata.name} succeeded`);
     });
 
@@ -197,6 +201,77 @@ describe(
       assert.equal(await ingressClass(), "nginx");
       assert.equal(back.clientProbes.after, "served");
       void flag;
+    });
+
+    test("a migration Job fails on node2: the window holds (ingress closed, nobody on v2); the abort, which also updates the closed Ingress, restores every node", async () => {
+      await net.stack.removeConfig("flagday:acceptDataLoss");
+      const rel = JSON.parse((await net.stack.getConfig("flagday:releases")).value);
+      rel["v2.0.0"].migrations = [
+        '[ ! -e "$LEDGER_DB/../fail-migration" ] || { echo "flagday test: this migration fails" >&2; exit 3; }',
+      ];
+      await net.stack.setConfig("flagday:releases", { value: JSON.stringify(rel) });
+      const volume2 = (await ledgerOf(await claimOf("node2"))).replace(/\/ledger$/, "");
+      fs.writeFileSync(`${volume2}/fail-migration`, "");
+      const before = await Promise.all(NODES.map(dump));
+      const failed = await flagDay(net.stack, "v2.0.0", log, { gate }).then(
+        () => undefined,
+        (e: Error) => e.message,
+      );
+      assert.match(failed ?? "no error", /migrate/, "the update failed at the migration");
+      assert.equal(await ingressClass(), "flagday-closed", "the ingress stays closed");
+      assert.equal(await gate.probe(), "refused");
+      assert.equal(await reopenedMarks(), 2, "the failed flag day never reopened the ingress (no new mark)");
+      const jobs = (await get("jobs")).items.filter((j: any) => /^node2-migrate-/.test(j.metadata.name));
+      assert.ok(
+        jobs.some((j: any) => j.status.failed >= 1),
+        "node2's migration Job failed",
+      );
+      for (const node of NODES) {
+        const deps = (await get("deployments", "-l", `app.kubernetes.io/instance=${node}`)).items;
+        assert.ok(
+          deps.every(
+            (d: any) => d.metadata.annotations["flagday/mrenclave"] !== releases["v2.0.0"].mrenclave,
+          ),
+          `${node}: no v2.0.0 Deployment (no mixed enclaves)`,
+        );
+      }
+      // The abort, with a change to the Ingress (TLS) on the way: the stack applies it to the closed Ingress
+      // without a server-side-apply conflict over the class the gate switch owns, and does not reopen it.
+      fs.rmSync(`${volume2}/fail-migration`);
+      await net.stack.setConfig("flagday:release", { value: "v1.0.0" });
+      await net.stack.setConfig("flagday:abort", { value: "v2.0.0" });
+      const k = JSON.parse((await net.stack.getConfig("flagday:kubernetes")).value);
+      await net.stack.setConfig("flagday:kubernetes", {
+        value: JSON.stringify({ ...k, tlsSecretName: "client-tls" }),
+      });
+      const aborted = await net.stack.up({ onOutput: undefined });
+      assert.equal(aborted.summary.result, "succeeded");
+      const ing = await get("ingress", `${network.name}-client`, "--show-managed-fields");
+      assert.equal(ing.spec.tls?.[0]?.secretName, "client-tls", "the Ingress update was applied");
+      assert.equal(ing.spec.ingressClassName, "nginx", "the abort reopened the ingress");
+      const classOwners = ing.metadata.managedFields
+        .filter((m: any) => JSON.stringify(m.fieldsV1 ?? {}).includes('"f:ingressClassName"'))
+        .map((m: any) => m.manager);
+      assert.deepEqual(classOwners, ["kubectl-patch"], "only the gate switches own the class");
+      for (const [i, node] of NODES.entries()) {
+        const after = await dump(node);
+        assert.equal(after.format, 1, `${node}: back on format 1`);
+        assert.deepEqual(
+          after.blocks.slice(0, before[i].blocks.length),
+          before[i].blocks,
+          `${node}: every pre-upgrade block`,
+        );
+        const [dep] = (await get("deployments", "-l", `app.kubernetes.io/instance=${node}`)).items;
+        assert.equal(dep.metadata.annotations["flagday/mrenclave"], releases["v1.0.0"].mrenclave);
+        assert.equal(dep.status.readyReplicas, 1);
+      }
+      const record = (await net.stack.outputs()).flagday.value as {
+        history: { sequence: string; outcome: string }[];
+      };
+      assert.deepEqual(
+        record.history.slice(-2).map((h) => `${h.sequence}:${h.outcome}`),
+        ["flag-day:aborted", "rollback-restore:completed"],
+      );
     });
   },
 );
