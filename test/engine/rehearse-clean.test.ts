@@ -109,3 +109,33 @@ test(
     assertUnchanged(start, checkout(), "npm run rehearse -- --teardown");
   },
 );
+
+test(
+  "npm run rehearse -- --platform kubernetes runs the flag day on a cluster and leaves nothing behind",
+  { skip: !inGit && "not a git checkout", timeout: 1_200_000 },
+  async () => {
+    const start = checkout();
+    const stack = `practice-kube-clean-${process.pid}`;
+    const run = await rehearse(
+      ["--platform", "kubernetes", "--stack", stack, "--base-port", String(await freeBase(3))],
+      900_000,
+    );
+    assert.equal(
+      run.code,
+      0,
+      `npm run rehearse -- --platform kubernetes failed:\n${run.output.slice(-4000)}`,
+    );
+    assert.match(run.output, new RegExp(`flag-day v1\\.0\\.0 -> v2\\.0\\.0 on stack ${stack}`));
+    assert.match(run.output, /client probes during the window: (\d+)\/\1 refused; after: served/);
+    // The platform's own objects, as the API server held them at the end.
+    assert.match(run.output, /deployment\.apps\/node1-[0-9a-f]+\s+1\/1/);
+    assert.match(
+      run.output,
+      /volumesnapshot\.snapshot\.storage\.k8s\.io\/node1-snapshot-[0-9a-f]+\s+true\s+node1-data/,
+    );
+    assert.match(run.output, /ingress\.networking\.k8s\.io\/rehearsal-client\s+nginx/);
+    assert.ok(!fs.existsSync(path.join(ROOT, "stacks", `Pulumi.${stack}.yaml`)), "its stack file removed");
+    assert.ok(!fs.existsSync(path.join(ROOT, ".rehearsal", stack)), "its cluster's folder removed");
+    assertUnchanged(start, checkout(), "npm run rehearse -- --platform kubernetes");
+  },
+);
