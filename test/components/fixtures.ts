@@ -152,4 +152,7 @@ export const K8S_ARGS: KubernetesPlatformArgs = {
 export const FAKE_CLUSTER_SNAPSHOTS = async (names: readonly string[]) =>
   Object.fromEntries(names.map((n) => [n, { readyToUse: true, height: 12 }]));
 
-export const kube = () => () => kubernetesPlatform({ ...K8S_ARGS, snapshotLookup: FAKE_CLUSTER_SNAPSHOTS });
+export const kube =
+  (extra: Partial<KubernetesPlatformArgs> = {}) =>
+  () =>
+    kubernetesPlatform({ ...K8S_ARGS, ...extra, snapshotLookup: FAKE_CLUSTER_SNAPSHOTS });

@@ -124,6 +124,38 @@ describe("Kubernetes platform under mocks", async () => {
       `kubectl --context 'testnet-cluster' -n 'mc-testnet' patch ingress 'testnet-client' --type=merge -p '{"spec":{"ingressClassName":"flagday-closed"}}'`,
     );
     assert.match(accept, /"ingressClassName":"nginx"/);
+    // The transition's accept records that it reopened the ingress, for the rollback guard of a failed flag day.
+    assert.match(accept, /create configmap 'testnet-reopened-[0-9a-f]+' --from-literal=transition='u1-/);
+    // Only the switches set the class once the Ingress exists; Pulumi neither waits for a load balancer on it
+    // nor on the Services (a node's readiness is its Deployment's).
+    assert.deepEqual(g.named("testnet-gate-ingress").ignoreChanges, ["spec.ingressClassName"]);
+    assert.equal(ing.metadata.annotations["pulumi.com/skipAwait"], "true");
+    for (const svc of ["node1-client", "node1-peer"]) {
+      assert.equal(
+        inputsOf(g.named(`testnet-${svc}`)).metadata.annotations["pulumi.com/skipAwait"],
+        "true",
+        svc,
+      );
+    }
+  });
+
+  test("per-node adminUrl / clientUrl override the platform's templates; commandProvider: flagday runs LocalCommand", async () => {
+    const net = network(3, V6);
+    const nodes = net.nodes.map((n, i) =>
+      i === 0
+        ? { ...n, settings: { adminUrl: "http://127.0.0.1:18000", clientUrl: "http://127.0.0.1:13223" } }
+        : n,
+    );
+    const up = await runNetwork(
+      kube({ commandProvider: "flagday" }),
+      { ...net, nodes },
+      (await runNetwork(kube(), network(3, V5))).result.record,
+    );
+    const status = inputsOf(up.graph.named("testnet-u1-quiesce")).create as string;
+    assert.match(status, /--admin node1=http:\/\/127\.0\.0\.1:18000/);
+    assert.match(status, /--admin node2=http:\/\/node2-peer\.mc-testnet\.svc\.cluster\.local:8000/);
+    assert.equal(up.graph.named("testnet-u1-quiesce").type, "pulumi-nodejs:dynamic/flagday:LocalCommand");
+    assert.equal(g.named("testnet-u1-quiesce").type, "command:local:Command");
   });
 
   test("no-op: the steady run after the flag day registers the same resources with identical inputs", () => {

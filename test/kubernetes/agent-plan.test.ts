@@ -21,6 +21,7 @@ import {
   simNodeConfig,
 } from "../../rehearsal/kube-agent/plan";
 import { hex, RELEASE_A, RELEASE_B } from "../sim/helpers";
+import { ingressRoutes } from "../../rehearsal/kube-agent/ingress";
 
 const V1 = "mobilecoin/node_hw:v1.0.0-local";
 const CONFIG: AgentConfig = {
@@ -212,5 +213,51 @@ describe("status documents", () => {
     assert.equal(bytes("1G"), 1e9);
     assert.equal(bytes("1024"), 1024);
     assert.throws(() => bytes("lots"), /not a storage quantity/);
+  });
+});
+
+describe("the simulated ingress controller's routes", () => {
+  const nodes = { node1: { admin: 1, client: 31003, peer: 4 }, node2: { admin: 5, client: 32003, peer: 8 } };
+  const ingress = (cls: string) => ({
+    metadata: { name: "net-client", namespace: "mc" },
+    spec: {
+      ingressClassName: cls,
+      rules: ["node1", "node2"].map((n) => ({
+        host: `${n}.example.com`,
+        http: { paths: [{ backend: { service: { name: `${n}-client`, port: { number: 3223 } } } }] },
+      })),
+    },
+  });
+  const services = ["node1", "node2"].map((n) => ({
+    metadata: { name: `${n}-client`, namespace: "mc" },
+    spec: { selector: { "app.kubernetes.io/instance": n } },
+  }));
+  const pod = (n: string, ready: boolean, extra: Record<string, unknown> = {}) => ({
+    metadata: { name: `${n}-pod`, namespace: "mc", labels: { "app.kubernetes.io/instance": n }, ...extra },
+    status: { conditions: [{ type: "Ready", status: ready ? "True" : "False" }] },
+  });
+
+  test("each host of a served Ingress goes to its Service's Ready pod's simulated client port", () => {
+    assert.deepEqual(
+      ingressRoutes("nginx", [ingress("nginx")], services, [pod("node1", true), pod("node2", true)], nodes),
+      { "node1.example.com": 31003, "node2.example.com": 32003 },
+    );
+  });
+
+  test("a closed class serves nothing; a node without a Ready pod (stopped, or being deleted) is not routed", () => {
+    assert.deepEqual(
+      ingressRoutes("nginx", [ingress("flagday-closed")], services, [pod("node1", true)], nodes),
+      {},
+    );
+    assert.deepEqual(
+      ingressRoutes(
+        "nginx",
+        [ingress("nginx")],
+        services,
+        [pod("node1", false), pod("node2", true, { deletionTimestamp: "2026-12-04T00:00:00Z" })],
+        nodes,
+      ),
+      {},
+    );
   });
 });
