@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import { Argument, Command, CommanderError } from "commander";
 import { fetchAll, httpJson, setRequestTimeout, submitPayment } from "./client";
 import { type NodeStatus, type NodeTarget, shortHex } from "./info";
+import type { BarrierFlags } from "./barrier";
 import { pollUntil, type PollOptions } from "./poll";
 import { runTxTests, TX_CHECKS } from "./txtest";
 import {
@@ -22,13 +23,13 @@ import {
 class UsageError extends Error {}
 
 /** The options of every subcommand, as commander hands them over (each subcommand takes its own subset). */
-interface Opts {
+/** Every flag of every command (commander's camel-cased names); the barrier's own are BarrierFlags. */
+interface Opts extends BarrierFlags {
   nodes?: string;
   admin?: string[];
   client?: string[];
   json?: boolean;
   quietPeriod?: string;
-  timeout?: string;
   mrenclave?: string;
   submitTx?: boolean;
   allowUnreportedMrenclave?: boolean;
@@ -42,22 +43,11 @@ interface Opts {
   ingressClosed?: boolean;
   control?: string;
   requestTimeout?: string;
-  interval?: string;
   stack?: string;
-  keyFile?: string;
   dryRun?: boolean;
   from?: string;
   to?: string;
   out?: string;
-  board?: string;
-  network?: string;
-  flagDay?: string;
-  sequence?: string;
-  stage?: string;
-  operator?: string;
-  operatorKey?: string[];
-  payload?: string;
-  agreeOn?: string;
   reason?: string;
   wallets?: string;
 }

@@ -83,27 +83,23 @@ export async function splitAmongOperators(
   }));
 }
 
-/** `flagday agree -s <stack>` for one operator, as the operator runs it (the CLI, its stack's own backend). */
-export async function agree(o: OperatorStack): Promise<string> {
+/** The flagday CLI as the operator runs it for its stack (its stack's own backend and environment). */
+async function flagdayCli(o: OperatorStack, ...args: string[]): Promise<string> {
   const env = { ...process.env, ...(o.stack.workspace.envVars ?? {}) } as Record<string, string>;
   const out = await run(
     path.join(ROOT, "node_modules", ".bin", "node"),
-    [path.join(ROOT, "bin", "flagday.js"), "agree", "-s", o.stack.name],
+    [path.join(ROOT, "bin", "flagday.js"), ...args],
     { env, cwd: ROOT },
   );
   return out.stdout;
 }
 
+/** `flagday agree -s <stack>` for one operator. */
+export const agree = (o: OperatorStack): Promise<string> => flagdayCli(o, "agree", "-s", o.stack.name);
+
 /** `flagday abort -s <stack> --reason <why>` for one operator. */
-export async function postAbort(o: OperatorStack, reason: string): Promise<string> {
-  const env = { ...process.env, ...(o.stack.workspace.envVars ?? {}) } as Record<string, string>;
-  const out = await run(
-    path.join(ROOT, "node_modules", ".bin", "node"),
-    [path.join(ROOT, "bin", "flagday.js"), "abort", "-s", o.stack.name, "--reason", reason],
-    { env, cwd: ROOT },
-  );
-  return out.stdout;
-}
+export const postAbort = (o: OperatorStack, reason: string): Promise<string> =>
+  flagdayCli(o, "abort", "-s", o.stack.name, "--reason", reason);
 
 /** Every operator sets the agreed release and window, then signs the proposal its own stack derives. */
 export async function agreeOnFlagDay(

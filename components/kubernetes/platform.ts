@@ -141,6 +141,26 @@ export function kubernetesPlatform(
   });
   const objectName = (step: NodeStepArgs) =>
     stageObjectName(step.node.spec.name, step.stage.name, step.transition.id);
+  /** A stage's VolumeSnapshot, named by node, stage and transition, with the transition's annotations. */
+  const volumeSnapshot = <A extends object, S extends object>(
+    step: NodeStepArgs,
+    spec: pulumi.Output<{ annotations: A; spec: S }>,
+    opts: pulumi.CustomResourceOptions,
+  ) =>
+    new k8s.apiextensions.CustomResource(
+      step.name,
+      {
+        apiVersion: "snapshot.storage.k8s.io/v1",
+        kind: "VolumeSnapshot",
+        metadata: {
+          name: objectName(step),
+          namespace: args.namespace,
+          annotations: spec.apply((x) => ({ ...transitionAnnotations(step), ...x.annotations })),
+        },
+        spec: spec.apply((x) => x.spec),
+      },
+      opts,
+    );
   /** A Job is awaited to completion by the provider, so the stage fails if any migration does. */
   const job = (
     step: NodeStepArgs,
@@ -383,18 +403,9 @@ export function kubernetesPlatform(
         const spec = s.claim.apply((claim) =>
           warmSnapshotSpec({ claim, volumeSnapshotClassName: args.volumeSnapshotClassName }),
         );
-        const warm = new k8s.apiextensions.CustomResource(
-          step.name,
-          {
-            apiVersion: "snapshot.storage.k8s.io/v1",
-            kind: "VolumeSnapshot",
-            metadata: {
-              name: objectName(step),
-              namespace: args.namespace,
-              annotations: spec.apply((x) => ({ ...transitionAnnotations(step), ...x.annotations })),
-            },
-            spec: spec.apply((x) => x.spec),
-          },
+        const warm = volumeSnapshot(
+          step,
+          spec,
           withProvider({ ...opts, customTimeouts: { create: `${snapshotTimeoutMinutes}m` } }),
         );
         return { resource: warm, output: warm.metadata.name };
@@ -446,21 +457,8 @@ export function kubernetesPlatform(
             hasStateFile: hasDistributionStateFile(step.transition.from),
           }),
         );
-        const snapshot = new k8s.apiextensions.CustomResource(
-          step.name,
-          {
-            apiVersion: "snapshot.storage.k8s.io/v1",
-            kind: "VolumeSnapshot",
-            metadata: {
-              name: objectName(step),
-              namespace: args.namespace,
-              annotations: spec.apply((x) => ({ ...transitionAnnotations(step), ...x.annotations })),
-            },
-            spec: spec.apply((x) => x.spec),
-          },
-          // Kept when a later transition drops this step: it is the way back from this flag day.
-          withProvider({ ...opts, retainOnDelete: true }),
-        );
+        // Kept when a later transition drops this step: it is the way back from this flag day.
+        const snapshot = volumeSnapshot(step, spec, withProvider({ ...opts, retainOnDelete: true }));
         return { resource: snapshot, output: snapshot.metadata.name };
       },
 

@@ -240,23 +240,19 @@ export function prePullJobSpec(a: {
     `[ "$got" = ${q(a.enclaveSha256)} ] || { echo "flagday: the enclave in ${a.image} has sha256 $got, not the release's ${a.enclaveSha256}" >&2; exit 1; }`,
     `echo "enclave sha256 ${a.enclaveSha256} checked"`,
   ].join("\n");
-  return {
-    backoffLimit: 0,
-    template: {
-      spec: {
-        restartPolicy: "Never",
-        ...placementSpec(a.sgx),
-        affinity: {
-          podAffinity: {
-            requiredDuringSchedulingIgnoredDuringExecution: [
-              { labelSelector: { matchLabels: { ...a.podLabels } }, topologyKey: "kubernetes.io/hostname" },
-            ],
-          },
+  return oneShotJobSpec(
+    { name: "pull", image: a.image, command: ["/bin/sh", "-c", check] },
+    {
+      ...placementSpec(a.sgx),
+      affinity: {
+        podAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: [
+            { labelSelector: { matchLabels: { ...a.podLabels } }, topologyKey: "kubernetes.io/hostname" },
+          ],
         },
-        containers: [{ name: "pull", image: a.image, command: ["/bin/sh", "-c", check] }],
       },
     },
-  };
+  );
 }
 
 /** The consensus container: the one whose enclave needs SGX, named by the quote-provider annotation. */
@@ -318,23 +314,25 @@ export function ledgerJobSpec(a: {
   /** The node's placement (no SGX resources: migrations do not load the enclave). @default anywhere */
   readonly sgx?: SgxPodSettings;
 }) {
+  return oneShotJobSpec(
+    {
+      name: a.container,
+      image: a.image,
+      command: ["/bin/sh", "-c", ["set -eu", ...a.commands].join("\n")],
+      volumeMounts: [{ name: "ledger", mountPath: LEDGER_PATH }],
+    },
+    {
+      ...placementSpec(a.sgx),
+      volumes: [{ name: "ledger", persistentVolumeClaim: { claimName: a.claim } }],
+    },
+  );
+}
+
+/** A Job that runs its one container once: no retry (a stage that fails must fail the update, not loop). */
+function oneShotJobSpec<C extends object, P extends object>(container: C, pod: P) {
   return {
     backoffLimit: 0,
-    template: {
-      spec: {
-        restartPolicy: "Never",
-        ...placementSpec(a.sgx),
-        containers: [
-          {
-            name: a.container,
-            image: a.image,
-            command: ["/bin/sh", "-c", ["set -eu", ...a.commands].join("\n")],
-            volumeMounts: [{ name: "ledger", mountPath: LEDGER_PATH }],
-          },
-        ],
-        volumes: [{ name: "ledger", persistentVolumeClaim: { claimName: a.claim } }],
-      },
-    },
+    template: { spec: { restartPolicy: "Never", ...pod, containers: [container] } },
   };
 }
 
