@@ -8,6 +8,7 @@ import type { MaintenanceWindow } from "../components/gates";
 import { COORDINATED_SEQUENCES, FLAG_DAY, SequenceName, StageName } from "../components/stages";
 import { fetchAll, submitPayment, waitCommitted } from "../checks/client";
 import type { NodeStatus } from "../checks/info";
+import { progressTracker, StepEvent } from "./progress";
 
 /** The project root. */
 export const ROOT = path.resolve(__dirname, "..");
@@ -258,7 +259,7 @@ export async function flagDay(
   log: (l: string) => void,
   opts: { readonly window?: MaintenanceWindow; readonly gate?: ClientGate } = {},
 ): Promise<FlagDayReport> {
-  const { network, nodes, ingress } = await layout(stack);
+  const { network, nodes, ingress, operator } = await layout(stack);
   const gate = opts.gate ?? localGate(ingress);
   const before: NetworkSnapshot = { at: Date.now(), nodes: await fetchAll(nodes) };
   const deployed = (await stack.outputs()).flagday?.value as { release?: { version: string } } | undefined;
@@ -278,7 +279,10 @@ export async function flagDay(
     if (stage === "ingress-accept") windowOpen = false;
     printer(e);
   };
-  const printer = progressPrinter(log);
+  const printer = progressPrinter(
+    log,
+    progressTracker({ network, nodes: nodes.length, coordinated: operator !== undefined }),
+  );
   // While the window is open, keep knocking on the client-facing ingress as a client would. A probe counts
   // only if the gate still says "reject" after it: engine events reach us a little late, and a probe that
   // raced the reopening says nothing about the window.
@@ -436,23 +440,34 @@ export function stageTimings(
     });
 }
 
-/** Prints one line per resource step as the engine starts and finishes it: progress the call can follow. */
-export function progressPrinter(log: (l: string) => void) {
+/**
+ * Prints one line per resource step as the engine starts and finishes it, and, given a `progress` tracker
+ * (progress.ts), where the flag day is: stage n of m, nodes done, time since the first stage.
+ */
+export function progressPrinter(log: (l: string) => void, progress?: (e: StepEvent) => string | undefined) {
   const started = new Map<string, number>();
+  const where = (name: string, phase: StepEvent["phase"], at: number) => {
+    const line = progress?.({ name, phase, at: at * 1000 });
+    if (line) log(line);
+  };
   return (e: EngineEvent) => {
     const clock = new Date(e.timestamp * 1000).toISOString().slice(11, 19);
+    const skip = (op: string) => op === "same" || op === "read";
     if (e.resourcePreEvent) {
       const m = e.resourcePreEvent.metadata;
-      if (m.op === "same" || m.op === "read") return;
+      if (skip(m.op)) return;
       started.set(m.urn, e.timestamp);
+      if (!m.op.startsWith("delete")) where(stepNameOf(m.urn), "start", e.timestamp);
       log(`${clock}  > ${m.op.padEnd(18)} ${stepNameOf(m.urn)}`);
     } else if (e.resOutputsEvent) {
       const m = e.resOutputsEvent.metadata;
-      if (m.op === "same" || m.op === "read") return;
+      if (skip(m.op)) return;
       const secs = (e.timestamp - (started.get(m.urn) ?? e.timestamp)).toFixed(1);
       log(`${clock}  ok ${m.op.padEnd(17)} ${stepNameOf(m.urn)} (${secs}s)`);
+      if (!m.op.startsWith("delete")) where(stepNameOf(m.urn), "done", e.timestamp);
     } else if (e.resOpFailedEvent) {
       log(`${clock}  FAILED ${stepNameOf(e.resOpFailedEvent.metadata.urn)}`);
+      where(stepNameOf(e.resOpFailedEvent.metadata.urn), "failed", e.timestamp);
     } else if (e.diagnosticEvent && e.diagnosticEvent.severity === "error") {
       log(`${clock}  error: ${e.diagnosticEvent.message.trim()}`);
     }
