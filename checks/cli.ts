@@ -556,6 +556,23 @@ const COMMANDS: Record<string, { summary: string; run: Run; flags: Flag[]; argum
       ["--out <file>", "write the runbook to this file instead of printing it"],
     ],
   },
+  timeline: {
+    summary: "write the SVG timeline and Mermaid gantt of the stack's last flag day, rollback or abort",
+    run: async (o) => {
+      if (!o.stack) throw new UsageError("--stack is required");
+      const { timeline, TimelineUsageError } = require("./timeline") as typeof import("./timeline");
+      try {
+        return timeline({ stack: o.stack, out: o.out }, (l) => console.log(l));
+      } catch (e) {
+        if (e instanceof TimelineUsageError) throw new UsageError(e.message);
+        throw e;
+      }
+    },
+    flags: [
+      ["-s, --stack <stack>", "the stack whose recorded steps to draw (pulumi stack export; required)"],
+      ["--out <dir>", "where to write timeline-<stack>.svg and .md (default: the current directory)"],
+    ],
+  },
   ingress: {
     summary: "close, reopen or read the client ingress (the simulator's gate)",
     run: cmdIngress,

@@ -2,7 +2,8 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { EngineEvent, LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
-import { stageOfStep } from "../components/names";
+import { parseStepName, stageOfStep } from "../components/names";
+import { TimelineStep, timelineGantt, timelineSvg } from "../components/timeline";
 import { ingressPorts, localPorts } from "../components/local/scripts";
 import type { MaintenanceWindow } from "../components/gates";
 import { COORDINATED_SEQUENCES, FLAG_DAY, SequenceName, StageName } from "../components/stages";
@@ -257,7 +258,12 @@ export async function flagDay(
   stack: Stack,
   to: string,
   log: (l: string) => void,
-  opts: { readonly window?: MaintenanceWindow; readonly gate?: ClientGate } = {},
+  opts: {
+    readonly window?: MaintenanceWindow;
+    readonly gate?: ClientGate;
+    /** Where the timeline goes. @default `timelines/` in the stack's rehearsal folder (beside its nodes) */
+    readonly timelineDir?: string;
+  } = {},
 ): Promise<FlagDayReport> {
   const { network, nodes, ingress, operator } = await layout(stack);
   const gate = opts.gate ?? localGate(ingress);
@@ -296,12 +302,29 @@ export async function flagDay(
   const waits = barrierWaits(await rootDirOf(stack), log);
   log(`${from} -> ${to} (pulumi up)...`);
   let outputs: Record<string, unknown>;
+  let failed = true;
+  const timelineDir = opts.timelineDir ?? path.join(await rootDirOf(stack), "timelines");
+  const written = () => {
+    const timed = events.map((event, i) => ({ event, at: arrivals[i] }));
+    const w = writeTimeline(
+      timelineDir,
+      stack.name,
+      `${from} -> ${to} on stack ${stack.name}${failed ? " (failed)" : ""}`,
+      timelineSteps(timed, network),
+    );
+    if (w)
+      log(
+        `timeline: ${path.relative(process.cwd(), w.svg)} (Mermaid gantt: ${path.relative(process.cwd(), w.markdown)})`,
+      );
+  };
   try {
     const res = await stack.up({ onEvent });
     outputs = Object.fromEntries(Object.entries(res.outputs).map(([k, v]) => [k, v.value]));
+    failed = false;
   } finally {
     clearInterval(prober);
     clearInterval(waits);
+    written();
   }
   const after: NetworkSnapshot = { at: Date.now(), nodes: await fetchAll(nodes) };
   const stepList = resourceSteps(events);
@@ -334,7 +357,7 @@ export async function flagDay(
 export async function rehearseRollback(
   stack: Stack,
   log: (l: string) => void,
-  opts: { readonly gate?: ClientGate } = {},
+  opts: { readonly gate?: ClientGate; readonly timelineDir?: string } = {},
 ): Promise<FlagDayReport> {
   await sendTraffic(stack, 2, log);
   log(
@@ -472,6 +495,53 @@ export function progressPrinter(log: (l: string) => void, progress?: (e: StepEve
       log(`${clock}  error: ${e.diagnosticEvent.message.trim()}`);
     }
   };
+}
+
+/** The flag day's steps with their times, as the engine's events reached the driver (for the timeline). */
+export function timelineSteps(timed: FlagDayReport["timed"], network: string): TimelineStep[] {
+  const steps = new Map<
+    string,
+    { stage: StageName; node?: string; start: number; end?: number; failed?: boolean }
+  >();
+  for (const { event, at } of timed) {
+    const pre = event.resourcePreEvent?.metadata;
+    const out = event.resOutputsEvent?.metadata;
+    const failed = event.resOpFailedEvent?.metadata;
+    const m = pre ?? out ?? failed;
+    if (!m || m.op === "same" || m.op === "read" || m.op.startsWith("delete")) continue;
+    const name = stepNameOf(m.urn);
+    const stage = stageOfStep(name, network);
+    if (!stage) continue;
+    const node = parseStepName(name, network)?.node;
+    const s = steps.get(name) ?? { stage, ...(node ? { node } : {}), start: at };
+    if (out) s.end = at;
+    if (failed) Object.assign(s, { end: at, failed: true });
+    steps.set(name, s);
+  }
+  const last = Math.max(0, ...timed.map((t) => t.at));
+  return [...steps.values()].map((s) => ({ ...s, end: s.end ?? last }));
+}
+
+/**
+ * Writes the flag day's timeline (SVG, and a Markdown file with the Mermaid gantt) in `dir`, named by stack and
+ * time; returns the paths.
+ */
+export function writeTimeline(
+  dir: string,
+  stack: string,
+  title: string,
+  steps: readonly TimelineStep[],
+): { svg: string; markdown: string } | undefined {
+  if (steps.length === 0) return undefined;
+  fs.mkdirSync(dir, { recursive: true });
+  const base = path.join(dir, `${stack}-${new Date().toISOString().replace(/[-:]|\.\d+Z$/g, "")}`);
+  const t = { title, steps };
+  fs.writeFileSync(`${base}.svg`, timelineSvg(t));
+  fs.writeFileSync(
+    `${base}.md`,
+    `# ${title}\n\n![timeline](${path.basename(base)}.svg)\n\n${timelineGantt(t)}`,
+  );
+  return { svg: `${base}.svg`, markdown: `${base}.md` };
 }
 
 /** The summary operators paste into the call. */

@@ -67,6 +67,8 @@ export async function rehearseKubernetes(o: {
     });
     for (const [key, value] of Object.entries(kube.stackConfig)) await stack.setConfig(key, { value });
     const first = rehearsal.network.nodes[0].name;
+    // The stack's folder goes with the cluster: the timelines stay in .rehearsal/timelines.
+    const timelineDir = path.join(ROOT, ".rehearsal", "timelines");
     const gate: ClientGate = {
       probe: () => probeIngress(kube.ingressPort, 1500, kube.clientHost(first)),
       closed: async () =>
@@ -84,9 +86,9 @@ export async function rehearseKubernetes(o: {
     };
     await bringUp(stack, "v1.0.0", log);
     await sendTraffic(stack, 5, log);
-    const report = await flagDay(stack, "v2.0.0", log, { gate });
+    const report = await flagDay(stack, "v2.0.0", log, { gate, timelineDir });
     log("\n" + formatReport(report) + "\n");
-    if (o.rollback) await rehearseRollback(stack, log, { gate });
+    if (o.rollback) await rehearseRollback(stack, log, { gate, timelineDir });
     log(
       "what the API server holds now:\n" +
         (await kube.controlPlane.kubectl(

@@ -1,0 +1,145 @@
+/**
+ * The timeline of a flag day, rollback or abort, for the call's notes: one lane for the network's own steps
+ * (the gate, the checks, the barriers) and one per node, one bar per step, barrier waits hatched and the
+ * downtime (ingress closed) shaded. As a standalone SVG (no scripts, no external references) and as a Mermaid
+ * gantt. Plain functions of the steps' times; the rehearsal feeds them the engine's events and `flagday
+ * timeline` the stack's recorded step times.
+ */
+import { NODE_STAGE_NAMES, PREPARE, StageName, BARRIER_NAMES } from "./stages";
+
+export interface TimelineStep {
+  readonly stage: StageName;
+  /** The node a node stage ran on; none for the network's own steps and barriers. */
+  readonly node?: string;
+  /** Milliseconds since the epoch. */
+  readonly start: number;
+  readonly end: number;
+  readonly failed?: boolean;
+}
+
+export interface Timeline {
+  /** e.g. `flag-day v1.0.0 -> v2.0.0 on stack practice`. */
+  readonly title: string;
+  readonly steps: readonly TimelineStep[];
+}
+
+const NETWORK_LANE = "network";
+const isPrepare = (s: StageName) => PREPARE.some((p) => p.name === s);
+const isBarrier = (s: StageName) => (BARRIER_NAMES as readonly string[]).includes(s);
+
+/** The lanes in order: the network's first, then the nodes by name. */
+export function lanesOf(steps: readonly TimelineStep[]): string[] {
+  const nodes = [...new Set(steps.flatMap((s) => (s.node ? [s.node] : [])))].sort((a, b) =>
+    a.localeCompare(b, "en", { numeric: true }),
+  );
+  return [NETWORK_LANE, ...nodes];
+}
+
+/** From the ingress rejecting to it accepting again, if both happened. */
+export function downtimeOf(steps: readonly TimelineStep[]): { start: number; end: number } | undefined {
+  const reject = steps.find((s) => s.stage === "ingress-reject");
+  const accept = steps.find((s) => s.stage === "ingress-accept" && !s.failed);
+  return reject && accept ? { start: reject.start, end: accept.end } : undefined;
+}
+
+const esc = (s: string) =>
+  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+
+/** The bar's fill: prepare (clients served), barrier wait, failed, or a window step. */
+function fillOf(s: TimelineStep): string {
+  if (s.failed) return "#d62728";
+  if (isBarrier(s.stage)) return "url(#wait)";
+  if (isPrepare(s.stage)) return "#2ca02c";
+  return (NODE_STAGE_NAMES as readonly string[]).includes(s.stage) ? "#1f77b4" : "#9467bd";
+}
+
+/** A standalone SVG of the timeline: deterministic for the same steps. */
+export function timelineSvg(t: Timeline): string {
+  const lanes = lanesOf(t.steps);
+  const t0 = Math.min(...t.steps.map((s) => s.start));
+  const t1 = Math.max(...t.steps.map((s) => s.end), t0 + 1000);
+  const left = 90;
+  const width = 900;
+  const laneH = 28;
+  const top = 40;
+  const height = top + lanes.length * laneH + 40;
+  const x = (ms: number) => left + ((ms - t0) / (t1 - t0)) * width;
+  const secs = (ms: number) => ((ms - t0) / 1000).toFixed(1);
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${left + width + 20}" height="${height}" font-family="sans-serif" font-size="11">`,
+    `<defs><pattern id="wait" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">` +
+      `<rect width="6" height="6" fill="#ffbf80"/><line x1="0" y1="0" x2="0" y2="6" stroke="#ff7f0e" stroke-width="3"/></pattern></defs>`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${left}" y="18" font-size="14" font-weight="bold">${esc(t.title)}</text>`,
+  ];
+  const down = downtimeOf(t.steps);
+  if (down) {
+    out.push(
+      `<rect class="downtime" x="${x(down.start).toFixed(1)}" y="${top - 6}" width="${(x(down.end) - x(down.start)).toFixed(1)}" height="${lanes.length * laneH + 6}" fill="#fde0e0"/>`,
+      `<text x="${x(down.start).toFixed(1)}" y="${top - 9}" fill="#b00">downtime ${((down.end - down.start) / 1000).toFixed(1)} s (ingress closed)</text>`,
+    );
+  }
+  lanes.forEach((lane, i) => {
+    const y = top + i * laneH;
+    out.push(
+      `<text x="${left - 8}" y="${y + laneH / 2 + 4}" text-anchor="end">${esc(lane)}</text>`,
+      `<line x1="${left}" y1="${y + laneH}" x2="${left + width}" y2="${y + laneH}" stroke="#ddd"/>`,
+    );
+  });
+  const ordered = [...t.steps].sort((a, b) => a.start - b.start || a.stage.localeCompare(b.stage));
+  for (const s of ordered) {
+    const lane = lanes.indexOf(s.node ?? NETWORK_LANE);
+    const y = top + lane * laneH + 4;
+    const w = Math.max(2, x(s.end) - x(s.start));
+    const label = `${s.node ? `${s.node} ` : ""}${s.stage}${isBarrier(s.stage) ? " (wait)" : ""}${s.failed ? " FAILED" : ""}: ${secs(s.start)}-${secs(s.end)} s`;
+    out.push(
+      `<g class="step" data-stage="${s.stage}" data-lane="${esc(s.node ?? NETWORK_LANE)}"><title>${esc(label)}</title>` +
+        `<rect x="${x(s.start).toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="${laneH - 8}" fill="${fillOf(s)}" stroke="#333" stroke-width="0.5"/>` +
+        (w > 50
+          ? `<text x="${(x(s.start) + 3).toFixed(1)}" y="${y + laneH / 2 + 1}" fill="white">${esc(s.stage)}</text>`
+          : "") +
+        `</g>`,
+    );
+  }
+  const axisY = top + lanes.length * laneH + 16;
+  const tick = Math.max(1, Math.ceil((t1 - t0) / 1000 / 10));
+  for (let sec = 0; sec * 1000 <= t1 - t0; sec += tick) {
+    const tx = x(t0 + sec * 1000).toFixed(1);
+    out.push(`<text x="${tx}" y="${axisY}" text-anchor="middle" fill="#555">${sec}s</text>`);
+  }
+  out.push(
+    `<text x="${left}" y="${axisY + 16}" fill="#555">green: prepare (clients served) · blue: node steps · purple: network steps and checks · hatched: waiting at a barrier · red: failed</text>`,
+    `</svg>`,
+  );
+  return out.join("\n") + "\n";
+}
+
+/** The same timeline as a Mermaid gantt (a section per lane), for Markdown notes. */
+export function timelineGantt(t: Timeline): string {
+  const lanes = lanesOf(t.steps);
+  const t0 = Math.min(...t.steps.map((s) => s.start));
+  const ms = (v: number) => Math.max(0, Math.round(v - t0));
+  const lines = [
+    "```mermaid",
+    "gantt",
+    `  title ${t.title.replace(/[:#;]/g, " ")}`,
+    "  dateFormat x",
+    "  axisFormat %M:%S",
+  ];
+  const down = downtimeOf(t.steps);
+  if (down) {
+    lines.push("  section downtime", `  ingress closed : crit, ${ms(down.start)}, ${ms(down.end)}`);
+  }
+  for (const lane of lanes) {
+    const steps = t.steps.filter((s) => (s.node ?? NETWORK_LANE) === lane).sort((a, b) => a.start - b.start);
+    if (steps.length === 0) continue;
+    lines.push(`  section ${lane}`);
+    for (const s of steps) {
+      const tag = s.failed ? "crit, " : isBarrier(s.stage) ? "active, " : isPrepare(s.stage) ? "done, " : "";
+      // Mermaid needs an end after the start: a step under a millisecond is drawn as one.
+      lines.push(`  ${s.stage} : ${tag}${ms(s.start)}, ${Math.max(ms(s.end), ms(s.start) + 1)}`);
+    }
+  }
+  lines.push("```");
+  return lines.join("\n") + "\n";
+}
