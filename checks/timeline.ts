@@ -51,14 +51,22 @@ export function recordedTimeline(
   }
   const ordinal = `-${transitionOrdinal(t)}-`;
   const ends = new Map<string, number>();
-  const ofTransition = resources.filter((r) => nameOf(r.urn).includes(ordinal) && r.created);
-  for (const r of ofTransition) ends.set(r.urn, Date.parse(r.created!));
+  // Every resource's end: a step may wait for one that is not named by the transition (a node's server).
+  for (const r of resources) if (r.created) ends.set(r.urn, Date.parse(r.created));
+  const named = resources.find((r) => nameOf(r.urn).includes(ordinal));
+  if (!named) throw new TimelineUsageError(`stack ${stack} holds no step of ${t.id}`);
+  const network = nameOf(named.urn).slice(0, nameOf(named.urn).indexOf(ordinal));
+  // The transition's own steps, and what this update created under other names (each node's new server).
+  const ofTransition = resources.filter(
+    (r) =>
+      r.created !== undefined &&
+      (nameOf(r.urn).includes(ordinal) || Date.parse(r.created) >= updateStart) &&
+      stageOfStep(nameOf(r.urn), network) !== undefined,
+  );
   const steps: TimelineStep[] = [];
   for (const r of ofTransition) {
     const name = nameOf(r.urn);
-    const network = name.slice(0, name.indexOf(ordinal));
-    const stage = stageOfStep(name, network);
-    if (!stage) continue;
+    const stage = stageOfStep(name, network)!;
     const node = parseStepName(name, network)?.node;
     const waited = (r.dependencies ?? []).map((d) => ends.get(d)).filter((x): x is number => x !== undefined);
     const end = ends.get(r.urn)!;
