@@ -96,7 +96,7 @@ export function timelineSvg(t: Timeline): string {
       `<g class="step" data-stage="${s.stage}" data-lane="${esc(s.node ?? NETWORK_LANE)}"><title>${esc(label)}</title>` +
         `<rect x="${x(s.start).toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="${laneH - 8}" fill="${fillOf(s)}" stroke="#333" stroke-width="0.5"/>` +
         (w > 50
-          ? `<text x="${(x(s.start) + 3).toFixed(1)}" y="${y + laneH / 2 + 1}" fill="white">${esc(s.stage)}</text>`
+          ? `<text x="${(x(s.start) + 3).toFixed(1)}" y="${y + laneH / 2 + 1}" fill="${isBarrier(s.stage) ? "#333" : "white"}">${esc(s.stage)}</text>`
           : "") +
         `</g>`,
     );
