@@ -50,6 +50,10 @@ interface Opts extends BarrierFlags {
   out?: string;
   reason?: string;
   wallets?: string;
+  events?: string;
+  text?: boolean;
+  once?: boolean;
+  port?: string;
 }
 
 function seconds(v: string | undefined, flag: string, dflt?: number): number {
@@ -554,6 +558,37 @@ const COMMANDS: Record<string, { summary: string; run: Run; flags: Flag[]; argum
       ],
       ["--to <release>", "the release to upgrade to, from flagday:releases (default: the stack's release)"],
       ["--out <file>", "write the runbook to this file instead of printing it"],
+    ],
+  },
+  board: {
+    summary: "the live board for the call: nodes against stages from a growing engine event log",
+    run: async (o) => {
+      const { board, BoardUsageError } = require("./board") as typeof import("./board");
+      try {
+        return await board(
+          {
+            events: o.events,
+            text: o.text,
+            port: o.port,
+            once: o.once,
+            admin: Object.fromEntries(pairs(o.admin, "--admin")),
+          },
+          (l) => console.log(l),
+        );
+      } catch (e) {
+        if (e instanceof BoardUsageError) throw new UsageError(e.message);
+        throw e;
+      }
+    },
+    flags: [
+      [
+        "--events <file>",
+        "the engine's event log: pulumi up --event-log <file> (the rehearsal: .rehearsal/<stack>/events.jsonl)",
+      ],
+      ["--text", "a terminal table refreshed every second instead of the web page"],
+      ["--once", "with --text: print the table once and exit"],
+      ["--port <port>", "the page's port on 127.0.0.1 (default: any free one)"],
+      ["--admin <name=url>", "a node's admin gateway: its height and MRENCLAVE on the board", "repeatable"],
     ],
   },
   timeline: {

@@ -277,7 +277,18 @@ export async function flagDay(
   const probes: ProbeResult[] = [];
   let windowOpen = false;
   const arrivals: number[] = [];
+  // The engine's events as `pulumi up --event-log` writes them: what `flagday board --events` follows.
+  const eventsFile = path.join(await rootDirOf(stack), "events.jsonl");
+  fs.mkdirSync(path.dirname(eventsFile), { recursive: true });
+  fs.writeFileSync(eventsFile, "");
+  log(`follow it live: .engine/bin/flagday board --events ${path.relative(ROOT, eventsFile)} [--text]`);
   const onEvent = (e: EngineEvent) => {
+    // Never fail the engine's event stream for the board's copy (its folder may be gone at teardown).
+    try {
+      fs.appendFileSync(eventsFile, JSON.stringify(e) + "\n");
+    } catch {
+      /* the board misses this event; the update does not */
+    }
     events.push(e);
     arrivals.push(Date.now());
     const stage = e.resOutputsEvent && stageOfStep(stepNameOf(e.resOutputsEvent.metadata.urn), network);
