@@ -33,6 +33,63 @@ const BARRIER_RUNS =
   "`flagday barrier`: posts this operator's signed arrival to the coordination board and waits until every " +
   "operator's is there (verified; a forged or edited entry is ignored and reported); an abort fails it at once";
 
+const BARRIER_INTERRUPTED =
+  "the re-run finds this operator's own signed arrival on the board (write-once) and resumes the wait; the other " +
+  "operators see no difference";
+
+/**
+ * Why re-running `up` is safe when the machine running it died during the stage (after `pulumi cancel`; see
+ * the runbook's section on it). Every stage says so: a stage without it does not compile.
+ */
+export const IF_INTERRUPTED: Record<StageName, string> = {
+  "rollback-guard": "read-only: the re-run reads the heights again",
+  "warm-snapshot":
+    "clients are still served; the re-run takes the warm snapshot again (on Kubernetes it adopts the " +
+    "VolumeSnapshot of the same name; on AWS a snapshot the dead update had started may remain, tagged with the " +
+    "transition, unused)",
+  pull: "the re-run pulls and checks the image again",
+  preflight: "read-only: the re-run checks again, before anything closes",
+  "ingress-reject": "the switch is idempotent: the re-run rejects again; clients stay refused in between",
+  quiesce: "read-only, with the ingress closed: the re-run reads the heights again",
+  stop: "stopping a stopped node does nothing: the re-run stops the ones still running",
+  snapshot:
+    "the nodes are stopped, so the re-run snapshots the same ledgers; only the re-run's snapshot is recorded " +
+    "(tried: SIGKILL during the snapshots, `pulumi cancel`, `up` completes with every block kept)",
+  migrate:
+    "mc-ledger-migration is a no-op on a ledger already in the new format, so the re-run finishes what the dead " +
+    "one began; a release's own migrations must be idempotent too (try it on testnet), and the window's " +
+    "snapshot is the way back if not",
+  restore: "the re-run makes the same named claim or volume from the recorded snapshot again, or adopts it",
+  "reverse-migrate":
+    "the release's reverse migrations must be idempotent (as the forward ones); the snapshot taken just before " +
+    "is the way back if not",
+  start:
+    "the old server is gone or going first (delete before replace): the re-run starts the new one; old and new " +
+    "never run together",
+  seal: "a wait: the re-run waits for the snapshot to be sealed again",
+  attest: "a check: the re-run checks again",
+  txtest: "a check: the re-run sends new test payments",
+  "ingress-accept": "the switch is idempotent: the re-run opens the ingress again",
+  live: "the re-run opens the ingress again and watches the live period from its start",
+  "all-ready": BARRIER_INTERRUPTED,
+  "all-rejecting": BARRIER_INTERRUPTED,
+  "all-quiesced": BARRIER_INTERRUPTED,
+  "all-snapshotted": BARRIER_INTERRUPTED,
+  "all-restored": BARRIER_INTERRUPTED,
+  "all-proven": BARRIER_INTERRUPTED,
+  "all-live": BARRIER_INTERRUPTED,
+};
+
+/** What the runbook and the README say about an operator's machine dying mid-update. */
+export const INTERRUPTED_UPDATE =
+  "If the machine running `pulumi up` dies (or the update is killed) mid flag day, the network stays where the " +
+  "update left it (after the reject: ingress closed), and the stack stays locked: the next `up` says " +
+  "`error: the stack is currently locked by 1 lock(s)`. Make sure the dead update is really gone (no other " +
+  "machine runs this stack), then `pulumi cancel` (it removes the lock) and `pulumi up`. The engine warns " +
+  "`Attempting to deploy or update resources with N pending operations from previous deployment`, forgets " +
+  "the steps that were in flight and runs them again; the steps the dead update finished are not repeated. Each " +
+  "stage below says why running it again is safe.";
+
 /** Every stage, described once; the README's stage and fault tables, per stage. */
 export const STAGE_TEXT: Record<StageName, StageText> = {
   "rollback-guard": {
@@ -471,6 +528,8 @@ export function runbookMarkdown(input: RunbookInput): string {
     "Each stage is a step `pulumi preview` shows. A failed stage stops the update naming it (and the node at " +
       "fault); re-running `up` resumes at the failed step, completed steps are not repeated.",
     "",
+    INTERRUPTED_UPDATE,
+    "",
   ];
   sequence("flag-day").forEach((s, i) => {
     const text = STAGE_TEXT[s.name];
@@ -484,6 +543,7 @@ export function runbookMarkdown(input: RunbookInput): string {
       `- Checks: ${text.checks}.`,
       ...(settings ? [`- This stack's settings: ${settings}.`] : []),
       `- If it fails: ${text.ifItFails}`,
+      `- If the machine running \`up\` dies here: ${IF_INTERRUPTED[s.name]}.`,
       ...(text.goNoGo ? [`- **Go/no-go:** ${text.goNoGo}`] : []),
       "",
     );
