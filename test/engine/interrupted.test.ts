@@ -75,7 +75,11 @@ test(
 
     const resumed = pulumi("up", "--yes", "--skip-preview");
     assert.equal(resumed.code, 0, resumed.out.slice(-3000));
-    assert.match(resumed.out, /\d+ pending operations from previous deployment/, "the engine names what the dead update left");
+    assert.match(
+      resumed.out,
+      /\d+ pending operations from previous deployment/,
+      "the engine names what the dead update left",
+    );
     net.log(
       `resumed up: ${resumed.out
         .split("\n")
