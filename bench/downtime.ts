@@ -2,17 +2,17 @@
  * The flag day's downtime on the rehearsal network, through the real engine, for 3 and 10 nodes with the same
  * simulated per-step latency. Prints one line per size:
  *   BENCH downtime nodes=<n> seconds=<s> critical_path_seconds=<c>
- * downtime: from the ingress rejecting clients to it accepting them again. critical path: the slowest node's
- * own steps (stop, snapshot, migrate, start) plus the network checks inside the window (reject, quiesce,
- * attest, txtest, accept), each measured from the engine's events.
+ * downtime: from the ingress rejecting clients to it accepting them again. critical path: the longest chain of
+ * the window's steps along the flag day's dependencies (the seal a branch after each snapshot), each step's
+ * duration measured from the engine's events (bench/criticalPath.ts).
  * Targets: downtime(10) / downtime(3) <= 1.25 (stages run in parallel across nodes), and downtime <= 1.3 x the
  * critical path (the engine adds little between steps).
  */
 import { StepEventMetadata } from "@pulumi/pulumi/automation";
-import { parseStepName, stageOfStep } from "../components/names";
-import { StageName } from "../components/stages";
+import { stageOfStep } from "../components/names";
 import { bringUp, flagDay, FlagDayReport, sendTraffic, stepNameOf } from "../rehearsal/run";
 import { scratchNetwork } from "../rehearsal/scratch";
+import { criticalPathMs, timedSteps } from "./criticalPath";
 
 // Far below a real EBS snapshot or instance boot (minutes), but long enough that the simulator's own CPU work
 // (ten Node processes migrating and starting at once on a 2-core machine) does not stand in for the remote
@@ -25,42 +25,12 @@ export interface DowntimeFigures {
   readonly criticalPathSeconds: number;
 }
 
-/** Step durations (ms) by resource name, from the engine's events as they reached the driver. */
-function durations(report: FlagDayReport): Map<string, number> {
-  const started = new Map<string, number>();
-  const took = new Map<string, number>();
-  for (const { event, at } of report.timed) {
-    const pre = event.resourcePreEvent?.metadata;
-    const out = event.resOutputsEvent?.metadata;
-    const m = pre ?? out;
-    if (!m || m.op === "same" || m.op === "read" || m.op.startsWith("delete")) continue;
-    const name = stepNameOf(m.urn);
-    if (pre && !started.has(name)) started.set(name, at);
-    if (out) took.set(name, at - (started.get(name) ?? at));
-  }
-  return took;
-}
-
-const NETWORK_CHECKS: readonly StageName[] = [
-  "ingress-reject",
-  "quiesce",
-  "attest",
-  "txtest",
-  "ingress-accept",
-];
-const NODE_STEPS: readonly StageName[] = ["stop", "snapshot", "migrate", "start"];
-
+/**
+ * The longest chain of the window's steps along the flag day's dependencies (bench/criticalPath.ts): what the
+ * downtime cannot be shorter than with these step durations, whatever the engine does between them.
+ */
 export function criticalPathSeconds(report: FlagDayReport): number {
-  let checks = 0;
-  const perNode = new Map<string, number>();
-  for (const [name, ms] of durations(report)) {
-    const node = parseStepName(name, report.network)?.node;
-    const stage = stageOfStep(name, report.network);
-    if (!stage) continue;
-    if (node === undefined && NETWORK_CHECKS.includes(stage)) checks += ms;
-    if (node !== undefined && NODE_STEPS.includes(stage)) perNode.set(node, (perNode.get(node) ?? 0) + ms);
-  }
-  return (checks + Math.max(0, ...perNode.values())) / 1000;
+  return criticalPathMs(timedSteps(report.timed, report.network)) / 1000;
 }
 
 /** The downtime (ms) measured as the ingress steps reached the driver. */

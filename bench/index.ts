@@ -5,10 +5,12 @@
 import { benchDowntime } from "./downtime";
 import { benchGraph } from "./graph";
 import { benchCoordinated } from "./coordinated";
+import { benchProfile } from "./profile";
 
 async function main(): Promise<void> {
   await benchGraph();
   await benchDowntime();
+  await benchProfile();
   await benchCoordinated();
 }
 

@@ -1,0 +1,114 @@
+/**
+ * The flag day's downtime on a MODELLED latency profile (components/local/latency.ts: Kubernetes or AWS, per
+ * operation and per ledger size; assumptions with sources, not measurements of a cloud), for a 10-node network
+ * with a small and a large ledger, beside two baselines MEASURED on the same network and the same model
+ * (bench/baselines.ts: MobileCoin's `helm upgrade` of every node at once, and the runbook by hand). Prints
+ *   BENCH downtime-profile-model time_scale=<k> figures=MODELLED source=components/local/latency.ts
+ *   BENCH downtime-profile profile=<p> nodes=10 ledger_gb=<g> seconds=<s> critical_path_seconds=<c>
+ *     helm_seconds=<h> runbook_seconds=<r>          (one line, per profile and ledger size)
+ *   BENCH downtime-profile-targets profile=<p> …   (the ratios the targets are about)
+ * Every modelled figure is divided by time_scale so the whole module finishes in about 20 minutes on 2 cores;
+ * what the engine, the simulator and the checks take is not scaled.
+ * Targets: seconds <= 1.15 x critical_path_seconds; seconds(500) <= 1.1 x seconds(5) (the warm snapshot keeps
+ * the window's seal incremental); seconds <= 0.5 x runbook_seconds. helm is reported beside them: it takes no
+ * snapshot, so it leaves no way back.
+ * Only this module: source scripts/env.sh && npx tsx -e 'require("./bench/profile").benchProfile()'
+ * (FLAGDAY_BENCH_PROFILES=kubernetes for one profile, FLAGDAY_BENCH_TIME_SCALE to change the scale).
+ */
+import { LatencyConfig, modelledSeconds } from "../components/local/latency";
+import { bringUp, flagDay, sendTraffic } from "../rehearsal/run";
+import { scratchNetwork } from "../rehearsal/scratch";
+import { helmSeconds, resetTo, runbookSeconds, simNetwork } from "./baselines";
+import { criticalPathSeconds, downtimeSeconds } from "./downtime";
+
+const NODES = 10;
+const LEDGERS_GIB = [5, 500];
+/** An integer: the stack config stores path values that look like integers as numbers, others as strings. */
+export const PROFILE_TIME_SCALE = Number(process.env.FLAGDAY_BENCH_TIME_SCALE ?? 200);
+const ALL_PROFILES: readonly LatencyConfig["profile"][] = ["kubernetes", "aws"];
+
+export interface ProfileFigures {
+  readonly profile: LatencyConfig["profile"];
+  readonly ledgerGiB: number;
+  readonly seconds: number;
+  readonly criticalPathSeconds: number;
+  readonly helmSeconds: number;
+  readonly runbookSeconds: number;
+}
+
+async function measure(latency: LatencyConfig): Promise<ProfileFigures> {
+  const { profile, ledgerGiB } = latency;
+  const net = await scratchNetwork(`bench-profile-${profile}-${ledgerGiB}-${process.pid}`, {
+    nodes: NODES,
+    threshold: Math.floor((2 * NODES) / 3) + 1,
+    config: {
+      "flagday:local.latency.profile": profile,
+      "flagday:local.latency.ledgerGiB": String(ledgerGiB),
+      "flagday:local.latency.timeScale": String(latency.timeScale),
+      "flagday:checks.livePeriodSeconds": "3",
+    },
+  });
+  try {
+    await bringUp(net.stack, "v1.0.0", net.log);
+    await sendTraffic(net.stack, 3, net.log);
+    const report = await flagDay(net.stack, "v2.0.0", net.log);
+    // The baselines on the same network, each from v1.0.0 again.
+    const sim = await simNetwork(net.stack, net.rootDir, net.basePort);
+    const m = modelledSeconds(latency);
+    await resetTo(sim, "v1.0.0");
+    const helm = await helmSeconds(sim, "v2.0.0", m);
+    await resetTo(sim, "v1.0.0");
+    const runbook = await runbookSeconds(sim, "v1.0.0", "v2.0.0", m);
+    return {
+      profile,
+      ledgerGiB,
+      seconds: downtimeSeconds(report),
+      criticalPathSeconds: criticalPathSeconds(report),
+      helmSeconds: helm,
+      runbookSeconds: runbook,
+    };
+  } finally {
+    await net.cleanup();
+  }
+}
+
+const profilesFromEnv = () =>
+  (process.env.FLAGDAY_BENCH_PROFILES?.split(",").filter(Boolean) as LatencyConfig["profile"][]) ??
+  ALL_PROFILES;
+
+export async function benchProfile(
+  profiles: readonly LatencyConfig["profile"][] = profilesFromEnv(),
+): Promise<ProfileFigures[]> {
+  const timeScale = PROFILE_TIME_SCALE;
+  console.log(
+    `BENCH downtime-profile-model time_scale=${timeScale} figures=MODELLED source=components/local/latency.ts`,
+  );
+  const out: ProfileFigures[] = [];
+  for (const profile of profiles) {
+    const rows: ProfileFigures[] = [];
+    for (const ledgerGiB of LEDGERS_GIB) {
+      const f = await measure({ profile, ledgerGiB, timeScale });
+      rows.push(f);
+      console.log(
+        `BENCH downtime-profile profile=${profile} nodes=${NODES} ledger_gb=${ledgerGiB} ` +
+          `seconds=${f.seconds.toFixed(2)} critical_path_seconds=${f.criticalPathSeconds.toFixed(2)} ` +
+          `helm_seconds=${f.helmSeconds.toFixed(2)} runbook_seconds=${f.runbookSeconds.toFixed(2)}`,
+      );
+    }
+    const [small, large] = rows;
+    console.log(
+      `BENCH downtime-profile-targets profile=${profile} ` +
+        rows
+          .map((f) => `overhead_${f.ledgerGiB}=${(f.seconds / f.criticalPathSeconds).toFixed(3)} `)
+          .join("") +
+        `ratio_${large.ledgerGiB}_over_${small.ledgerGiB}=${(large.seconds / small.seconds).toFixed(3)} ` +
+        rows
+          .map((f) => `over_runbook_${f.ledgerGiB}=${(f.seconds / f.runbookSeconds).toFixed(3)}`)
+          .join(" ") +
+        " " +
+        rows.map((f) => `over_helm_${f.ledgerGiB}=${(f.seconds / f.helmSeconds).toFixed(3)}`).join(" "),
+    );
+    out.push(...rows);
+  }
+  return out;
+}
