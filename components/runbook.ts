@@ -44,16 +44,16 @@ const BARRIER_INTERRUPTED =
 export const IF_INTERRUPTED: Record<StageName, string> = {
   "rollback-guard": "read-only: the re-run reads the heights again",
   "warm-snapshot":
-    "clients are still served; the re-run takes the warm snapshot again (on Kubernetes it adopts the " +
-    "VolumeSnapshot of the same name; on AWS a snapshot the dead update had started may remain, tagged with the " +
-    "transition, unused)",
+    "clients are still served; the re-run finds the warm snapshot the dead update took and waits for it (on " +
+    "Kubernetes the VolumeSnapshot of the same name, on AWS the snapshot tagged flagday:warm-for the transition)",
   pull: "the re-run pulls and checks the image again",
   preflight: "read-only: the re-run checks again, before anything closes",
   "ingress-reject": "the switch is idempotent: the re-run rejects again; clients stay refused in between",
   quiesce: "read-only, with the ingress closed: the re-run reads the heights again",
   stop: "stopping a stopped node does nothing: the re-run stops the ones still running",
   snapshot:
-    "the nodes are stopped, so the re-run snapshots the same ledgers; only the re-run's snapshot is recorded " +
+    "the nodes are stopped, so the re-run snapshots the same ledgers (on AWS it finds the snapshot the dead " +
+    "update cut, by its tags, and takes no second one); only the re-run's snapshot is recorded " +
     "(tried: SIGKILL during the snapshots, `pulumi cancel`, `up` completes with every block kept)",
   migrate:
     "mc-ledger-migration is a no-op on a ledger already in the new format, so the re-run finishes what the dead " +
@@ -155,8 +155,8 @@ export const STAGE_TEXT: Record<StageName, StageText> = {
   snapshot: {
     runs: "EBS snapshot / VolumeSnapshot / copy of the stopped node's `/ledger`, tagged with network, node, from, to, height",
     checks:
-      "the snapshot is cut (its point in time taken: the CSI `creationTime`; on AWS the snapshot resource waits " +
-      "until completed); its id is recorded in the stack output `flagday.history`",
+      "the snapshot is cut (its point in time taken: the CSI `creationTime`, EBS `pending`); the seal waits for " +
+      "the copy later; its id is recorded in the stack output `flagday.history`",
     ifItFails:
       "Ingress closed, all stopped, no migration anywhere the snapshot failed. Fix, `up`; or set `flagday:abort`, `up`.",
     goNoGo: "Every ledger snapshotted: change the ledgers?",

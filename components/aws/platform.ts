@@ -45,15 +45,26 @@ import {
   pullScript,
   reverseMigrateScript,
   sealScript,
+  snapshotScript,
+  CUT_TIMEOUT_SECONDS,
   SSH_KEY_ENV,
   SshStepArgs,
   sshStepScript,
   stopScript,
-  warmSnapshotScript,
 } from "./scripts";
 import { authorizedKeyLine } from "./sshKey";
 import { renderUserData } from "./userData";
-import { restoreInitializationRate, snapshotLookupFilters, snapshotLookupProblem } from "./snapshots";
+import {
+  restoreInitializationRate,
+  snapshotLookupFilters,
+  snapshotLookupProblem,
+  warmSnapshotTags,
+  windowSnapshotTags,
+} from "./snapshots";
+
+/** A snapshot step's answer: the id its script prints last (progress goes to stderr). */
+const lastLine = (stdout: pulumi.Output<string> | undefined): pulumi.Output<string> =>
+  pulumi.output(stdout ?? "").apply((t) => t.trim().split("\n").pop() ?? "");
 
 /** The node's long-lived pieces, kept by the platform between `node()` and the calls that use them. */
 interface AwsNode {
@@ -417,14 +428,20 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
       // Prepare (clients still served): a warm snapshot of the live ledger volume, so the window's is incremental.
       "warm-snapshot": (step, opts) => {
         const s = stateOf(step.network, step.node);
-        return operatorCommand(
+        const cmd = operatorCommand(
           step.name,
           {
             create: (s.restored ?? s.ledger).id.apply((volumeId) =>
-              warmSnapshotScript({
+              snapshotScript({
                 cli,
                 volumeId,
-                tags: { ...transitionTags(step), "flagday:warm": "true" },
+                find: warmSnapshotTags(step.network.name, step.transition.id, step.node.spec.name),
+                tags: {
+                  "flagday:from": releaseKey(step.transition.from),
+                  "flagday:to": releaseKey(step.transition.to),
+                },
+                description: `flagday ${step.transition.id}: warm snapshot of ${step.network.name}/${step.node.spec.name}, taken while serving`,
+                waitFor: "completed",
                 timeoutSeconds: timeouts.snapshotMinutes * 60,
               }),
             ),
@@ -432,6 +449,7 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
           },
           opts,
         );
+        return { resource: cmd.resource, output: lastLine(cmd.output) };
       },
 
       // Prepare: the target image pulled on the node's instance and its enclave checked, before the window.
@@ -445,7 +463,8 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
           opts,
         ),
 
-      // The snapshot resource returns once completed; the seal re-checks it before the ingress reopens.
+      // After the cut, beside the migration, the start and the checks: the snapshot completed before the
+      // ingress reopens (sized for hours by flagday:aws.timeouts.snapshotMinutes).
       seal: (step, opts) => {
         const snapshotId = pulumi.output(step.snapshot ?? "");
         return operatorCommand(
@@ -497,34 +516,43 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
           },
         ),
 
+      // Inside the window: the snapshot cut (EBS lists it `pending`: its point in time is taken), not copied. The
+      // migration may write the volume from then on; the seal waits for `completed` before the ingress reopens.
+      // Taken by a command, not an aws.ebs.Snapshot (which waits for completion, hours for a first snapshot).
+      // Nothing deletes it: it is the way back from this flag day.
       snapshot(step, opts) {
-        const { node, transition, network, name } = step;
+        const { node, transition, network } = step;
         const s = stateOf(network, node);
-        const tags = transitionTags(step);
-        const snapshot = new aws.ebs.Snapshot(
-          name,
+        const cmd = operatorCommand(
+          step.name,
           {
-            region: args.region,
-            volumeId: (s.restored ?? s.ledger).id,
-            description: `flagday ${transition.id}: ${network.name}/${node.spec.name} before ${transition.to.version}`,
-            tags: {
-              ...tags,
-              // The height the quiesce stage agreed on: a rollback's guard compares the ledgers against it.
-              "flagday:height": pulumi.output(step.height ?? "").apply((h) => h || "unknown"),
-              // ledger-distribution's state file sits on the same volume up to v6.0.0, so one snapshot holds both.
-              "flagday:contents": snapshotContents(hasDistributionStateFile(transition.from)),
-            },
+            create: pulumi
+              .all([(s.restored ?? s.ledger).id, pulumi.output(step.height ?? "")])
+              .apply(([volumeId, height]) =>
+                snapshotScript({
+                  cli,
+                  volumeId,
+                  find: windowSnapshotTags(network.name, transition.id, node.spec.name),
+                  tags: {
+                    "flagday:from": releaseKey(transition.from),
+                    "flagday:to": releaseKey(transition.to),
+                    // The height the quiesce stage agreed on: a rollback's guard compares the ledgers against it.
+                    "flagday:height": height || "unknown",
+                    // ledger-distribution's state file sits on the same volume up to v6.0.0: one snapshot holds both.
+                    "flagday:contents": snapshotContents(hasDistributionStateFile(transition.from)),
+                  },
+                  description: `flagday ${transition.id}: ${network.name}/${node.spec.name} before ${transition.to.version}`,
+                  waitFor: "cut",
+                  timeoutSeconds: CUT_TIMEOUT_SECONDS,
+                }),
+              ),
+            triggers: [transition.id],
           },
-          // Kept when a later transition drops this step: the snapshot is the way back from this flag day.
-          {
-            ...opts,
-            retainOnDelete: true,
-            // After the prepare stage's warm snapshot only the blocks changed since are copied; without it, the
-            // whole volume (a first snapshot): sized for hours by flagday:aws.timeouts.snapshotMinutes.
-            customTimeouts: { create: minutes(timeouts.snapshotMinutes) },
-          },
+          // A stack whose flag day began with an aws.ebs.Snapshot here: the command finds that snapshot by its
+          // tags and reuses it (the old resource was retainOnDelete, so replacing it deletes nothing in AWS).
+          { ...opts, deleteBeforeReplace: true },
         );
-        return { resource: snapshot, output: snapshot.id };
+        return { resource: cmd.resource, output: lastLine(cmd.output) };
       },
 
       migrate: (step, opts) =>

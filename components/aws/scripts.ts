@@ -316,48 +316,102 @@ export function pullScript(image: string, enclaveSha256: string): string {
   ].join("\n");
 }
 
+/** EC2 `describe-snapshots` filters, as `--filters` words: the snapshots that carry every tag given. */
+function tagFilters(tags: Readonly<Record<string, string>>): string {
+  return Object.entries(tags)
+    .map(([k, v]) => word(`Name=tag:${k},Values=${v}`))
+    .join(" ");
+}
+
 /**
- * A warm snapshot of the live ledger volume (crash-consistent, as EBS snapshots of attached volumes are), waited
- * for until completed (before the window: hours are fine, up to `timeoutSeconds`). It makes the window's
- * snapshot of the same volume incremental. Prints the snapshot id.
+ * How long the cut may take: until EC2 lists the new snapshot as `pending` (its point in time taken). Seconds
+ * in practice; the minutes here only cover the API's eventual consistency and throttling.
  */
-export function warmSnapshotScript(a: {
+export const CUT_TIMEOUT_SECONDS = 600;
+
+/**
+ * One EBS snapshot of a node's ledger volume, found or made: the snapshot of this account that carries every
+ * `find` tag (pending or completed) is reused, so a re-run after an interruption never takes a second one; two
+ * or more fail the step naming them (flagday will not guess which is its own). Otherwise one is created with
+ * `tags` (which include the `find` tags). Then it waits:
+ * - `cut` (the window's snapshot): until the snapshot is `pending` or `completed`. AWS: the snapshot "includes
+ *   only the data that was written to the volume at the time the snapshot was requested", and writes may resume
+ *   "once the snapshot enters the pending state" (EBS user guide, Create Amazon EBS snapshots). The copy to S3
+ *   goes on while the migration runs; the seal step waits for it before the ingress reopens.
+ * - `completed` (the warm snapshot, before the window, and the seal): until the copy is complete.
+ * Prints the snapshot id as its last line; what it did goes to stderr.
+ */
+export function snapshotScript(a: {
   readonly cli: AwsCliTarget;
   readonly volumeId: string;
+  readonly find: Readonly<Record<string, string>>;
   readonly tags: Readonly<Record<string, string>>;
+  readonly description: string;
+  readonly waitFor: "cut" | "completed";
   readonly timeoutSeconds: number;
 }): string {
   const flags = awsCliFlags(a.cli);
-  const tags = Object.entries(a.tags)
-    .map(([k, v]) => `{Key=${k},Value=${v}}`)
-    .join(",");
+  // JSON, not the CLI's shorthand: a tag value may hold spaces and commas (flagday:contents does).
+  const tagSpec = JSON.stringify([
+    {
+      ResourceType: "snapshot",
+      Tags: Object.entries({ ...a.tags, ...a.find }).map(([Key, Value]) => ({ Key, Value })),
+    },
+  ]);
+  const described = Object.entries(a.find)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(" ");
   return [
-    `id="$(aws ec2 create-snapshot ${flags} --volume-id ${word(a.volumeId)} --description ${q("flagday warm snapshot")} ` +
-      `--tag-specifications ${q(`ResourceType=snapshot,Tags=[${tags}]`)} --query SnapshotId --output text)"`,
-    waitSnapshotCompleted(flags, '"$id"', a.timeoutSeconds),
+    `ids="$(aws ec2 describe-snapshots ${flags} --owner-ids self --filters ${word("Name=status,Values=pending,completed")} ${tagFilters(a.find)} --query 'Snapshots[].SnapshotId' --output text)" || exit 1`,
+    "set -- $ids",
+    `if [ "$#" -gt 1 ]; then echo "flagday: $# snapshots of this account carry this step's tags (${described}): $ids. ` +
+      `One is the step's own, the others copies (AWS Backup, DLM, by hand), and flagday will not guess. Nothing ` +
+      `was changed. Remove the flagday tags from the copies, then run pulumi up again." >&2; exit 1; fi`,
+    `if [ "$#" -eq 1 ]; then id="$1"; echo "flagday: snapshot $id of ${a.volumeId} already taken by this step: reused" >&2`,
+    `else id="$(aws ec2 create-snapshot ${flags} --volume-id ${word(a.volumeId)} --description ${q(a.description)} ` +
+      `--tag-specifications ${q(tagSpec)} --query SnapshotId --output text)" || exit 1; fi`,
+    a.waitFor === "cut"
+      ? waitSnapshot(flags, '"$id"', ["pending", "completed"], a.timeoutSeconds, 2)
+      : waitSnapshot(flags, '"$id"', ["completed"], a.timeoutSeconds, 15),
     `echo "$id"`,
-  ].join(" && ");
+  ].join("\n");
 }
 
-/** Waits until a snapshot is `completed`, failing after `timeoutSeconds` or on `error`. */
-function waitSnapshotCompleted(flags: string, id: string, timeoutSeconds: number): string {
-  return (
-    `deadline=$(( $(date +%s) + ${timeoutSeconds} )) && ` +
-    `until state="$(aws ec2 describe-snapshots ${flags} --snapshot-ids ${id} --query 'Snapshots[0].State' --output text)" && [ "$state" = completed ]; do ` +
-    `[ "$state" != error ] || { echo "flagday: snapshot ${id} failed (state error)" >&2; exit 1; }; ` +
-    `[ "$(date +%s)" -lt "$deadline" ] || { echo "flagday: snapshot ${id} not completed after ${timeoutSeconds}s (state $state): re-run to keep waiting" >&2; exit 1; }; ` +
-    `sleep 15; done`
-  );
+/**
+ * Waits until a snapshot is in one of `states`, failing on `error` or after `timeoutSeconds` (a re-run waits
+ * again). An id EC2 does not list yet (eventual consistency) is waited for too.
+ */
+function waitSnapshot(
+  flags: string,
+  id: string,
+  states: readonly string[],
+  timeoutSeconds: number,
+  everySeconds: number,
+): string {
+  const reached = states.map((s) => `[ "$state" = ${s} ]`).join(" || ");
+  return [
+    `deadline=$(( $(date +%s) + ${timeoutSeconds} ))`,
+    `until state="$(aws ec2 describe-snapshots ${flags} --snapshot-ids ${id} --query 'Snapshots[0].State' --output text 2>/dev/null)" && { ${reached}; }; do`,
+    `  [ "$state" != error ] || { echo "flagday: snapshot ${id} failed (state error)" >&2; exit 1; }`,
+    `  [ "$(date +%s)" -lt "$deadline" ] || { echo "flagday: snapshot ${id} not ${states.join(" or ")} after ${timeoutSeconds}s (state \${state:-unknown}): re-run to keep waiting" >&2; exit 1; }`,
+    `  sleep ${everySeconds}`,
+    `done`,
+  ].join("\n");
 }
 
-/** Seal: the window's snapshot is completed (re-checked: the snapshot resource waits for it already). */
+/**
+ * Seal: the window's snapshot (cut inside the window) is completed, before the ingress reopens: never serve
+ * clients without a complete way back. With the warm snapshot before the window, only the blocks changed since
+ * are copied. Fails after `timeoutSeconds` (flagday:aws.timeouts.snapshotMinutes) with the ingress closed; a
+ * re-run waits again.
+ */
 export function sealScript(a: {
   readonly cli: AwsCliTarget;
   readonly snapshotId: string;
   readonly timeoutSeconds: number;
 }): string {
   return [
-    waitSnapshotCompleted(awsCliFlags(a.cli), word(a.snapshotId), a.timeoutSeconds),
+    waitSnapshot(awsCliFlags(a.cli), word(a.snapshotId), ["completed"], a.timeoutSeconds, 15),
     `echo ${q(`${a.snapshotId} sealed (completed)`)}`,
-  ].join(" && ");
+  ].join("\n");
 }

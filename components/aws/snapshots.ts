@@ -5,6 +5,25 @@
  */
 
 /**
+ * The tags that identify the snapshot a flag day's snapshot step took of a node: the step finds its own by them
+ * (a re-run reuses it), and the lookup below does. The prepare stage's warm snapshot carries
+ * `flagday:warm-for` instead of `flagday:transition`, so neither ever finds it: a warm snapshot was taken while
+ * clients were served and is never a way back.
+ */
+export function windowSnapshotTags(
+  network: string,
+  transition: string,
+  node: string,
+): Record<string, string> {
+  return { "flagday:network": network, "flagday:transition": transition, "flagday:node": node };
+}
+
+/** The tags of the prepare stage's warm snapshot of a node (found again by them: a re-run takes no second). */
+export function warmSnapshotTags(network: string, transition: string, node: string): Record<string, string> {
+  return { "flagday:network": network, "flagday:warm-for": transition, "flagday:node": node };
+}
+
+/**
  * What identifies a snapshot flagday's snapshot step took (platform.ts tags it so): finished (`completed`: a
  * `pending` one cannot be restored, an `error` one holds nothing), and tagged with the network, the transition
  * and the node. The owner (`self`) is a separate argument of the lookup.
@@ -16,9 +35,10 @@ export function snapshotLookupFilters(
 ): { name: string; values: string[] }[] {
   return [
     { name: "status", values: ["completed"] },
-    { name: "tag:flagday:network", values: [network] },
-    { name: "tag:flagday:transition", values: [transition] },
-    { name: "tag:flagday:node", values: [node] },
+    ...Object.entries(windowSnapshotTags(network, transition, node)).map(([k, v]) => ({
+      name: `tag:${k}`,
+      values: [v],
+    })),
   ];
 }
 

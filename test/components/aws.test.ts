@@ -8,7 +8,7 @@ import * as aws from "@pulumi/aws";
 import { awsPlatform } from "../../components/aws";
 import { NetworkSpec } from "../../components/network";
 import { Platform } from "../../components/platform";
-import { CapturedResource, revealed, stableJson } from "../graph/harness";
+import { CapturedResource, mockSnapshotId, revealed, stableJson } from "../graph/harness";
 import { assertFlagDayGraph, checkFlagDayGraph } from "../graph/invariants";
 import { aws as awsPlatformOf, awsArgs, network, runNetwork, SSH_PRIVATE_KEY, V5, V6 } from "./fixtures";
 
@@ -151,23 +151,72 @@ describe("AWS platform under mocks", async () => {
     assert.match(String(inputsOf(g.named("testnet-u1-node4-migrate")).update), /nothing to do/);
   });
 
-  test("snapshots: one EBS snapshot per node per transition, kept forever, tagged, state file noted", () => {
-    const snaps = g.ofType("aws:ebs/snapshot:Snapshot");
-    assert.equal(snaps.length, 5);
+  test("snapshots: cut inside the window by one command per node, found again by its tags, recorded", () => {
+    assert.equal(g.ofType("aws:ebs/snapshot:Snapshot").length, 0, "no resource that waits for completion");
     const s = g.named("testnet-u1-node2-snapshot");
-    assert.equal(s.retainOnDelete, true);
-    const i = inputsOf(s);
-    assert.equal(i.volumeId, g.named("testnet-node2-ledger").id);
-    const tags = i.tags as Record<string, string>;
+    assert.equal(s.type, "command:local:Command");
+    const script = String(inputsOf(s).create);
+    // Finds this step's own snapshot first (a re-run takes no second one), else creates it, then waits for
+    // `pending` (the point in time taken), not for the copy to complete.
+    assert.match(script, /describe-snapshots --region us-west-2 .*--owner-ids self/);
+    assert.match(script, /'Name=tag:flagday:network,Values=testnet'/);
+    assert.match(script, /'Name=tag:flagday:node,Values=node2'/);
+    assert.match(script, /'Name=tag:flagday:transition,Values=u1-upgrade-[^']+'/);
+    assert.match(script, /create-snapshot --region us-west-2 .*--volume-id [^ ]*testnet-node2-ledger/);
+    assert.match(script, /\[ "\$state" = pending \] \|\| \[ "\$state" = completed \]/);
+    assert.doesNotMatch(
+      script,
+      /\{ \[ "\$state" = completed \]; \}/,
+      "the cut never waits for the copy alone",
+    );
+    const spec = JSON.parse(/--tag-specifications '([^']+)'/.exec(script)![1]) as {
+      Tags: { Key: string; Value: string }[];
+    }[];
+    const tags = Object.fromEntries(spec[0].Tags.map((t) => [t.Key, t.Value]));
     assert.equal(tags["flagday:network"], "testnet");
     assert.equal(tags["flagday:node"], "node2");
     assert.match(tags["flagday:from"], /^v5\.2\.3-/);
     assert.match(tags["flagday:to"], /^v6\.0\.0-/);
     assert.match(tags["flagday:transition"], /^u1-upgrade-/);
+    assert.equal(tags["flagday:height"], "4242", "the height the quiesce agreed on");
     // v5.2.3 still has ledger-distribution's state file on the ledger volume.
     assert.match(tags["flagday:contents"], /\.distribution-state/);
     const record = runs.upgrade.result.record;
-    assert.equal(record.history[0].snapshots.node2.id, s.id, "the history records the snapshot id");
+    assert.equal(record.history[0].snapshots.node2.id, mockSnapshotId(s.name), "the history records its id");
+  });
+
+  test("the seal waits for completion after the cut and before the ingress reopens; the migration waits only for the cut", () => {
+    for (const n of [1, 2, 3, 4, 5]) {
+      const snap = g.named(`testnet-u1-node${n}-snapshot`);
+      const seal = g.named(`testnet-u1-node${n}-seal`);
+      const sealScript = String(inputsOf(seal).create);
+      assert.ok(sealScript.includes(`--snapshot-ids ${mockSnapshotId(snap.name)}`), sealScript);
+      assert.match(sealScript, /\{ \[ "\$state" = completed \]; \}/);
+      assert.match(sealScript, /after 14400s/, "sized for hours: flagday:aws.timeouts.snapshotMinutes (240)");
+      assert.ok(g.dependsOn(seal, snap), `node${n}: the seal waits for its cut`);
+      assert.ok(g.dependsOn(g.named(`testnet-u1-node${n}-migrate`), snap));
+      assert.ok(
+        !g.dependsOn(g.named(`testnet-u1-node${n}-migrate`), seal),
+        "the copy goes on during the migration",
+      );
+      assert.ok(g.dependsOn(g.named("testnet-u1-ingress-accept"), seal), `node${n}: sealed before reopening`);
+    }
+  });
+
+  test("prepare: a warm snapshot per node, tagged so that no rollback ever restores it, before the window", () => {
+    const reject = g.named("testnet-u1-ingress-reject");
+    for (const n of [1, 2, 3, 4, 5]) {
+      const warm = g.named(`testnet-u1-node${n}-warm-snapshot`);
+      const script = String(inputsOf(warm).create);
+      assert.match(script, /'Name=tag:flagday:warm-for,Values=u1-upgrade-[^']+'/);
+      assert.doesNotMatch(
+        script,
+        /flagday:transition/,
+        "the rollback's lookup must never find a warm snapshot",
+      );
+      assert.match(script, /\{ \[ "\$state" = completed \]; \}/, "awaited to completion, before the window");
+      assert.ok(g.dependsOn(reject, warm), `node${n}: warm snapshot before the ingress closes`);
+    }
   });
 
   test("a flag day from v6.0.1 (no state file) says the snapshot holds the ledger only", async () => {
@@ -175,8 +224,9 @@ describe("AWS platform under mocks", async () => {
     const v7 = { ...V6, version: "v7.0.0", mrenclave: "d4".repeat(32) };
     const a = await runNetwork(awsPlatformOf(), network(3, v601));
     const b = await runNetwork(awsPlatformOf(), network(3, v7), a.result.record);
-    const tags = inputsOf(b.graph.named("testnet-u1-node1-snapshot")).tags as Record<string, string>;
-    assert.doesNotMatch(tags["flagday:contents"], /distribution-state/);
+    const script = String(inputsOf(b.graph.named("testnet-u1-node1-snapshot")).create);
+    assert.match(script, /"Key":"flagday:contents","Value":"[^"]+"/);
+    assert.doesNotMatch(script, /distribution-state/);
   });
 
   test("the gate: an ALB routing each node's client host to that node's client port only; reject/accept add and remove one closing rule", () => {
@@ -221,13 +271,13 @@ describe("AWS platform under mocks", async () => {
     assertFlagDayGraph(back.graph, network(5, V5), plan);
     const restored = back.graph.named("testnet-u2-node2-restore");
     assert.equal(restored.type, "aws:ebs/volume:Volume");
-    assert.equal(inputsOf(restored).snapshotId, runs.upgrade.graph.named("testnet-u1-node2-snapshot").id);
+    assert.equal(inputsOf(restored).snapshotId, mockSnapshotId("testnet-u1-node2-snapshot"));
     assert.equal(inputsOf(restored).availabilityZone, "us-west-2b");
     assert.equal(inputsOf(back.graph.named("testnet-node2-server-ledger")).volumeId, restored.id);
     assert.equal(back.graph.named("testnet-node2-ledger").protect, true);
-    // The undone flag day's snapshots were read from its history entry, not registered again: they stay in
-    // AWS (retainOnDelete) whatever becomes of that flag day's steps.
-    assert.equal(runs.upgrade.graph.named("testnet-u1-node2-snapshot").retainOnDelete, true);
+    // The undone flag day's snapshots were read from its history entry, not registered again: the command
+    // that cut them has no delete, so they stay in AWS whatever becomes of that flag day's steps.
+    assert.equal(inputsOf(runs.upgrade.graph.named("testnet-u1-node2-snapshot")).delete, undefined);
     assert.equal(
       back.graph.resources.some((r) => r.name === "testnet-u1-node2-snapshot"),
       false,
@@ -251,7 +301,10 @@ describe("AWS platform under mocks", async () => {
       stableJson(restored.inputs),
     );
     // ...and it is what the new flag day snapshots and what the new server mounts.
-    assert.equal(inputsOf(again.graph.named("testnet-u3-node2-snapshot")).volumeId, restored.id);
+    assert.match(
+      String(inputsOf(again.graph.named("testnet-u3-node2-snapshot")).create),
+      new RegExp(`create-snapshot .*--volume-id ${restored.id} `),
+    );
     assert.equal(inputsOf(again.graph.named("testnet-node2-server-ledger")).volumeId, restored.id);
   });
 

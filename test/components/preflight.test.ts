@@ -12,11 +12,10 @@
  * with stand-ins for ssh, docker and kubectl on PATH. Nothing leaves the machine: ssh is always a stand-in.
  */
 import assert from "node:assert/strict";
-import { ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { awsArgsProblems, awsPlatform, AwsPlatformArgs } from "../../components/aws";
 import { CLOSED_ACTIONS, dockerPrivilegePrelude, sshStepScript } from "../../components/aws/scripts";
@@ -35,32 +34,14 @@ import {
   SEQUENCES,
 } from "../../components/stages";
 import { captureGraph, CapturedResource, Graph, MOCK_ACCOUNT, revealed } from "../graph/harness";
+import { Moto, sh, startMoto, VENV_BIN } from "./moto";
 import { assertFlagDayGraph } from "../graph/invariants";
 import { aws, awsArgs, kube, network, runNetwork, SSH_PRIVATE_KEY, V5, V6 } from "./fixtures";
 import { standIns } from "./stand-ins";
 
-const ROOT = resolve(__dirname, "..", "..");
-const VENV_BIN = join(ROOT, ".venv", "bin");
 const inputsOf = (r: CapturedResource) => revealed(r.inputs) as Record<string, unknown>;
 
 const { tmp, bin } = standIns("preflight");
-/** The environment without the operator's own AWS settings: only what a test gives counts. */
-function cleanEnv(): Record<string, string> {
-  const env = { ...process.env } as Record<string, string>;
-  for (const k of Object.keys(env)) if (/^AWS_/.test(k)) delete env[k];
-  return env;
-}
-/** Runs a command text as @pulumi/command's local.Command does: /bin/sh -c. */
-function sh(script: string, env: Record<string, string>, path: readonly string[] = []) {
-  const base = cleanEnv();
-  const r = spawnSync("/bin/sh", ["-c", script], {
-    encoding: "utf8",
-    env: { ...base, ...env, PATH: [...path, env.PATH ?? base.PATH].join(":") },
-    timeout: 60_000,
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-
 /** A flag day (V5 -> V6) on two AWS nodes under mocks, with the platform's settings and mock outputs given. */
 async function awsFlagDay(
   extra: Partial<AwsPlatformArgs> = {},
@@ -338,88 +319,13 @@ function effectiveAction(rules: readonly AlbRule[], host: string, path: string):
   return rule?.Actions[0];
 }
 
-/** moto's server on a free loopback port, and an aws CLI configuration whose only credentials are a profile. */
-interface Moto {
-  readonly url: string;
-  readonly env: Record<string, string>;
-  readonly stop: () => void;
-}
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once("error", rej);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => res(port));
-    });
-  });
-}
-async function startMoto(): Promise<Moto> {
-  for (const tool of ["moto_server", "aws"]) {
-    assert.ok(
-      existsSync(join(VENV_BIN, tool)),
-      `${join(VENV_BIN, tool)} is missing: run \`bash scripts/setup-s3-server.sh\` (npm test does)`,
-    );
-  }
-  const port = await freePort();
-  const child: ChildProcess = spawn(join(VENV_BIN, "moto_server"), ["-H", "127.0.0.1", "-p", String(port)], {
-    stdio: ["ignore", "ignore", "pipe"],
-    env: cleanEnv(),
-  });
-  let stderr = "";
-  child.stderr?.on("data", (d) => (stderr += d));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      if ((await fetch(`${url}/moto-api/`, { signal: AbortSignal.timeout(1000) })).ok) break;
-    } catch {
-      /* not up yet */
-    }
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill();
-      throw new Error(`moto_server did not start on ${url}: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  const conf = tmp();
-  writeFileSync(join(conf, "config"), "[profile flagday-test]\nregion = us-west-2\n");
-  writeFileSync(
-    join(conf, "credentials"),
-    "[flagday-test]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
-  );
-  return {
-    url,
-    // AWS_ENDPOINT_URL is the aws CLI's own setting: the commands under test are unchanged.
-    env: {
-      AWS_ENDPOINT_URL: url,
-      AWS_CONFIG_FILE: join(conf, "config"),
-      AWS_SHARED_CREDENTIALS_FILE: join(conf, "credentials"),
-      AWS_EC2_METADATA_DISABLED: "true",
-    },
-    stop: () => child.kill(),
-  };
-}
-
 describe("the AWS commands against moto's server, through the exact command text", async () => {
   let moto: Moto;
   before(async () => {
     moto = await startMoto();
   });
   after(() => moto?.stop());
-  /** The venv's aws CLI with the test profile, for setting up what the commands act on. */
-  const awsJson = (...args: string[]) =>
-    JSON.parse(
-      execFileSync(
-        join(VENV_BIN, "aws"),
-        [...args, "--region", "us-west-2", "--profile", "flagday-test", "--output", "json"],
-        {
-          encoding: "utf8",
-          maxBuffer: 64 * 1024 * 1024,
-          env: { ...cleanEnv(), ...moto.env },
-        },
-      ) || "{}",
-    );
+  const awsJson = (...args: string[]) => moto.awsJson(...args);
   const PROFILE = { profile: "flagday-test" };
 
   /** A VPC with two subnets: what the ENIs and the load balancer need (one for the whole file). */

@@ -19,6 +19,7 @@ import {
   CaptureOptions,
   CapturedResource,
   captureGraph,
+  mockSnapshotId,
   revealed,
   settled,
   stableJson,
@@ -197,7 +198,7 @@ describe("AWS: a rollback of a flag day that failed part-way looks up once, then
     const initial = await runNetwork(aws(), network(3, V5));
     // The flag day ran (its snapshots exist) but never completed: the stack still records the initial run.
     const failed = await runNetwork(aws(), network(3, V6), initial.result.record);
-    taken = failed.graph.named("testnet-u1-node2-snapshot").id;
+    taken = mockSnapshotId(failed.graph.named("testnet-u1-node2-snapshot").name);
     abort = await runNetwork(aws(), network(3, V5), initial.result.record, { abort: V6 }, abortCalls.options);
   });
 

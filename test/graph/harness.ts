@@ -80,6 +80,11 @@ export function mockId(name: string, inputs: unknown): string {
   return `${name}-${createHash("sha256").update(stableJson(inputs)).digest("hex").slice(0, 10)}`;
 }
 
+/** The EBS snapshot id a snapshot command named `name` prints under the mocks (AWS cuts snapshots by command). */
+export function mockSnapshotId(name: string): string {
+  return `snap-${createHash("sha256").update(name).digest("hex").slice(0, 17)}`;
+}
+
 /** Default state the mocks return: the inputs, plus the outputs the programs under test read. */
 function defaultOutputs(type: string, name: string): Record<string, unknown> {
   const h = createHash("sha256").update(name).digest();
@@ -92,8 +97,10 @@ function defaultOutputs(type: string, name: string): Record<string, unknown> {
       return { arn: `arn:aws:elasticloadbalancing:mock:${name}`, dnsName: `${name}.elb.mock` };
     case "command:local:Command":
     case "command:remote:Command":
-      // The quiesce check reports the common height; the record reads it from the step's output.
-      return { stdout: name.endsWith("-quiesce") ? "height=4242" : `ran ${name}`, stderr: "" };
+      // The quiesce check reports the common height, a snapshot step the snapshot's id (the record reads both).
+      if (name.endsWith("-quiesce")) return { stdout: "height=4242", stderr: "" };
+      if (/-(warm-)?snapshot$/.test(name)) return { stdout: mockSnapshotId(name), stderr: "" };
+      return { stdout: `ran ${name}`, stderr: "" };
     default:
       return {};
   }
@@ -207,7 +214,7 @@ let running = false;
  * What the mocked cloud holds across captures in one process: every custom resource a capture created, so a
  * later run's lookups (a rollback finding the snapshots a flag day took, by tag) see what an account would.
  */
-const fakeCloud: { type: string; id: string; inputs: Record<string, unknown> }[] = [];
+const fakeCloud: { type: string; name: string; id: string; inputs: Record<string, unknown> }[] = [];
 
 /** The account the mocked AWS provider acts on (sts:GetCallerIdentity). */
 export const MOCK_ACCOUNT = "123456789012";
@@ -218,16 +225,30 @@ export const MOCK_SUBNET_ZONES: Readonly<Record<string, string>> = {
   "subnet-0bbbbbbbbbbbbbbb2": "us-west-2b",
 };
 
+/**
+ * The EBS snapshots in the fake cloud: the snapshot resources, and the snapshots AWS's snapshot commands create
+ * (with the tags their `create-snapshot` text gives, and the id the mocks make them print).
+ */
+function fakeSnapshots(): { id: string; tags: Record<string, unknown> }[] {
+  return fakeCloud.flatMap((r) => {
+    if (r.type === "aws:ebs/snapshot:Snapshot") {
+      return [{ id: r.id, tags: (r.inputs.tags ?? {}) as Record<string, unknown> }];
+    }
+    const spec = /--tag-specifications '([^']+)'/.exec(String(r.inputs.create ?? ""));
+    if (r.type !== "command:local:Command" || !spec) return [];
+    const tags = (JSON.parse(spec[1]) as { Tags: { Key: string; Value: string }[] }[])[0].Tags;
+    return [{ id: mockSnapshotId(r.name), tags: Object.fromEntries(tags.map((t) => [t.Key, t.Value])) }];
+  });
+}
+
 /** Answers the provider lookups the platforms make, from the fake cloud. */
 function answerCall(token: string, inputs: Record<string, unknown>): Record<string, unknown> {
-  const tagsOf = (r: (typeof fakeCloud)[number]) => (r.inputs.tags ?? {}) as Record<string, unknown>;
   if (token === "aws:ebs/getSnapshotIds:getSnapshotIds") {
     const filters = (inputs.filters ?? []) as { name: string; values: string[] }[];
-    const ids = fakeCloud
-      .filter((r) => r.type === "aws:ebs/snapshot:Snapshot")
+    const ids = fakeSnapshots()
       .filter((r) =>
         filters.every(
-          (f) => !f.name.startsWith("tag:") || f.values.includes(String(tagsOf(r)[f.name.slice(4)])),
+          (f) => !f.name.startsWith("tag:") || f.values.includes(String(r.tags[f.name.slice(4)])),
         ),
       )
       .map((r) => r.id);
@@ -244,8 +265,8 @@ function answerCall(token: string, inputs: Record<string, unknown>): Record<stri
   }
   if (token === "aws:ebs/getSnapshot:getSnapshot") {
     const wanted = (inputs.snapshotIds ?? []) as string[];
-    const snap = fakeCloud.find((r) => r.type === "aws:ebs/snapshot:Snapshot" && wanted.includes(r.id));
-    return snap ? { id: snap.id, tags: tagsOf(snap) } : {};
+    const snap = fakeSnapshots().find((r) => wanted.includes(r.id));
+    return snap ? { id: snap.id, tags: snap.tags } : {};
   }
   return inputs;
 }
@@ -270,7 +291,12 @@ export async function captureGraph<T>(
         };
         const id = args.custom ? mockId(args.name, toPlain(args.inputs)) : undefined;
         if (id)
-          fakeCloud.push({ type: args.type, id, inputs: toPlain(args.inputs) as Record<string, unknown> });
+          fakeCloud.push({
+            type: args.type,
+            name: args.name,
+            id,
+            inputs: toPlain(args.inputs) as Record<string, unknown>,
+          });
         return { id, state };
       },
       call: (args) => opts.call?.(args.token, args.inputs) ?? answerCall(args.token, args.inputs),
