@@ -6,7 +6,10 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { isAlive, livePid, sleep } from "./util";
 
-export const SIM_BIN = path.resolve(__dirname, "../../bin/consensus-service-sim.js");
+/** The program a daemon runs: the bin that started this one (it sets FLAGDAY_SIM_BIN; run from a bundle,
+ * __dirname is the bundle's), else the checkout's. */
+export const SIM_BIN =
+  process.env.FLAGDAY_SIM_BIN ?? path.resolve(__dirname, "../../bin/consensus-service-sim.js");
 
 export function tail(file: string, lines = 20): string {
   try {
