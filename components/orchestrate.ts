@@ -255,14 +255,13 @@ interface NetworkStageContext extends StageContext {
 }
 
 /** The gate's accept for this transition: the one that records the reopening, when the gate has one. */
-const acceptOf = (ctx: NetworkStageContext) => ctx.gate.acceptFor?.(ctx.transition) ?? ctx.gate.accept;
 
 /** What each network stage runs: the gate's switches, or a check from the checks CLI. */
 const NETWORK_STAGES: {
   readonly [S in NetworkStageName]: (ctx: NetworkStageContext) => pulumi.Input<string>;
 } = {
   "ingress-reject": (ctx) => ctx.gate.reject,
-  "ingress-accept": (ctx) => acceptOf(ctx),
+  "ingress-accept": (ctx) => ctx.gate.accept(ctx.transition),
   quiesce: (ctx) => checkCommands(ctx.nodes, ctx.checks).quiesce(),
   attest: (ctx) => checkCommands(ctx.nodes, ctx.checks).attest(ctx.transition.to.mrenclave),
   // Several operators test at the same time: each with its own wallets (the built-in, simulated tests).
@@ -271,7 +270,7 @@ const NETWORK_STAGES: {
   // If the network stalls, close it again: clients must not pile transactions onto a network that cannot
   // commit them while the operators decide.
   live: (ctx) =>
-    pulumi.interpolate`${acceptOf(ctx)} && { ${checkCommands(ctx.nodes, ctx.checks).live()} || { echo "flagday: the live window failed: closing the ingress again" >&2; ${ctx.gate.reject}; exit 1; }; }`,
+    pulumi.interpolate`${ctx.gate.accept(ctx.transition)} && { ${checkCommands(ctx.nodes, ctx.checks).live()} || { echo "flagday: the live window failed: closing the ingress again" >&2; ${ctx.gate.reject}; exit 1; }; }`,
   "rollback-guard": (ctx) => {
     const t = ctx.transition;
     if (!ctx.undone || !t.undoes) throw new Error(`flagday: ${t.id} has no flag day to undo`);

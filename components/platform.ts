@@ -142,8 +142,11 @@ export interface IngressGate {
   readonly resource: pulumi.Resource;
   /** Shell command that makes the ingress refuse new client connections (peer traffic is untouched). */
   readonly reject: pulumi.Input<string>;
-  /** Shell command that makes the ingress accept client connections again. */
-  readonly accept: pulumi.Input<string>;
+  /**
+   * Shell command that makes the ingress accept client connections again, for `transition` (a gate that
+   * implements `closedSince` records there that this transition reopened it).
+   */
+  readonly accept: (transition: Transition) => pulumi.Input<string>;
   /**
    * Shell command that exits 0 if and only if the ingress has served no client since `transition` closed it
    * (it is rejecting now and was never reopened in between). Lets the rollback of a flag day that failed part-way
@@ -151,9 +154,4 @@ export interface IngressGate {
    * @default unknown (the rollback guard then assumes clients may have been served)
    */
   readonly closedSince?: (transition: Transition) => pulumi.Input<string>;
-  /**
-   * The accept a transition's stages run, when the gate records that `transition` reopened the ingress (what
-   * `closedSince` reads). @default `accept`
-   */
-  readonly acceptFor?: (transition: Transition) => pulumi.Input<string>;
 }

@@ -766,7 +766,7 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
       return {
         resource: gate,
         reject: listener.arn.apply((arn) => gateRejectCommand(cli, arn)),
-        accept: listener.arn.apply((arn) => gateAcceptCommand(cli, arn)),
+        accept: () => listener.arn.apply((arn) => gateAcceptCommand(cli, arn)),
       };
     },
 

@@ -98,8 +98,7 @@ export function kubernetesIngressGate(opts: KubernetesIngressGateOptions): Platf
     return {
       resource: ingress,
       reject: ingressClassPatch(kubectl, ingressName, closed),
-      accept: ingressClassPatch(kubectl, ingressName, serving),
-      acceptFor: (t) => ingressAcceptCommand(kubectl, ingressName, serving, reopened(t), t.id),
+      accept: (t) => ingressAcceptCommand(kubectl, ingressName, serving, reopened(t), t.id),
       // Closed, and this transition never reopened it: whatever its failed window committed was its own checks'.
       closedSince: (t) => ingressClosedTest(kubectl, ingressName, closed, reopened(t)),
     };

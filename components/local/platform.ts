@@ -375,7 +375,7 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
       return {
         resource: res,
         reject: gate.reject,
-        accept: gate.accept,
+        accept: () => gate.accept,
         closedSince: (t) =>
           gate.closedSince(marker(stageStepName(network.name, transitionOrdinal(t), "ingress-accept"))),
       };
