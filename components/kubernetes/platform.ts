@@ -21,12 +21,15 @@ import { kubernetesIngressGate } from "./gate";
 import {
   accessFor,
   deploymentSpec,
+  HostPreference,
+  imageHostCommand,
   kubectl as kubectlFor,
   kubeName,
   ledgerClaimSpec,
   ledgerJobSpec,
   nodeSelector,
   parseSnapshotList,
+  preferHostAffinity,
   prePullJobSpec,
   sealCommand,
   sgxPodSettings,
@@ -52,6 +55,11 @@ interface KubeNode {
   /** The PVC the node's Deployment mounts: its own, or one a restore step made from a snapshot. */
   claim: pulumi.Output<string>;
   readonly selector: Readonly<Record<string, string>>;
+  /**
+   * Per transition id, its pre-pull Job's name: its start prefers the host that Job ran on. The pull registers
+   * before the start (stage order), in the flag day and again, unchanged, in every steady update after it.
+   */
+  readonly pulled: Map<string, string>;
 }
 
 /**
@@ -244,7 +252,7 @@ export function kubernetesPlatform(
         },
         withProvider({ ...opts, protect: true }),
       );
-      nodes.set(key(network, spec.name), { claim: pvc.metadata.name, selector });
+      nodes.set(key(network, spec.name), { claim: pvc.metadata.name, selector, pulled: new Map() });
       // Per node (settings.adminUrl / clientUrl, e.g. a `kubectl port-forward` each), else the platform's template.
       const setting = (k: "adminUrl" | "clientUrl") =>
         spec.settings?.[k] === undefined ? undefined : String(spec.settings[k]);
@@ -326,27 +334,54 @@ export function kubernetesPlatform(
           },
           withProvider({ ...opts, deleteBeforeReplace: true }),
         );
-        const spec = pulumi.all([s.claim, config.metadata.name]).apply(([claim, networkConfigMap]) =>
-          deploymentSpec({
+        // The host that pulled the image, when this transition pulled it: preferred, and outside the name's
+        // digest. Read as the server starts, by a part of the server rather than by the pull: a steady update
+        // registers it again unchanged (its output kept), so the Deployment stays as it is and waits for no stage
+        // step. Its text is a trigger: changed text reads again, and finds the host the Deployment prefers (an
+        // update would run the no-op, and @pulumi/command keeps the no-op's output). Not ignoreChanges on the
+        // affinity instead: the engine keeps the old value in a replacement too, so every flag day's new
+        // Deployment would get the previous one's host.
+        const pullJob = s.pulled.get(generation);
+        const readHost =
+          pullJob &&
+          imageHostCommand({
+            kubectl,
             node: node.spec.name,
-            namespace: args.namespace,
-            image,
-            claim,
-            networkConfigMap,
-            tokensConfigMap: args.tokensConfigMap,
-            tokensConfigDigest: release.tokensConfigDigest,
-            chainId: network.chainId,
-            blockVersion: release.blockVersion,
-            logLevel,
-            clientHost: args.clientHost.replace(/\{node\}/g, node.spec.name),
-            ...(node.spec.peerHost ? { peerHost: node.spec.peerHost } : {}),
-            msgSignerKeySecret: args.msgSignerKeySecret.replace(/\{node\}/g, node.spec.name),
-            resources,
-            labels,
+            job: pullJob,
             selector: s.selector,
-            sgx,
-          }),
-        );
+            transitionId: generation,
+          });
+        const imageHost = readHost
+          ? operatorCommand(
+              `${resourceName}-image-host`,
+              { create: readHost, triggers: [generation, readHost] },
+              // Like every part of a server, replaced old-first (deleting it runs nothing).
+              { ...opts, deleteBeforeReplace: true },
+            ).output
+          : undefined;
+        const spec = deploymentSpec({
+          node: node.spec.name,
+          namespace: args.namespace,
+          image,
+          claim: s.claim,
+          networkConfigMap: config.metadata.name,
+          tokensConfigMap: args.tokensConfigMap,
+          tokensConfigDigest: release.tokensConfigDigest,
+          chainId: network.chainId,
+          blockVersion: release.blockVersion,
+          logLevel,
+          clientHost: args.clientHost.replace(/\{node\}/g, node.spec.name),
+          ...(node.spec.peerHost ? { peerHost: node.spec.peerHost } : {}),
+          msgSignerKeySecret: args.msgSignerKeySecret.replace(/\{node\}/g, node.spec.name),
+          resources,
+          labels,
+          selector: s.selector,
+          sgx,
+          // No host read resolves to undefined, and an undefined input is left out: no `affinity` at all.
+          ...(imageHost
+            ? { affinity: imageHost.apply(preferHostAffinity) as pulumi.Output<HostPreference> }
+            : {}),
+        });
         const deployment = new k8s.apps.v1.Deployment(
           resourceName,
           {
@@ -411,7 +446,8 @@ export function kubernetesPlatform(
         return { resource: warm, output: warm.metadata.name };
       },
 
-      // Prepare: the target image on the host that runs the node's pod, its enclave's sha256 checked.
+      // Prepare: the target image on the host that runs the node's pod, its enclave's sha256 checked. The
+      // transition's start prefers the host the Job ran on.
       pull(step, opts) {
         const s = stateOf(step.network, step.node);
         const j = new k8s.batch.v1.Job(
@@ -431,6 +467,7 @@ export function kubernetesPlatform(
           },
           withProvider(opts),
         );
+        s.pulled.set(step.transition.id, objectName(step));
         return { resource: j, output: j.metadata.name };
       },
 

@@ -72,8 +72,9 @@ export const STAGE_ACCESS: Readonly<Record<string, readonly KubeAccess[]>> = {
   migrate: ["create jobs.batch"],
   "reverse-migrate": ["create jobs.batch"],
   restore: ["create persistentvolumeclaims"],
-  // The new server: a ConfigMap and a Deployment, the old Deployment deleted first.
-  start: ["create configmaps", "create deployments", "delete deployments"],
+  // The new server: its image host (imageHostCommand reads the Deployments and the pre-pull's pods), a
+  // ConfigMap and a Deployment, the old Deployment deleted first.
+  start: ["list deployments", "list pods", "create configmaps", "create deployments", "delete deployments"],
 };
 
 /** The permissions a sequence of stages needs, each once, in stage order. */
@@ -225,9 +226,8 @@ export function sealCommand(kubectlPrefix: string, snapshot: string, timeoutSeco
 
 /**
  * The prepare stage's pre-pull: a Job with the target image on the host that runs the node's pod now (pod
- * affinity on the node's labels), checking the sha256 of the enclave the image carries. With the Recreate
- * strategy and its claim attached there, the new pod usually lands on that host again; if the scheduler picks
- * another SGX host, that host pulls the image inside the window.
+ * affinity on the node's labels), checking the sha256 of the enclave the image carries. The transition's new pod
+ * then prefers that host (imageHostCommand, preferHostAffinity).
  */
 export function prePullJobSpec(a: {
   readonly image: string;
@@ -254,6 +254,74 @@ export function prePullJobSpec(a: {
     },
   );
 }
+
+/** Where a Deployment's pod template names its preferred host (preferHostAffinity), as kubectl's jsonpath. */
+const PREFERRED_HOST_PATH =
+  ".spec.template.spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].preference.matchFields[0].values[0]";
+
+/**
+ * The image host of a transition's new server: the Node its pre-pull Job ran on (that pod's `spec.nodeName`),
+ * printed alone, for the new Deployment to prefer (preferHostAffinity). Read, not left to the scheduler: the
+ * scheduler ignores finished pods, so pod affinity to the completed pull pod would steer nothing. It runs as the
+ * server starts and never fails the start: what it cannot read (no succeeded pod, an API error) is a warning on
+ * stderr and no preference, which costs at most a pull inside the window.
+ *
+ * When the node's Deployment already runs this transition (its `flagday/generation`), it prints the host that
+ * Deployment prefers, or nothing: run again (a flagday upgrade that changed this text), or for the first time
+ * for a flag day an earlier flagday ran without it, it leaves that Deployment exactly as it is.
+ */
+export function imageHostCommand(a: {
+  readonly kubectl: string;
+  readonly node: string;
+  /** The pre-pull Job's name. */
+  readonly job: string;
+  readonly selector: Readonly<Record<string, string>>;
+  readonly transitionId: string;
+}): string {
+  const select = Object.entries(a.selector)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
+  const k = a.kubectl;
+  const none = (why: string) =>
+    `{ echo ${q(`flagday: ${a.node}: ${why}; its new pod prefers no host (and pulls the image if it lands where it is missing)`)} >&2; exit 0; }`;
+  return [
+    `deps=$(${k} get deployment -l ${q(select)} -o jsonpath='{range .items[*]}{.metadata.annotations.flagday/generation}{" "}{${PREFERRED_HOST_PATH}}{"\\n"}{end}') || ${none("could not read its Deployment")}`,
+    `while read -r gen host; do`,
+    `  if [ "$gen" = ${q(a.transitionId)} ]; then echo "$host"; exit 0; fi`,
+    `done <<EOF`,
+    `$deps`,
+    `EOF`,
+    `hosts=$(${k} get pods -l ${q(`job-name=${a.job}`)} --field-selector=status.phase=Succeeded -o jsonpath='{.items[*].spec.nodeName}') || ${none(`could not read the pods of its pre-pull Job ${a.job}`)}`,
+    `[ -n "$hosts" ] || ${none(`its pre-pull Job ${a.job} has no succeeded pod (removed by a TTL or the pod garbage collector?)`)}`,
+    `echo "\${hosts%% *}"`,
+  ].join("\n");
+}
+
+/** A Node's name as the API server accepts it in a node field selector: a DNS-1123 subdomain. */
+const NODE_NAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/**
+ * What a transition's new pod prefers: the Node that pulled its image before the window (imageHostCommand's
+ * output), matched by name (`metadata.name`, what `spec.nodeName` holds; the `kubernetes.io/hostname` label can
+ * differ from it). Preferred (weight 100, the most), never required: a host drained or full since must not keep
+ * the node from starting; another host only costs a pull inside the window. No host, or text that is no Node's
+ * name: no preference, and the pod spec has no `affinity` at all.
+ */
+export function preferHostAffinity(host: string | undefined) {
+  const name = host?.trim() ?? "";
+  if (!NODE_NAME.test(name)) return undefined;
+  return {
+    nodeAffinity: {
+      preferredDuringSchedulingIgnoredDuringExecution: [
+        {
+          weight: 100,
+          preference: { matchFields: [{ key: "metadata.name", operator: "In", values: [name] }] },
+        },
+      ],
+    },
+  };
+}
+export type HostPreference = NonNullable<ReturnType<typeof preferHostAffinity>>;
 
 /** The consensus container: the one whose enclave needs SGX, named by the quote-provider annotation. */
 export const CONSENSUS_CONTAINER = "consensus";
@@ -338,12 +406,16 @@ function oneShotJobSpec<C extends object, P extends object>(container: C, pod: P
 
 const asArgs = (pairs: readonly (readonly [string, string])[]) => pairs.map(([f, v]) => `${f}=${v}`);
 
-export interface DeploymentInputs {
+/**
+ * `Ref` and `Affinity` are plain values in tests; the platform passes its Outputs for them (the claim, the
+ * ConfigMap's name, the pull's host), so that the rest of the spec stays known in a preview that cannot know them.
+ */
+export interface DeploymentInputs<Ref = string, Affinity = HostPreference> {
   readonly node: string;
   readonly namespace: string;
   readonly image: string;
-  readonly claim: string;
-  readonly networkConfigMap: string;
+  readonly claim: Ref;
+  readonly networkConfigMap: Ref;
   readonly tokensConfigMap: string;
   readonly tokensConfigDigest: string;
   readonly chainId: string;
@@ -361,15 +433,18 @@ export interface DeploymentInputs {
   readonly selector: Readonly<Record<string, string>>;
   /** SGX placement and quoting (sgxPodSettings); the SGX resources themselves are in `resources`. @default none */
   readonly sgx?: SgxPodSettings;
+  /** The host the pod prefers (preferHostAffinity), beside the SGX placement. @default no preference */
+  readonly affinity?: Affinity;
 }
 
 /**
  * The node's pod: one replica, Recreate, the consensus service beside its admin gateway, the ledger claim at
  * /ledger, and an init container that refuses a tokens config other than the release's. On SGX nodes: the node
  * selector and tolerations, the quote-provider annotation naming the consensus container (in-process DCAP), or
- * aesmd's host socket at /var/run/aesmd with SGX_AESM_ADDR=1 (aesmd).
+ * aesmd's host socket at /var/run/aesmd with SGX_AESM_ADDR=1 (aesmd). In a flag day, a preference for the host
+ * that pulled the image.
  */
-export function deploymentSpec(a: DeploymentInputs) {
+export function deploymentSpec<Ref = string, Affinity = HostPreference>(a: DeploymentInputs<Ref, Affinity>) {
   const tokens = { name: "tokens", mountPath: "/config/tokens.signed.json", subPath: "tokens.signed.json" };
   const sgx = a.sgx ?? {};
   const aesmd = sgx.quoteProvider === "aesmd" ? (sgx.aesmdSocket ?? AESMD_PATH) : undefined;
@@ -389,6 +464,7 @@ export function deploymentSpec(a: DeploymentInputs) {
       },
       spec: {
         ...placementSpec(sgx),
+        ...(a.affinity !== undefined ? { affinity: a.affinity } : {}),
         initContainers: [
           {
             name: "tokens-digest",

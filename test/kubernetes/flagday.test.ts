@@ -7,6 +7,7 @@
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
+import { preferHostAffinity } from "../../components/kubernetes/specs";
 import { stageOfStep } from "../../components/names";
 import { FLAG_DAY, stagesOf } from "../../components/stages";
 import { bringUp, ClientGate, flagDay, FlagDayReport, probeIngress, sendTraffic } from "../../rehearsal/run";
@@ -145,6 +146,28 @@ describe(
       assert.equal(jobs.length, NODES.length);
       assert.equal(await reopenedMarks(), 1, "the flag day recorded that it reopened the ingress");
       for (const j of jobs) assert.equal(j.status.succeeded, 1, `${j.metadata.name} succeeded`);
+    });
+
+    test("each new Deployment prefers the host its pre-pull Job ran on, and its pod runs there", async () => {
+      const pulls = (await get("jobs")).items.filter((j: any) => /^node\d-pull-/.test(j.metadata.name));
+      assert.equal(pulls.length, NODES.length, "one pre-pull Job per node");
+      for (const node of NODES) {
+        const job = pulls.find((j: any) => j.metadata.name.startsWith(`${node}-pull-`));
+        const [pulled] = (await get("pods", "-l", `job-name=${job.metadata.name}`)).items;
+        assert.ok(pulled?.spec.nodeName, `${node}: the pre-pull's pod was bound to a Node`);
+        const [dep] = (await get("deployments", "-l", `app.kubernetes.io/instance=${node}`)).items;
+        assert.deepEqual(
+          dep.spec.template.spec.affinity,
+          preferHostAffinity(pulled.spec.nodeName),
+          `${node}: the Deployment prefers ${pulled.spec.nodeName}`,
+        );
+        const pods = (await get("pods", "-l", `app.kubernetes.io/instance=${node}`)).items;
+        assert.deepEqual(
+          pods.map((p: any) => p.spec.nodeName),
+          [pulled.spec.nodeName],
+          `${node}: its pod runs where the image was pulled`,
+        );
+      }
     });
 
     test("a re-run changes nothing: no step runs, no object's generation moves", async () => {
