@@ -13,7 +13,13 @@ import type { Json } from "../components/coordination/canonical";
 import type { Operator } from "../components/coordination/proposal";
 import { shortId } from "../components/coordination/proposal";
 import { privateKeyFrom, readPrivateKeyFile } from "../components/coordination/signing";
-import { BARRIER_NAMES, type BarrierName, SEQUENCES, type SequenceName } from "../components/stages";
+import {
+  BARRIER_NAMES,
+  type BarrierName,
+  isBarrierName,
+  SEQUENCES,
+  type SequenceName,
+} from "../components/stages";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -39,7 +45,8 @@ function need(v: string | undefined, flag: string): string {
   return v;
 }
 
-function parseJson(text: string, flag: string): unknown {
+/** A flag's JSON value, or a usage error naming the flag. */
+export function parseJson(text: string, flag: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -47,12 +54,17 @@ function parseJson(text: string, flag: string): unknown {
   }
 }
 
-function operatorsFrom(list: string[] | undefined): Operator[] {
-  const ops = (list ?? []).map((p) => {
+/** The operators `--operator-key name=<public key>` gives (none when the flag is not given). */
+export function operatorKeyFlags(list: readonly string[] | undefined): Operator[] {
+  return (list ?? []).map((p) => {
     const i = p.indexOf("=");
     if (i <= 0) throw new BarrierUsageError(`--operator-key expects name=<public key>, got "${p}"`);
     return { name: p.slice(0, i), publicKey: p.slice(i + 1) };
   });
+}
+
+function operatorsFrom(list: string[] | undefined): Operator[] {
+  const ops = operatorKeyFlags(list);
   if (ops.length === 0)
     throw new BarrierUsageError("--operator-key name=<public key> is required for every operator");
   return ops;
@@ -73,7 +85,7 @@ export function operatorPrivateKey(keyFile: string | undefined): KeyObject {
 
 function specFrom(o: BarrierFlags): BarrierSpec {
   const stage = need(o.stage, "--stage");
-  if (!(BARRIER_NAMES as readonly string[]).includes(stage)) {
+  if (!isBarrierName(stage)) {
     throw new BarrierUsageError(`--stage must be one of ${BARRIER_NAMES.join(", ")} (got "${stage}")`);
   }
   const sequence = o.sequence ?? "flag-day";

@@ -24,7 +24,9 @@ class UsageError extends Error {}
 
 /** The options of every subcommand, as commander hands them over (each subcommand takes its own subset). */
 /** Every flag of every command (commander's camel-cased names); the barrier's own are BarrierFlags. */
-interface Opts extends BarrierFlags {
+interface Opts extends Omit<BarrierFlags, "board"> {
+  /** `plan --board` alone: the stack file's own board. */
+  board?: string | true;
   nodes?: string;
   admin?: string[];
   client?: string[];
@@ -50,7 +52,7 @@ interface Opts extends BarrierFlags {
   out?: string;
   reason?: string;
   wallets?: string;
-  events?: string;
+  events?: string[];
   text?: boolean;
   once?: boolean;
   port?: string;
@@ -387,6 +389,40 @@ async function cmdIngress(o: Opts, action: string): Promise<number> {
   );
 }
 
+/** A command module's own usage errors (thrown by `run`) become the CLI's: printed, exit 2. */
+async function usageErrors(
+  classes: readonly (abstract new (...args: never[]) => Error)[],
+  run: () => Promise<number> | number,
+): Promise<number> {
+  try {
+    return await run();
+  } catch (e) {
+    if (classes.some((c) => e instanceof c)) throw new UsageError((e as Error).message);
+    throw e;
+  }
+}
+
+/** A `--board <json>` value (commander gives `true` only to `plan --board` without one). */
+const boardJson = (o: Opts) => (typeof o.board === "string" ? o.board : undefined);
+
+/**
+ * Runs `board` or `progress` with the coordination board their flags name (-s, --board, --operator-key,
+ * --flag-day), their usage errors the CLI's. Loaded only here: the board's backends bring the AWS SDK, the
+ * stack file the Pulumi SDK.
+ */
+function withCoordination(
+  o: Opts,
+  run: (c: import("./coordination").CoordinationSource | undefined) => Promise<number>,
+): Promise<number> {
+  const { coordinationSource } = require("./coordination") as typeof import("./coordination");
+  const { BoardUsageError } = require("./board") as typeof import("./board");
+  const { BarrierUsageError } = require("./barrier") as typeof import("./barrier");
+  const { PlanUsageError } = require("./plan") as typeof import("./plan");
+  return usageErrors([BoardUsageError, BarrierUsageError, PlanUsageError], () =>
+    run(coordinationSource({ ...o, board: boardJson(o) })),
+  );
+}
+
 type Run = (o: Opts, ...args: string[]) => Promise<number>;
 /** An option: its flags, its help line, and whether it may be given more than once. */
 type Flag = [flags: string, help: string, repeatable?: "repeatable"];
@@ -399,6 +435,21 @@ const TARGETS: Flag[] = [
 const POLL: Flag[] = [["--interval <s>", "seconds between polls (default 0.5)"]];
 const TIMEOUT: Flag = ["--timeout <s>", "seconds before it fails (required)"];
 const MRENCLAVE: Flag = ["--mrenclave <hex>", "the expected MRENCLAVE, 64 hex digits (required)"];
+const EVENTS: Flag = [
+  "--events <file>",
+  "an operator's engine event log: pulumi up --event-log <file> (the rehearsal: .rehearsal/<stack>/events.jsonl)",
+  "repeatable",
+];
+/** Where `board` and `progress` read the coordination board, and the keys they verify its entries with. */
+const COORDINATION: Flag[] = [
+  [
+    "-s, --stack <stack>",
+    "an operator's stack file: the coordination board (flagday:board) and the operators' keys (flagday:network)",
+  ],
+  ["--board <json>", "the coordination board, as flagday:board gives it (default: the stack file's)"],
+  ["--operator-key <name=public-key>", "without -s: every operator and its Ed25519 public key", "repeatable"],
+  ["--flag-day <id>", "the flag day's id (default: the newest on the board)"],
+];
 const UNREPORTED: Flag = [
   "--allow-unreported-mrenclave",
   "pass when /info reports no MRENCLAVE (real nodes)",
@@ -498,12 +549,7 @@ const COMMANDS: Record<string, { summary: string; run: Run; flags: Flag[]; argum
     run: async (o) => {
       // Loaded only here: it brings the board's backends (the AWS SDK for an S3 board).
       const { barrier, BarrierUsageError } = require("./barrier") as typeof import("./barrier");
-      try {
-        return await barrier(o);
-      } catch (e) {
-        if (e instanceof BarrierUsageError) throw new UsageError(e.message);
-        throw e;
-      }
+      return usageErrors([BarrierUsageError], () => barrier({ ...o, board: boardJson(o) }));
     },
     flags: [
       ["--stage <barrier>", "the barrier (all-ready, all-rejecting, all-quiesced, ...) (required)"],
@@ -543,12 +589,11 @@ const COMMANDS: Record<string, { summary: string; run: Run; flags: Flag[]; argum
       if (!o.stack) throw new UsageError("--stack is required");
       // Loaded only here, as agree is: it brings the Pulumi SDK's config reader and a YAML parser.
       const { plan, PlanUsageError } = require("./plan") as typeof import("./plan");
-      try {
-        return plan({ stack: o.stack, from: o.from, to: o.to, out: o.out }, (l) => console.log(l));
-      } catch (e) {
-        if (e instanceof PlanUsageError) throw new UsageError(e.message);
-        throw e;
-      }
+      const { BarrierUsageError } = require("./barrier") as typeof import("./barrier");
+      const stack = o.stack;
+      return usageErrors([PlanUsageError, BarrierUsageError], () =>
+        plan({ stack, from: o.from, to: o.to, out: o.out, board: o.board }, (l) => console.log(l)),
+      );
     },
     flags: [
       ["-s, --stack <stack>", "the stack whose file (stacks/Pulumi.<stack>.yaml) to read (required)"],
@@ -558,50 +603,50 @@ const COMMANDS: Record<string, { summary: string; run: Run; flags: Flag[]; argum
       ],
       ["--to <release>", "the release to upgrade to, from flagday:releases (default: the stack's release)"],
       ["--out <file>", "write the runbook to this file instead of printing it"],
+      [
+        "--board [json]",
+        "read who has signed from the coordination board: the stack file's flagday:board, or this one",
+      ],
     ],
   },
   board: {
-    summary: "the live board for the call: nodes against stages from a growing engine event log",
+    summary:
+      "the live board for the call: operators' nodes against stages, from event logs and the coordination board",
     run: async (o) => {
-      const { board, BoardUsageError } = require("./board") as typeof import("./board");
-      try {
-        return await board(
-          {
-            events: o.events,
-            text: o.text,
-            port: o.port,
-            once: o.once,
-            admin: Object.fromEntries(pairs(o.admin, "--admin")),
-          },
-          (l) => console.log(l),
-        );
-      } catch (e) {
-        if (e instanceof BoardUsageError) throw new UsageError(e.message);
-        throw e;
-      }
+      const { board } = require("./board") as typeof import("./board");
+      const admin = Object.fromEntries(pairs(o.admin, "--admin"));
+      return withCoordination(o, (coordination) =>
+        board({ events: o.events, coordination, text: o.text, port: o.port, once: o.once, admin }, (l) =>
+          console.log(l),
+        ),
+      );
     },
     flags: [
-      [
-        "--events <file>",
-        "the engine's event log: pulumi up --event-log <file> (the rehearsal: .rehearsal/<stack>/events.jsonl)",
-      ],
+      EVENTS,
+      ...COORDINATION,
       ["--text", "a terminal table refreshed every second instead of the web page"],
       ["--once", "with --text: print the table once and exit"],
       ["--port <port>", "the page's port on 127.0.0.1 (default: any free one)"],
       ["--admin <name=url>", "a node's admin gateway: its height and MRENCLAVE on the board", "repeatable"],
     ],
   },
+  progress: {
+    summary: "follow pulumi up's event log(s): stage n of m, nodes done, elapsed, whom a barrier waits for",
+    run: async (o) => {
+      const { progress } = require("./progress") as typeof import("./progress");
+      return withCoordination(o, (coordination) =>
+        progress({ events: o.events, coordination }, (l) => console.log(l)),
+      );
+    },
+    flags: [EVENTS, ...COORDINATION],
+  },
   timeline: {
     summary: "write the SVG timeline and Mermaid gantt of the stack's last flag day, rollback or abort",
     run: async (o) => {
       if (!o.stack) throw new UsageError("--stack is required");
       const { timeline, TimelineUsageError } = require("./timeline") as typeof import("./timeline");
-      try {
-        return timeline({ stack: o.stack, out: o.out }, (l) => console.log(l));
-      } catch (e) {
-        if (e instanceof TimelineUsageError) throw new UsageError(e.message);
-        throw e;
-      }
+      const stack = o.stack;
+      return usageErrors([TimelineUsageError], () => timeline({ stack, out: o.out }, (l) => console.log(l)));
     },
     flags: [
       ["-s, --stack <stack>", "the stack whose recorded steps to draw (pulumi stack export; required)"],

@@ -1,8 +1,9 @@
 /**
- * `flagday plan -s <stack> [--from <release>] [--to <release>] [--out <file>]`: the runbook for the call
- * (components/runbook.ts), offline. It reads the stack file stacks/Pulumi.<stack>.yaml directly, not the
- * engine, so it works on a fresh clone with no stack state and no cloud account; the file's values go through
- * the same readers the stack program uses (stacks/config.ts), so the plan is derived from the same config.
+ * `flagday plan -s <stack> [--from <release>] [--to <release>] [--out <file>] [--board [json]]`: the runbook for
+ * the call (components/runbook.ts), offline unless `--board` asks it to read who has signed. It reads the stack
+ * file stacks/Pulumi.<stack>.yaml directly, not the engine, so it works on a fresh clone with no stack state and
+ * no cloud account; the file's values go through the same readers the stack program uses (stacks/config.ts), so
+ * the plan is derived from the same config.
  *
  * The releases: `--from` defaults to the stack's release (`flagday:release`, else `flagday:network.release`),
  * `--to` defaults to it too, and they must differ: before the flag day give `--to <the new release>`; once the
@@ -14,8 +15,10 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { validateNetwork } from "../components/network";
 import { consensusChanges, type EnclaveRelease } from "../components/release";
-import { runbookMarkdown } from "../components/runbook";
+import { describeRejected } from "../components/coordination/board";
+import { type RunbookInput, runbookMarkdown, runbookProposal, type Signatures } from "../components/runbook";
 import { networkArgsFromConfig, releaseNamed } from "../stacks/config";
+import { parseJson } from "./barrier";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -27,6 +30,11 @@ export interface PlanOptions {
   readonly from?: string;
   readonly to?: string;
   readonly out?: string;
+  /**
+   * Read who has signed from the coordination board: `true` for the stack file's own flagday:board, or the
+   * board as JSON. @default not read: the plan stays offline
+   */
+  readonly board?: string | true;
 }
 
 /** The stack file's `config:` map, as YAML gives it (objects stay objects). */
@@ -46,16 +54,32 @@ export function readStackFile(stack: string, root = ROOT): Record<string, unknow
   return { ...(doc?.config ?? {}) };
 }
 
-/** The runbook for `stack`, from its stack file's config (as readStackFile returns it). */
-export function planFromConfig(config: Record<string, unknown>, o: PlanOptions): string {
-  // Config values as the engine hands them to the program: strings, objects as JSON. Secrets are left out.
+/**
+ * A stack file's `flagday:` config (as readStackFile returns it), read as the program reads it: the engine
+ * hands values over as strings, objects as JSON. Secrets are left out.
+ */
+export function stackConfig(config: Record<string, unknown>): pulumi.Config {
   const values: Record<string, string> = {};
   for (const [k, v] of Object.entries(config)) {
     if (v && typeof v === "object" && "secure" in v) continue;
     values[k] = typeof v === "string" ? v : JSON.stringify(v);
   }
   pulumi.runtime.setAllConfig(values);
-  const cfg = new pulumi.Config("flagday");
+  return new pulumi.Config("flagday");
+}
+
+/** The runbook for `stack`, from its stack file's config (as readStackFile returns it). */
+export function planFromConfig(
+  config: Record<string, unknown>,
+  o: PlanOptions,
+  signatures?: Signatures,
+): string {
+  return runbookMarkdown({ ...planInput(config, o), ...(signatures ? { signatures } : {}) }) + "\n";
+}
+
+/** What the runbook for `stack` is generated from, read from its stack file's config. */
+export function planInput(config: Record<string, unknown>, o: PlanOptions): RunbookInput {
+  const cfg = stackConfig(config);
   let args;
   try {
     args = networkArgsFromConfig(cfg);
@@ -90,23 +114,64 @@ export function planFromConfig(config: Record<string, unknown>, o: PlanOptions):
     ...(o.from ? [`--from ${o.from}`] : []),
     ...(o.to ? [`--to ${o.to}`] : []),
   ].join(" ");
-  return (
-    runbookMarkdown({
-      stack: o.stack,
-      command,
-      platform: cfg.get("platform"),
-      network,
-      from,
-      to,
-      window: args.window,
-      checks: args.checks,
-    }) + "\n"
-  );
+  return {
+    stack: o.stack,
+    command,
+    platform: cfg.get("platform"),
+    network,
+    from,
+    to,
+    window: args.window,
+    checks: args.checks,
+  };
 }
 
-/** The CLI: prints the runbook, or writes it to `--out`. */
-export function plan(o: PlanOptions, log: (text: string) => void): number {
-  const text = planFromConfig(readStackFile(o.stack), o);
+/**
+ * Who has signed the runbook's proposal: its agree entries on the coordination board (`boardConfig`, as
+ * flagday:board gives it), verified against the operators' keys in the proposal; forged, edited or replayed
+ * entries are not counted and come back in words.
+ */
+export async function readSignatures(input: RunbookInput, boardConfig: unknown): Promise<Signatures> {
+  const p = runbookProposal(input);
+  if ("why" in p) return { read: false, why: p.why };
+  // Loaded only here: the board's backends bring the AWS SDK (an S3 board), which an offline plan never needs.
+  const { openBoard, readAgreement } =
+    require("../components/coordination/agreement") as typeof import("../components/coordination/agreement");
+  let board;
+  try {
+    board = openBoard(boardConfig, ROOT);
+  } catch (e) {
+    throw new PlanUsageError(`--board: ${(e as Error).message}`);
+  }
+  const { status, reading } = await readAgreement(board, p.proposal);
+  const agreements = reading.entries.filter((e) => e.kind === "agree");
+  return {
+    read: true,
+    board: board.backend.description,
+    status,
+    signedAt: Object.fromEntries(agreements.map((e) => [e.operator, e.signedAt])),
+    ignored: reading.rejected.map(describeRejected),
+  };
+}
+
+/** The board `--board` names: its JSON, or (given alone) the stack file's flagday:board. */
+function boardOf(o: PlanOptions, config: Record<string, unknown>): unknown {
+  if (typeof o.board === "string") return parseJson(o.board, "--board");
+  const board = stackConfig(config).getObject("board");
+  if (board === undefined) {
+    throw new PlanUsageError(
+      `stack ${o.stack} names no coordination board (flagday:board): give --board <json>`,
+    );
+  }
+  return board;
+}
+
+/** The CLI: prints the runbook, or writes it to `--out`; with `--board`, who has signed. */
+export async function plan(o: PlanOptions, log: (text: string) => void): Promise<number> {
+  const config = readStackFile(o.stack);
+  const input = planInput(config, o);
+  const signatures = o.board === undefined ? undefined : await readSignatures(input, boardOf(o, config));
+  const text = runbookMarkdown({ ...input, ...(signatures ? { signatures } : {}) }) + "\n";
   if (o.out) {
     fs.writeFileSync(o.out, text);
     log(`wrote ${o.out}`);

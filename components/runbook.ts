@@ -11,11 +11,14 @@ import type { ChecksOptions } from "./checks";
 import { type MaintenanceWindow, windowBounds } from "./gates";
 import type { NetworkSpec } from "./network";
 import { consensusChanges, type EnclaveRelease } from "./release";
+import type { AgreementStatus } from "./coordination/board";
 import {
   DEFAULT_LIVE_PERIOD_SECONDS,
+  type FlagDayProposal,
   flagDayId,
   flagDayProposal,
   networkOperators,
+  shortId,
 } from "./coordination/proposal";
 import { keyId } from "./coordination/signing";
 import { stagesOf, type SequenceName, type Stage, type StageName } from "./stages";
@@ -292,7 +295,23 @@ export interface RunbookInput {
   readonly to: EnclaveRelease;
   readonly window?: MaintenanceWindow;
   readonly checks?: ChecksOptions;
+  /** Who has signed, as read from the coordination board (`flagday plan --board`). @default not read (offline) */
+  readonly signatures?: Signatures;
 }
+
+/** Who has signed the runbook's proposal, from the board's verified agree entries; or why it was not read. */
+export type Signatures =
+  | { readonly read: false; readonly why: string }
+  | {
+      readonly read: true;
+      /** The board, in words (`directory /srv/board`). */
+      readonly board: string;
+      readonly status: AgreementStatus;
+      /** When each operator who signed this proposal signed it (ISO 8601, as signed). */
+      readonly signedAt: Readonly<Record<string, string>>;
+      /** Entries of this flag day that failed verification (never counted), in words. */
+      readonly ignored: readonly string[];
+    };
 
 const SEQUENCE_TITLE: Record<SequenceName, string> = {
   "flag-day": "the flag day",
@@ -373,14 +392,18 @@ function windowLines(input: RunbookInput): string[] {
   ];
 }
 
-/** The proposal's id when the network has operators and a window, else why there is none. */
-function proposalIdLine(input: RunbookInput): string {
+/** The proposal the operators sign for this runbook's flag day, or why there is none. */
+export function runbookProposal(input: RunbookInput): { proposal: FlagDayProposal } | { why: string } {
   const ops = networkOperators(input.network);
-  if (!ops)
-    return "No operators are listed (`flagday:network.operators`): one operator runs every node, nothing to sign.";
-  if (!input.window) return "No proposal id yet: the proposal includes the window, which is not set.";
+  if (!ops) {
+    return {
+      why: "No operators are listed (`flagday:network.operators`): one operator runs every node, nothing to sign.",
+    };
+  }
+  if (!input.window)
+    return { why: "No proposal id yet: the proposal includes the window, which is not set." };
   try {
-    const p = flagDayProposal({
+    const proposal = flagDayProposal({
       network: input.network,
       operators: ops,
       from: input.from,
@@ -388,10 +411,49 @@ function proposalIdLine(input: RunbookInput): string {
       window: input.window,
       checks: input.checks,
     });
-    return `Proposal id \`${flagDayId(p)}\`: every operator signs it with \`flagday agree -s <stack>\`.`;
+    return { proposal };
   } catch (e) {
-    return `No proposal id: ${(e as Error).message.replace(/\n\s*/g, " ")}`;
+    return { why: `No proposal id: ${(e as Error).message.replace(/\n\s*/g, " ")}` };
   }
+}
+
+/** The proposal's id when the network has operators and a window, else why there is none. */
+function proposalIdLine(input: RunbookInput): string {
+  const p = runbookProposal(input);
+  if ("why" in p) return p.why;
+  return `Proposal id \`${flagDayId(p.proposal)}\`: every operator signs it with \`flagday agree -s <stack>\`.`;
+}
+
+/** An operator's signature in the operators' table, as the board says it. */
+function signatureOf(s: Extract<Signatures, { read: true }>, operator: string): string {
+  const at = s.signedAt[operator];
+  if (at) return `signed at ${at}`;
+  const d = s.status.different.find((x) => x.operator === operator);
+  if (d) return `signed a different proposal (${shortId(d.flagDayId)}: ${d.differences.join(", ")} differ)`;
+  return "not signed";
+}
+
+/** The lines under the operators' table: where the signatures come from, or how to read them. */
+function signatureLines(s: Signatures | undefined): string[] {
+  if (!s)
+    return [
+      "Who has signed is on the coordination board, not in this file: `flagday agree -s <stack> --dry-run`.",
+    ];
+  if (!s.read) return [`Signatures not read: ${s.why}`];
+  const { signed, missing } = s.status;
+  return [
+    `Signatures as the coordination board (${s.board}) held them when this was generated: ` +
+      `${signed.length} of ${signed.length + missing.length} operators signed flag day ${shortId(s.status.flagDayId)}. ` +
+      "Only entries that verify against the operators' keys above count.",
+    ...(s.ignored.length
+      ? [
+          "",
+          "Ignored board entries (failed verification, not counted):",
+          "",
+          ...s.ignored.map((l) => `- ${l}`),
+        ]
+      : []),
+  ];
 }
 
 /** A Mermaid flowchart of a sequence: one box per stage, node stages marked "per node"; go/no-go points bold. */
@@ -475,6 +537,7 @@ export function runbookMarkdown(input: RunbookInput): string {
         .map(([name, cmd]) => `- ${name}: \`${cmd}\``)
     : ["- the checks CLI's built-in tests (simulated networks only)"];
   const ops = network.operators ?? [];
+  const signed = input.signatures?.read ? input.signatures : undefined;
   // With several operators the sequences carry the cross-operator barriers.
   const sequence = (seq: SequenceName) => stagesOf(seq, ops.length > 0);
   const out: string[] = [
@@ -511,15 +574,16 @@ export function runbookMarkdown(input: RunbookInput): string {
     "",
     ...(ops.length
       ? [
-          "| operator | key id | time zone | nodes |",
-          "| --- | --- | --- | --- |",
+          `| operator | key id | time zone | nodes |${signed ? " signature |" : ""}`,
+          `| --- | --- | --- | --- |${signed ? " --- |" : ""}`,
           ...ops.map((op) => {
             const nodes = network.nodes.filter((x) => x.operator === op.name).map((x) => x.name);
             const tz = (op as { timeZone?: string }).timeZone ?? "-";
-            return `| ${op.name} | ${keyId(op.publicKey)} | ${tz} | ${nodes.length ? nodes.join(", ") : "none (coordinator)"} |`;
+            const signature = signed ? ` ${fence(signatureOf(signed, op.name))} |` : "";
+            return `| ${op.name} | ${keyId(op.publicKey)} | ${tz} | ${nodes.length ? nodes.join(", ") : "none (coordinator)"} |${signature}`;
           }),
           "",
-          "Who has signed is on the coordination board, not in this file: `flagday agree -s <stack> --dry-run`.",
+          ...signatureLines(input.signatures),
         ]
       : [`One operator runs all ${n} nodes: ${network.nodes.map((x) => x.name).join(", ")}.`]),
     "",

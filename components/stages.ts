@@ -60,6 +60,9 @@ export const BARRIER_NAMES = [
 export type NodeStageName = (typeof NODE_STAGE_NAMES)[number];
 export type NetworkStageName = (typeof NETWORK_STAGE_NAMES)[number];
 export type BarrierName = (typeof BARRIER_NAMES)[number];
+/** Whether a stage (or a word read from a step name or a flag) is a cross-operator barrier. */
+export const isBarrierName = (s: string | undefined): s is BarrierName =>
+  (BARRIER_NAMES as readonly string[]).includes(s ?? "");
 export type StageName = NodeStageName | NetworkStageName | BarrierName;
 export const STAGE_NAMES: readonly StageName[] = [
   ...NETWORK_STAGE_NAMES,

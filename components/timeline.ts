@@ -5,7 +5,7 @@
  * gantt. Plain functions of the steps' times; the rehearsal feeds them the engine's events and `flagday
  * timeline` the stack's recorded step times.
  */
-import { NODE_STAGE_NAMES, PREPARE, StageName, BARRIER_NAMES } from "./stages";
+import { NODE_STAGE_NAMES, PREPARE, StageName, isBarrierName } from "./stages";
 
 export interface TimelineStep {
   readonly stage: StageName;
@@ -25,7 +25,6 @@ export interface Timeline {
 
 const NETWORK_LANE = "network";
 const isPrepare = (s: StageName) => PREPARE.some((p) => p.name === s);
-const isBarrier = (s: StageName) => (BARRIER_NAMES as readonly string[]).includes(s);
 
 /** The lanes in order: the network's first, then the nodes by name. */
 export function lanesOf(steps: readonly TimelineStep[]): string[] {
@@ -42,13 +41,14 @@ export function downtimeOf(steps: readonly TimelineStep[]): { start: number; end
   return reject && accept ? { start: reject.start, end: accept.end } : undefined;
 }
 
-const esc = (s: string) =>
+/** Text for SVG and HTML: markup characters escaped. */
+export const esc = (s: string) =>
   s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
 /** The bar's fill: prepare (clients served), barrier wait, failed, or a window step. */
 function fillOf(s: TimelineStep): string {
   if (s.failed) return "#d62728";
-  if (isBarrier(s.stage)) return "url(#wait)";
+  if (isBarrierName(s.stage)) return "url(#wait)";
   if (isPrepare(s.stage)) return "#2ca02c";
   return (NODE_STAGE_NAMES as readonly string[]).includes(s.stage) ? "#1f77b4" : "#9467bd";
 }
@@ -91,12 +91,12 @@ export function timelineSvg(t: Timeline): string {
     const lane = lanes.indexOf(s.node ?? NETWORK_LANE);
     const y = top + lane * laneH + 4;
     const w = Math.max(2, x(s.end) - x(s.start));
-    const label = `${s.node ? `${s.node} ` : ""}${s.stage}${isBarrier(s.stage) ? " (wait)" : ""}${s.failed ? " FAILED" : ""}: ${secs(s.start)}-${secs(s.end)} s`;
+    const label = `${s.node ? `${s.node} ` : ""}${s.stage}${isBarrierName(s.stage) ? " (wait)" : ""}${s.failed ? " FAILED" : ""}: ${secs(s.start)}-${secs(s.end)} s`;
     out.push(
       `<g class="step" data-stage="${s.stage}" data-lane="${esc(s.node ?? NETWORK_LANE)}"><title>${esc(label)}</title>` +
         `<rect x="${x(s.start).toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="${laneH - 8}" fill="${fillOf(s)}" stroke="#333" stroke-width="0.5"/>` +
         (w > 50
-          ? `<text x="${(x(s.start) + 3).toFixed(1)}" y="${y + laneH / 2 + 1}" fill="${isBarrier(s.stage) ? "#333" : "white"}">${esc(s.stage)}</text>`
+          ? `<text x="${(x(s.start) + 3).toFixed(1)}" y="${y + laneH / 2 + 1}" fill="${isBarrierName(s.stage) ? "#333" : "white"}">${esc(s.stage)}</text>`
           : "") +
         `</g>`,
     );
@@ -135,7 +135,13 @@ export function timelineGantt(t: Timeline): string {
     if (steps.length === 0) continue;
     lines.push(`  section ${lane}`);
     for (const s of steps) {
-      const tag = s.failed ? "crit, " : isBarrier(s.stage) ? "active, " : isPrepare(s.stage) ? "done, " : "";
+      const tag = s.failed
+        ? "crit, "
+        : isBarrierName(s.stage)
+          ? "active, "
+          : isPrepare(s.stage)
+            ? "done, "
+            : "";
       // Mermaid needs an end after the start: a step under a millisecond is drawn as one.
       lines.push(`  ${s.stage} : ${tag}${ms(s.start)}, ${Math.max(ms(s.end), ms(s.start) + 1)}`);
     }

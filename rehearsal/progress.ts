@@ -1,17 +1,56 @@
 /**
  * Where a flag day is, from the engine's step events: which stage of how many, how many nodes have finished a
- * node stage, and how long since the first stage began. Plain functions over the step names (components/names.ts
- * parses them), so the rehearsal's terminal output and its tests share one reading.
+ * node stage, how long since the first stage began, and at a barrier whom it waits for. Plain functions over
+ * the step names (components/names.ts parses them), so the rehearsal's terminal output, `flagday progress`
+ * beside a plain `pulumi up`, the live board and their tests share one reading.
  */
 import { parseStepName, stageOfStep } from "../components/names";
-import { SEQUENCES, SequenceName, Stage, StageName, stagesOf } from "../components/stages";
+import { isBarrierName, SEQUENCES, SequenceName, Stage, StageName, stagesOf } from "../components/stages";
 
 export interface StepEvent {
   /** The step's resource name, e.g. `rehearsal-u1-node2-snapshot`. */
   readonly name: string;
-  readonly phase: "start" | "done" | "failed";
+  /** `waiting`: a barrier step still waits, for the operators in `waitingFor` (from the coordination board). */
+  readonly phase: "start" | "done" | "failed" | "waiting";
   /** Milliseconds. */
   readonly at: number;
+  readonly waitingFor?: readonly string[];
+}
+
+/** A step's event metadata, as the engine writes it. */
+interface StepMetadata {
+  readonly op: string;
+  readonly urn: string;
+}
+
+/**
+ * The engine events progress reads: a subset of @pulumi/pulumi/automation's EngineEvent, as the automation API
+ * hands them over and as `pulumi up --event-log <file>` writes them (one JSON object a line).
+ */
+export interface EngineStepEvent {
+  /** Seconds. */
+  readonly timestamp: number;
+  /** `planning`: an event of the preview `pulumi up` runs first, not of the update. */
+  readonly resourcePreEvent?: { readonly metadata: StepMetadata; readonly planning?: boolean };
+  readonly resOutputsEvent?: { readonly metadata: StepMetadata; readonly planning?: boolean };
+  readonly resOpFailedEvent?: { readonly metadata: StepMetadata };
+}
+
+/** A resource's name, the last part of its URN. */
+export const stepNameOf = (urn: string) => urn.split("::").pop() ?? urn;
+
+/**
+ * The step event an engine event is, or undefined: a preview's events, unchanged resources (`same`), reads and
+ * deletions (an earlier transition's steps going away) say nothing about where the update is.
+ */
+export function stepEventOf(e: EngineStepEvent): StepEvent | undefined {
+  const pre = e.resourcePreEvent;
+  const out = e.resOutputsEvent;
+  const m = pre?.metadata ?? out?.metadata ?? e.resOpFailedEvent?.metadata;
+  if (!m || pre?.planning || out?.planning) return undefined;
+  if (m.op === "same" || m.op === "read" || m.op.startsWith("delete")) return undefined;
+  const phase = pre ? "start" : out ? "done" : "failed";
+  return { name: stepNameOf(m.urn), phase, at: e.timestamp * 1000 };
 }
 
 /**
@@ -25,20 +64,22 @@ export function sequenceOfStages(seen: readonly StageName[]): SequenceName | und
   );
 }
 
-/** Turns step events into progress lines; `nodes` is how many nodes this stack runs (node stages count them). */
+/** Turns step events into progress lines. */
 export function progressTracker(a: {
   readonly network: string;
-  readonly nodes: number;
-  /** Several operators: the barriers are stages too. */
+  /** How many nodes this stack runs (node stages count them). @default the nodes its steps named so far */
+  readonly nodes?: number;
+  /** Several operators: the barriers are stages too (as they are once a barrier step is seen). */
   readonly coordinated: boolean;
 }) {
   const seen: StageName[] = [];
+  const nodes = new Set<string>();
   const done = new Map<StageName, Set<string>>();
   let first: number | undefined;
   const since = (at: number) => `${((at - (first ?? at)) / 1000).toFixed(1)} s in`;
   const stages = (): readonly Stage[] => {
     const seq = sequenceOfStages(seen);
-    return seq ? stagesOf(seq, a.coordinated) : [];
+    return seq ? stagesOf(seq, a.coordinated || seen.some(isBarrierName)) : [];
   };
   /** The line for an event, or undefined when it says nothing new about where the flag day is. */
   return (e: StepEvent): string | undefined => {
@@ -46,6 +87,8 @@ export function progressTracker(a: {
     if (!stage) return undefined;
     first ??= e.at;
     const node = parseStepName(e.name, a.network)?.node;
+    if (node !== undefined) nodes.add(node);
+    if (e.phase === "waiting") return `   ${stage}: waiting for ${e.waitingFor?.join(", ")} (${since(e.at)})`;
     if (!seen.includes(stage)) {
       seen.push(stage);
       const list = stages();
@@ -59,7 +102,8 @@ export function progressTracker(a: {
       const finished = done.get(stage) ?? new Set<string>();
       finished.add(node);
       done.set(stage, finished);
-      return `   ${stage}: ${finished.size} of ${a.nodes} node(s) done, ${node} last (${since(e.at)})`;
+      const of = a.nodes ?? nodes.size;
+      return `   ${stage}: ${finished.size} of ${of} node(s) done, ${node} last (${since(e.at)})`;
     }
     if (e.phase === "done") return `   ${stage}: done (${since(e.at)})`;
     return undefined;

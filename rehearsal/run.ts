@@ -9,7 +9,9 @@ import type { MaintenanceWindow } from "../components/gates";
 import { COORDINATED_SEQUENCES, FLAG_DAY, SequenceName, StageName } from "../components/stages";
 import { fetchAll, submitPayment, waitCommitted } from "../checks/client";
 import type { NodeStatus } from "../checks/info";
-import { progressTracker, StepEvent } from "./progress";
+import { progressTracker, StepEvent, stepEventOf, stepNameOf } from "./progress";
+
+export { stepNameOf };
 
 /** The project root. */
 export const ROOT = path.resolve(__dirname, "..");
@@ -281,7 +283,11 @@ export async function flagDay(
   const eventsFile = path.join(await rootDirOf(stack), "events.jsonl");
   fs.mkdirSync(path.dirname(eventsFile), { recursive: true });
   fs.writeFileSync(eventsFile, "");
-  log(`follow it live: .engine/bin/flagday board --events ${path.relative(ROOT, eventsFile)} [--text]`);
+  // With several operators, the stack file names the coordination board: the board shows whom barriers wait for.
+  const follow = `${operator ? ` -s ${stack.name}` : ""} --events ${path.relative(ROOT, eventsFile)}`;
+  log(
+    `follow it live: .engine/bin/flagday board${follow} [--text], or .engine/bin/flagday progress${follow}`,
+  );
   const onEvent = (e: EngineEvent) => {
     // Never fail the engine's event stream for the board's copy (its folder may be gone at teardown).
     try {
@@ -427,9 +433,6 @@ function barrierWaits(rootDir: string, log: (l: string) => void): NodeJS.Timeout
   }, 2000);
 }
 
-/** A resource's name, the last part of its URN. */
-export const stepNameOf = (urn: string) => urn.split("::").pop() ?? urn;
-
 /** Engine resource steps in event order (`resourcePreEvent`), as the engine really ran them. */
 export function resourceSteps(events: readonly EngineEvent[]) {
   return events
@@ -480,28 +483,26 @@ export function stageTimings(
  */
 export function progressPrinter(log: (l: string) => void, progress?: (e: StepEvent) => string | undefined) {
   const started = new Map<string, number>();
-  const where = (name: string, phase: StepEvent["phase"], at: number) => {
-    const line = progress?.({ name, phase, at: at * 1000 });
-    if (line) log(line);
-  };
   return (e: EngineEvent) => {
+    const step = stepEventOf(e);
+    const where = step && progress?.(step);
     const clock = new Date(e.timestamp * 1000).toISOString().slice(11, 19);
     const skip = (op: string) => op === "same" || op === "read";
     if (e.resourcePreEvent) {
       const m = e.resourcePreEvent.metadata;
       if (skip(m.op)) return;
       started.set(m.urn, e.timestamp);
-      if (!m.op.startsWith("delete")) where(stepNameOf(m.urn), "start", e.timestamp);
+      if (where) log(where);
       log(`${clock}  > ${m.op.padEnd(18)} ${stepNameOf(m.urn)}`);
     } else if (e.resOutputsEvent) {
       const m = e.resOutputsEvent.metadata;
       if (skip(m.op)) return;
       const secs = (e.timestamp - (started.get(m.urn) ?? e.timestamp)).toFixed(1);
       log(`${clock}  ok ${m.op.padEnd(17)} ${stepNameOf(m.urn)} (${secs}s)`);
-      if (!m.op.startsWith("delete")) where(stepNameOf(m.urn), "done", e.timestamp);
+      if (where) log(where);
     } else if (e.resOpFailedEvent) {
       log(`${clock}  FAILED ${stepNameOf(e.resOpFailedEvent.metadata.urn)}`);
-      where(stepNameOf(e.resOpFailedEvent.metadata.urn), "failed", e.timestamp);
+      if (where) log(where);
     } else if (e.diagnosticEvent && e.diagnosticEvent.severity === "error") {
       log(`${clock}  error: ${e.diagnosticEvent.message.trim()}`);
     }

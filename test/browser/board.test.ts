@@ -13,7 +13,7 @@ import type { Browser } from "playwright-core";
 import { boardState, startBoard } from "../../checks/board";
 import { bringUp, flagDay, layout } from "../../rehearsal/run";
 import { ScratchNetwork, scratchNetwork } from "../../rehearsal/scratch";
-import { launchChromium } from "./chromium";
+import { consoleErrors, launchChromium } from "./chromium";
 
 const shots = process.env.FLAGDAY_SCREENSHOTS ?? fs.mkdtempSync(path.join(os.tmpdir(), "flagday-board-"));
 let browser: Browser;
@@ -49,9 +49,7 @@ test(
       ),
     );
     const page = await browser.newPage({ viewport: { width: 1500, height: 500 } });
-    const errors: string[] = [];
-    page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-    page.on("pageerror", (e) => errors.push(e.message));
+    const errors = consoleErrors(page);
     try {
       const running = flagDay(net.stack, "v2.0.0", net.log).then(
         () => "completed",

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
-import { Browser, chromium } from "playwright-core";
+import { Browser, chromium, Page } from "playwright-core";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 export const CHROMIUM = process.env.FLAGDAY_CHROMIUM ?? "/usr/bin/chromium";
@@ -33,6 +33,14 @@ export async function launchChromium(): Promise<Browser> {
       "--disable-sync",
     ],
   });
+}
+
+/** The page's console errors and uncaught exceptions from now on, as they come: a page under test logs none. */
+export function consoleErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  page.on("pageerror", (e) => errors.push(e.message));
+  return errors;
 }
 
 /** Serves `routes` (path -> body and type) on 127.0.0.1; mermaid's own bundle at /mermaid.min.js. */

@@ -12,7 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { Browser } from "playwright-core";
 import { Timeline, timelineGantt, timelineSvg } from "../../components/timeline";
-import { launchChromium, ROOT, serve } from "./chromium";
+import { consoleErrors, launchChromium, ROOT, serve } from "./chromium";
 
 const shots = process.env.FLAGDAY_SCREENSHOTS ?? fs.mkdtempSync(path.join(os.tmpdir(), "flagday-shots-"));
 let browser: Browser;
@@ -62,9 +62,7 @@ mermaid.initialize({ startOnLoad: false, securityLevel: "strict" });
     "/diagrams.json": { body: JSON.stringify(diagrams), type: "application/json" },
   });
   const tab = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  const errors: string[] = [];
-  tab.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-  tab.on("pageerror", (e) => errors.push(e.message));
+  const errors = consoleErrors(tab);
   try {
     await tab.goto(server.url);
     await tab.waitForFunction("window.__rendered", undefined, { timeout: 60_000 });
@@ -111,9 +109,7 @@ test("a broken diagram is reported, so the check above can fail", async () => {
 
 test("the timeline SVG draws a visible bar per step, the downtime band and the failed step in red", async () => {
   const tab = await browser.newPage({ viewport: { width: 1100, height: 400 } });
-  const errors: string[] = [];
-  tab.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-  tab.on("pageerror", (e) => errors.push(e.message));
+  const errors = consoleErrors(tab);
   try {
     await tab.setContent(`<!doctype html><body style="margin:0">${timelineSvg(DAY)}</body>`);
     const bars = (await tab.evaluate(`[...document.querySelectorAll("g.step")].map((g) => ({

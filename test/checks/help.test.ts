@@ -7,6 +7,8 @@ import { flagday } from "../sim/helpers";
 const TARGETS = ["--nodes", "--admin", "--client"];
 const COMMON = ["--request-timeout", "--help"];
 const POLL = ["--interval"];
+/** Where `board` and `progress` read the coordination board. */
+const COORDINATION = ["--stack", "--board", "--operator-key", "--flag-day"];
 
 /** Every subcommand and its flags, as the stages, the tests and the README call them. */
 const FLAGS: Record<string, string[]> = {
@@ -33,6 +35,8 @@ const FLAGS: Record<string, string[]> = {
     "--key-file",
   ],
   abort: ["--stack", "--reason", "--key-file"],
+  board: ["--events", ...COORDINATION, "--text", "--once", "--port", "--admin"],
+  progress: ["--events", ...COORDINATION],
 };
 
 /** The flags an option list in a help text names (at the option column, not in wrapped descriptions). */

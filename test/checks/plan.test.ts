@@ -16,7 +16,7 @@ describe("flagday plan", () => {
     assert.match(r.stdout, /^Usage: flagday plan \[options\]/m);
     assert.deepEqual(
       flagsIn(r.stdout).sort(),
-      ["--stack", "--from", "--to", "--out", "--request-timeout", "--help"].sort(),
+      ["--stack", "--from", "--to", "--out", "--board", "--request-timeout", "--help"].sort(),
     );
     const top = await flagday("--help");
     assert.match(top.stdout, /^ {2}plan /m);
@@ -43,5 +43,14 @@ describe("flagday plan", () => {
     const unknown = await flagday("plan", "-s", "nosuch");
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /no stack file stacks\/Pulumi\.nosuch\.yaml/);
+    const noBoard = await flagday("plan", "-s", "rehearsal", "--to", "v2.0.0", "--board");
+    assert.equal(noBoard.code, 2);
+    assert.match(
+      noBoard.stderr,
+      /stack rehearsal names no coordination board \(flagday:board\): give --board <json>/,
+    );
+    const badBoard = await flagday("plan", "-s", "rehearsal", "--to", "v2.0.0", "--board", "{nope");
+    assert.equal(badBoard.code, 2);
+    assert.match(badBoard.stderr, /^flagday plan: --board is not JSON/m);
   });
 });

@@ -12,8 +12,13 @@ import { generateKeyPairSync } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
-import { planFromConfig, PlanUsageError, readStackFile } from "../../checks/plan";
-import { STAGE_TEXT, stageGraph } from "../../components/runbook";
+import * as os from "node:os";
+import { planFromConfig, planInput, PlanUsageError, readSignatures, readStackFile } from "../../checks/plan";
+import { agreeEntry, CoordinationBoard, entryKey } from "../../components/coordination/board";
+import { DirectoryBoardBackend } from "../../components/coordination/boardDir";
+import { flagDayId } from "../../components/coordination/proposal";
+import { generateOperatorKey, privateKeyFrom } from "../../components/coordination/signing";
+import { runbookProposal, STAGE_TEXT, stageGraph } from "../../components/runbook";
 import type { EnclaveRelease } from "../../components/release";
 import { SEQUENCES, STAGE_NAMES, stagesOf, type SequenceName } from "../../components/stages";
 
@@ -174,6 +179,70 @@ describe("flagday plan: the runbook", () => {
     assert.throws(
       () => readStackFile("nosuch"),
       /no stack file stacks\/Pulumi\.nosuch\.yaml \(stacks: .*rehearsal/,
+    );
+  });
+  test("--board: who has signed, from verified agree entries only; a forged signature is reported, not counted", async () => {
+    const config = readStackFile("rehearsal");
+    const [alpha, beta, coord, mallory] = [0, 1, 2, 3].map(() => generateOperatorKey());
+    const net = config["flagday:network"] as { nodes: { name: string }[] };
+    const withOperators = {
+      ...config,
+      "flagday:network": {
+        ...net,
+        operators: [
+          { name: "alpha", publicKey: alpha.publicKey },
+          { name: "beta", publicKey: beta.publicKey },
+          { name: "coord", publicKey: coord.publicKey },
+        ],
+        nodes: net.nodes.map((n, i) => ({ ...n, operator: i === 0 ? "beta" : "alpha" })),
+      },
+      "flagday:window": { start: "2026-12-01T14:00", end: "2026-12-01T16:00", timeZone: "UTC" },
+    };
+    const o = { stack: "rehearsal", to: "v2.0.0" };
+    const input = planInput(withOperators, o);
+    const p = runbookProposal(input);
+    assert.ok("proposal" in p, "the network has operators and a window: there is a proposal");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "flagday-plan-board-"));
+    const board = new CoordinationBoard(new DirectoryBoardBackend(dir));
+    const signed = agreeEntry(p.proposal, "alpha", privateKeyFrom(alpha.privateKeyPem));
+    await board.put(signed);
+    // Mallory writes beta's signature with her own key, where beta's would be.
+    const forged = agreeEntry(p.proposal, "beta", privateKeyFrom(mallory.privateKeyPem));
+    await board.backend.create(entryKey(forged), JSON.stringify(forged));
+
+    const md = planFromConfig(withOperators, o, await readSignatures(input, { directory: dir }));
+    const ops = section(md, /^## Nodes and operators$/m);
+    assert.match(ops, /^\| operator \| key id \| time zone \| nodes \| signature \|$/m);
+    assert.match(
+      ops,
+      new RegExp(`^\\| alpha \\| [0-9a-f]{16} \\| - \\| [^|]+ \\| signed at ${signed.signedAt} \\|$`, "m"),
+    );
+    assert.match(ops, /^\| beta \| [0-9a-f]{16} \| - \| node1 \| not signed \|$/m);
+    assert.match(ops, /^\| coord \| [0-9a-f]{16} \| - \| none \(coordinator\) \| not signed \|$/m);
+    assert.match(ops, new RegExp(`1 of 3 operators signed flag day ${flagDayId(p.proposal).slice(0, 12)}`));
+    assert.match(
+      ops,
+      /^- ignored board entry rehearsal\/beta\/[0-9a-f]{64}\/agree: forged: signed by a key that is not/m,
+    );
+    assert.doesNotMatch(ops, /Who has signed is on the coordination board, not in this file/);
+
+    // Offline (no --board): the golden's wording, and no signature column.
+    const offline = section(planFromConfig(withOperators, o), /^## Nodes and operators$/m);
+    assert.match(offline, /^\| operator \| key id \| time zone \| nodes \|$/m);
+    assert.match(
+      offline,
+      /Who has signed is on the coordination board, not in this file: `flagday agree -s <stack> --dry-run`\./,
+    );
+    // No window, no proposal: nothing to read signatures of, and the runbook says so.
+    const { "flagday:window": _, ...noWindow } = withOperators;
+    const unread = await readSignatures(planInput(noWindow, o), { directory: dir });
+    assert.deepEqual(unread, {
+      read: false,
+      why: "No proposal id yet: the proposal includes the window, which is not set.",
+    });
+    assert.match(
+      planFromConfig(noWindow, o, unread),
+      /^Signatures not read: No proposal id yet: the proposal includes the window/m,
     );
   });
 });
