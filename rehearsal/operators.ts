@@ -111,7 +111,7 @@ export async function agreeOnFlagDay(
     await o.stack.setConfig("flagday:release", { value: to });
     await openWindow(o.stack, o.log, window);
   }
-  for (const o of ops) o.log(`[${o.operator}] ${(await agree(o)).trim().split("\n").pop()}`);
+  for (const o of ops) o.log((await agree(o)).trim().split("\n").pop() ?? "");
 }
 
 /** One operator's `pulumi up` of a coordinated flag day, settled: its report, or why it failed. */
@@ -126,7 +126,7 @@ export function operatorUps(
   window: MaintenanceWindow,
 ): Promise<OperatorOutcome>[] {
   return ops.map((o) =>
-    flagDay(o.stack, to, (l) => o.log(`[${o.operator}] ${l}`), { window }).then(
+    flagDay(o.stack, to, o.log, { window }).then(
       (report): OperatorOutcome => ({ operator: o.operator, ok: true, report }),
       (e: Error): OperatorOutcome => ({ operator: o.operator, ok: false, error: e.message }),
     ),
