@@ -3,6 +3,7 @@ import { checkCommands, ChecksOptions, healthyCommand, parseHeight } from "./che
 import { healthyName, serverName, stageStepName } from "./names";
 import { NetworkSpec } from "./network";
 import { IngressGate, NodeHandle, Platform, snapshotRecord, SnapshotRecord, Step } from "./platform";
+import { reportProgress } from "./progress";
 import { Deployed, HistoryEntry, Plan, Transition, transitionOrdinal } from "./plan";
 import { BarrierStage, NetworkStageName, RESTORE, SEQUENCES, Stage, StageName, stagesOf } from "./stages";
 import { BarrierContext, barrierCommand } from "./coordination/barrier";
@@ -123,6 +124,7 @@ export function buildStages(ctx: StageContext): BuiltStages {
   let branches: Step[] = [];
   const all = (steps: readonly Step[]) => steps.map((s) => s.resource);
 
+  const progress: Parameters<typeof reportProgress>[0][number][] = [];
   for (const stage of ctx.only ?? stagesOf(t.sequence, ctx.coordination !== undefined)) {
     // A completed transition is registered again as it ran: a stage it did not run (a flagday upgrade since
     // added it) must not run now. Records from before `stages` was kept lack the transient stages.
@@ -189,6 +191,11 @@ export function buildStages(ctx: StageContext): BuiltStages {
       });
     }
     stages.set(stage.name, steps);
+    progress.push({
+      stage,
+      steps,
+      ...(stage.scope === "node" ? { nodes: nodes.map((n) => n.spec.name) } : {}),
+    });
     if (stage.scope === "node" && stage.after) {
       branches.push(...steps);
     } else {
@@ -196,6 +203,8 @@ export function buildStages(ctx: StageContext): BuiltStages {
       branches = [];
     }
   }
+  // Where the transition is, in `pulumi up`'s own output (a steady update re-registers steps that do not run).
+  if (plan.kind === "transition") reportProgress(progress, ctx.parent);
   // In a flag day the stages check the whole network first (attest names a node on the wrong enclave); the
   // per-node checks then confirm each node at the end.
   if (!rolling && !ctx.only) nodes.forEach((_, i) => checkHealthy(i, previous));

@@ -5,6 +5,7 @@
  * beside a plain `pulumi up`, the live board and their tests share one reading.
  */
 import { parseStepName, stageOfStep } from "../components/names";
+import { stageDoneLine, stageLine } from "../components/progress";
 import { isBarrierName, SEQUENCES, SequenceName, Stage, StageName, stagesOf } from "../components/stages";
 
 export interface StepEvent {
@@ -76,7 +77,8 @@ export function progressTracker(a: {
   const nodes = new Set<string>();
   const done = new Map<StageName, Set<string>>();
   let first: number | undefined;
-  const since = (at: number) => `${((at - (first ?? at)) / 1000).toFixed(1)} s in`;
+  const elapsed = (at: number) => (at - (first ?? at)) / 1000;
+  const since = (at: number) => `${elapsed(at).toFixed(1)} s in`;
   const stages = (): readonly Stage[] => {
     const seq = sequenceOfStages(seen);
     return seq ? stagesOf(seq, a.coordinated || seen.some(isBarrierName)) : [];
@@ -93,19 +95,20 @@ export function progressTracker(a: {
       seen.push(stage);
       const list = stages();
       const n = list.findIndex((s) => s.name === stage) + 1;
-      const s = list[n - 1];
-      const what = s ? `: ${s.runbook}` : "";
-      return `-- stage ${n} of ${list.length}, ${stage}${what} (${since(e.at)})`;
+      return stageLine(n, list.length, stage, list[n - 1]?.runbook, elapsed(e.at));
     }
     if (e.phase === "failed") return `-- ${stage} FAILED${node ? ` on ${node}` : ""} (${since(e.at)})`;
     if (e.phase === "done" && node !== undefined) {
       const finished = done.get(stage) ?? new Set<string>();
       finished.add(node);
       done.set(stage, finished);
-      const of = a.nodes ?? nodes.size;
-      return `   ${stage}: ${finished.size} of ${of} node(s) done, ${node} last (${since(e.at)})`;
+      return stageDoneLine(stage, elapsed(e.at), {
+        done: finished.size,
+        of: a.nodes ?? nodes.size,
+        last: node,
+      });
     }
-    if (e.phase === "done") return `   ${stage}: done (${since(e.at)})`;
+    if (e.phase === "done") return stageDoneLine(stage, elapsed(e.at));
     return undefined;
   };
 }

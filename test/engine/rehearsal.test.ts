@@ -133,6 +133,22 @@ test(
     assert.equal(record.history.length, 1);
     assert.equal(record.history[0].outcome, "completed");
     assert.equal(record.history[0].snapshots.node1.height, before.node1.blocks.length);
+
+    // `pulumi up`'s own output says where the flag day is: the program's info messages as steps complete.
+    const said = report.timed
+      .map(({ event }) => event.diagnosticEvent?.message ?? "")
+      .filter((m) => /^stage \d+ of \d+, /.test(m));
+    const m = FLAG_DAY.length;
+    const n = NODES.length;
+    for (const line of [
+      `stage 1 of ${m}, warm-snapshot: ${n} of ${n} node(s) done`,
+      `stage ${m} of ${m}, live: done`,
+    ]) {
+      assert.ok(
+        said.some((x) => x.startsWith(line)),
+        `${line} in:\n${said.join("")}`,
+      );
+    }
   },
 );
 
