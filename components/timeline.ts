@@ -11,6 +11,8 @@ export interface TimelineStep {
   readonly stage: StageName;
   /** The node a node stage ran on; none for the network's own steps and barriers. */
   readonly node?: string;
+  /** Whose stack ran it, on a timeline of several operators' stacks. @default one stack: no operator lanes */
+  readonly operator?: string;
   /** Milliseconds since the epoch. */
   readonly start: number;
   readonly end: number;
@@ -26,19 +28,33 @@ export interface Timeline {
 const NETWORK_LANE = "network";
 const isPrepare = (s: StageName) => PREPARE.some((p) => p.name === s);
 
-/** The lanes in order: the network's first, then the nodes by name. */
-export function lanesOf(steps: readonly TimelineStep[]): string[] {
-  const nodes = [...new Set(steps.flatMap((s) => (s.node ? [s.node] : [])))].sort((a, b) =>
-    a.localeCompare(b, "en", { numeric: true }),
-  );
-  return [NETWORK_LANE, ...nodes];
+const byName = (a: string, b: string) => a.localeCompare(b, "en", { numeric: true });
+
+/** A step's lane: its node (`alice/node1` with operators), else its stack's own (`network`, or `alice`). */
+export function laneOf(s: TimelineStep): string {
+  if (s.operator === undefined) return s.node ?? NETWORK_LANE;
+  return s.node ? `${s.operator}/${s.node}` : s.operator;
 }
 
-/** From the ingress rejecting to it accepting again, if both happened. */
+/**
+ * The lanes in order: the network's first, then the nodes by name; with several operators, each operator's own
+ * lane (its gate, checks and barriers) followed by its nodes', operators by name.
+ */
+export function lanesOf(steps: readonly TimelineStep[]): string[] {
+  const groups = [...new Set(steps.map((s) => s.operator))].sort((a, b) => byName(a ?? "", b ?? ""));
+  return groups.flatMap((operator) => {
+    const mine = steps.filter((s) => s.operator === operator);
+    const nodes = [...new Set(mine.flatMap((s) => (s.node ? [laneOf(s)] : [])))].sort(byName);
+    return [operator ?? NETWORK_LANE, ...nodes];
+  });
+}
+
+/** From the first ingress rejecting to the last accepting again (any operator's), if both happened. */
 export function downtimeOf(steps: readonly TimelineStep[]): { start: number; end: number } | undefined {
-  const reject = steps.find((s) => s.stage === "ingress-reject");
-  const accept = steps.find((s) => s.stage === "ingress-accept" && !s.failed);
-  return reject && accept ? { start: reject.start, end: accept.end } : undefined;
+  const rejects = steps.filter((s) => s.stage === "ingress-reject");
+  const accepts = steps.filter((s) => s.stage === "ingress-accept" && !s.failed);
+  if (rejects.length === 0 || accepts.length === 0) return undefined;
+  return { start: Math.min(...rejects.map((s) => s.start)), end: Math.max(...accepts.map((s) => s.end)) };
 }
 
 /** Text for SVG and HTML: markup characters escaped. */
@@ -88,12 +104,12 @@ export function timelineSvg(t: Timeline): string {
   });
   const ordered = [...t.steps].sort((a, b) => a.start - b.start || a.stage.localeCompare(b.stage));
   for (const s of ordered) {
-    const lane = lanes.indexOf(s.node ?? NETWORK_LANE);
+    const lane = lanes.indexOf(laneOf(s));
     const y = top + lane * laneH + 4;
     const w = Math.max(2, x(s.end) - x(s.start));
-    const label = `${s.node ? `${s.node} ` : ""}${s.stage}${isBarrierName(s.stage) ? " (wait)" : ""}${s.failed ? " FAILED" : ""}: ${secs(s.start)}-${secs(s.end)} s`;
+    const label = `${s.node || s.operator ? `${laneOf(s)} ` : ""}${s.stage}${isBarrierName(s.stage) ? " (wait)" : ""}${s.failed ? " FAILED" : ""}: ${secs(s.start)}-${secs(s.end)} s`;
     out.push(
-      `<g class="step" data-stage="${s.stage}" data-lane="${esc(s.node ?? NETWORK_LANE)}"><title>${esc(label)}</title>` +
+      `<g class="step" data-stage="${s.stage}" data-lane="${esc(laneOf(s))}"><title>${esc(label)}</title>` +
         `<rect x="${x(s.start).toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="${laneH - 8}" fill="${fillOf(s)}" stroke="#333" stroke-width="0.5"/>` +
         (w > 50
           ? `<text x="${(x(s.start) + 3).toFixed(1)}" y="${y + laneH / 2 + 1}" fill="${isBarrierName(s.stage) ? "#333" : "white"}">${esc(s.stage)}</text>`
@@ -131,7 +147,7 @@ export function timelineGantt(t: Timeline): string {
     lines.push("  section downtime", `  ingress closed : crit, ${ms(down.start)}, ${ms(down.end)}`);
   }
   for (const lane of lanes) {
-    const steps = t.steps.filter((s) => (s.node ?? NETWORK_LANE) === lane).sort((a, b) => a.start - b.start);
+    const steps = t.steps.filter((s) => laneOf(s) === lane).sort((a, b) => a.start - b.start);
     if (steps.length === 0) continue;
     lines.push(`  section ${lane}`);
     for (const s of steps) {

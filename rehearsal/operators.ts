@@ -10,7 +10,8 @@ import * as path from "node:path";
 import { Stack } from "@pulumi/pulumi/automation";
 import { generateOperatorKey } from "../components/coordination/signing";
 import type { MaintenanceWindow } from "../components/gates";
-import { FlagDayReport, flagDay, formatReport, openWindow, ROOT } from "./run";
+import type { TimelineStep } from "../components/timeline";
+import { FlagDayReport, flagDay, formatReport, openWindow, ROOT, timelineSteps } from "./run";
 
 const run = promisify(execFile);
 
@@ -158,4 +159,16 @@ export function formatCoordinated(outcomes: readonly OperatorOutcome[]): string 
     out.push(`barrier waits: ${waits.join(", ") || "none"}`, "");
   }
   return out.join("\n");
+}
+
+/**
+ * Every operator's steps on one timeline (components/timeline.ts: a lane per operator and per node, the
+ * downtime from the first ingress closing to the last reopening): the ones the engine reported to each
+ * operator's driver. An operator whose `up` failed has no report here; its own timeline was written beside its
+ * nodes.
+ */
+export function operatorsTimelineSteps(outcomes: readonly OperatorOutcome[]): TimelineStep[] {
+  return outcomes.flatMap((o) =>
+    o.ok ? timelineSteps(o.report.timed, o.report.network).map((s) => ({ ...s, operator: o.operator })) : [],
+  );
 }

@@ -38,6 +38,7 @@ import {
   ROOT,
   sendTraffic,
   windowAroundNow,
+  writeTimeline,
 } from "./run";
 import { KUBE_PRACTICE_STACK, rehearseKubernetes } from "./kubernetes/rehearse";
 import {
@@ -45,6 +46,7 @@ import {
   agreeOnFlagDay,
   everyOperatorUp,
   formatCoordinated,
+  operatorsTimelineSteps,
   splitAmongOperators,
 } from "./operators";
 
@@ -194,6 +196,16 @@ async function rehearseOperators(
   log(`the ${count} operators run \`pulumi up\` at the same time...`);
   const outcomes = await everyOperatorUp(ops, "v2.0.0", window);
   log("\n" + formatCoordinated(outcomes));
+  const both = writeTimeline(
+    path.join(ROOT, ".rehearsal", "timelines"),
+    `${base}-operators`,
+    `flag-day v1.0.0 -> v2.0.0, ${count} operators`,
+    operatorsTimelineSteps(outcomes),
+  );
+  if (both)
+    log(
+      `every operator's timeline: ${path.relative(process.cwd(), both.svg)} (Mermaid gantt: ${path.relative(process.cwd(), both.markdown)})`,
+    );
   log(
     `The networks are still running. Tear them down with: npm run rehearse -- --teardown --operators ${count}`,
   );

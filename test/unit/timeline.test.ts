@@ -23,6 +23,27 @@ test("lanes: the network's first, then the nodes in natural order", () => {
   assert.deepEqual(lanesOf(DAY.steps), ["network", "node2", "node10"]);
 });
 
+test("several operators: a lane per operator and per node, the downtime from the first close to the last reopening", () => {
+  const of = (operator: string, shift: number) =>
+    DAY.steps.map((st) => ({ ...st, operator, start: st.start + shift * 1000, end: st.end + shift * 1000 }));
+  const steps = [...of("bob", 1), ...of("alice", 0)];
+  assert.deepEqual(lanesOf(steps), [
+    "alice",
+    "alice/node2",
+    "alice/node10",
+    "bob",
+    "bob/node2",
+    "bob/node10",
+  ]);
+  assert.deepEqual(downtimeOf(steps), { start: at(4), end: at(12.5) });
+  const svg = timelineSvg({ title: "flag-day, 2 operators", steps });
+  assert.equal((svg.match(/<g class="step"/g) ?? []).length, steps.length);
+  assert.match(svg, /data-stage="stop" data-lane="bob\/node2"><title>bob\/node2 stop: 7\.0-8\.0 s<\/title>/);
+  assert.match(svg, /data-stage="ingress-reject" data-lane="alice"><title>alice ingress-reject: /);
+  const gantt = timelineGantt({ title: "flag-day, 2 operators", steps });
+  assert.match(gantt, /section alice\/node10\n/);
+});
+
 test("downtime: from the reject's start to the accept's end; none without a reopening", () => {
   assert.deepEqual(downtimeOf(DAY.steps), { start: at(4), end: at(11.5) });
   assert.equal(downtimeOf(DAY.steps.filter((s) => s.stage !== "ingress-accept")), undefined);
