@@ -279,8 +279,9 @@ export async function flagDay(
   const probes: ProbeResult[] = [];
   let windowOpen = false;
   const arrivals: number[] = [];
+  const rootDir = await rootDirOf(stack);
   // The engine's events as `pulumi up --event-log` writes them: what `flagday board --events` follows.
-  const eventsFile = path.join(await rootDirOf(stack), "events.jsonl");
+  const eventsFile = path.join(rootDir, "events.jsonl");
   fs.mkdirSync(path.dirname(eventsFile), { recursive: true });
   fs.writeFileSync(eventsFile, "");
   // With several operators, the stack file names the coordination board: the board shows whom barriers wait for.
@@ -316,11 +317,11 @@ export async function flagDay(
     });
   }, 500);
   // A barrier step (several operators) says in its log whom it waits for: show the latest line as it changes.
-  const waits = barrierWaits(await rootDirOf(stack), log);
+  const waits = barrierWaits(rootDir, log);
   log(`${from} -> ${to} (pulumi up)...`);
   let outputs: Record<string, unknown>;
   let failed = true;
-  const timelineDir = opts.timelineDir ?? path.join(await rootDirOf(stack), "timelines");
+  const timelineDir = opts.timelineDir ?? path.join(rootDir, "timelines");
   const written = () => {
     const timed = events.map((event, i) => ({ event, at: arrivals[i] }));
     const w = writeTimeline(
