@@ -3,7 +3,8 @@ import { checkCommands, ChecksOptions, healthyCommand, parseHeight } from "./che
 import { healthyName, serverName, stageStepName } from "./names";
 import { NetworkSpec } from "./network";
 import { IngressGate, NodeHandle, Platform, snapshotRecord, SnapshotRecord, Step } from "./platform";
-import { reportProgress } from "./progress";
+import { reportBarrierWait, reportProgress } from "./progress";
+import { openBoard } from "./coordination/agreement";
 import { Deployed, HistoryEntry, Plan, Transition, transitionOrdinal } from "./plan";
 import { BarrierStage, NetworkStageName, RESTORE, SEQUENCES, Stage, StageName, stagesOf } from "./stages";
 import { BarrierContext, barrierCommand } from "./coordination/barrier";
@@ -204,7 +205,10 @@ export function buildStages(ctx: StageContext): BuiltStages {
     }
   }
   // Where the transition is, in `pulumi up`'s own output (a steady update re-registers steps that do not run).
-  if (plan.kind === "transition") reportProgress(progress, ctx.parent);
+  if (plan.kind === "transition") {
+    reportProgress(progress, ctx.parent);
+    if (ctx.coordination) reportBarrierWaits(progress, ctx.coordination, network.name, t, ctx.parent);
+  }
   // In a flag day the stages check the whole network first (attest names a node on the wrong enclave); the
   // per-node checks then confirm each node at the end.
   if (!rolling && !ctx.only) nodes.forEach((_, i) => checkHealthy(i, previous));
@@ -409,6 +413,45 @@ function keepRestoredLedgers(ctx: StageContext, restoredBy: Transition): void {
 function quiescedHeight(stages: StageSteps): pulumi.Output<string> {
   const out = stages.get("quiesce")?.[0]?.output ?? pulumi.output("");
   return out.apply((o) => String(parseHeight(o) ?? ""));
+}
+
+/**
+ * At each barrier of the update, whom this stack waits for, in `pulumi up`'s own output (reportBarrierWait),
+ * read from the board the barrier steps use. A board that cannot be opened adds nothing: the barrier steps
+ * themselves fail naming it.
+ */
+function reportBarrierWaits(
+  progress: Parameters<typeof reportProgress>[0],
+  c: StageCoordination,
+  network: string,
+  t: Transition,
+  parent: pulumi.Resource,
+): void {
+  let board: ReturnType<typeof openBoard>;
+  try {
+    board = openBoard(c.board, process.cwd());
+  } catch {
+    return;
+  }
+  progress.forEach(({ stage, steps }, i) => {
+    if (stage.scope !== "operators" || i === 0) return;
+    reportBarrierWait({
+      board,
+      spec: {
+        network,
+        flagDayId: c.flagDayId,
+        sequence: t.sequence,
+        stage: stage.name,
+        operators: c.operators,
+        ...(stage.agreeOn ? { agreeOn: stage.agreeOn } : {}),
+      },
+      prefix: `stage ${i + 1} of ${progress.length}`,
+      arrived: pulumi.all(progress[i - 1].steps.map(stepDone)),
+      passed: stepDone(steps[0]),
+      parent,
+      stopAfterMs: c.timeoutSeconds * 1000 + 60_000,
+    });
+  });
 }
 
 function stepDone(step: Step): pulumi.Output<unknown> {

@@ -4,6 +4,8 @@
  * (reportProgress below), the rehearsal's terminal output and `flagday progress` (rehearsal/progress.ts).
  */
 import * as pulumi from "@pulumi/pulumi";
+import { BarrierSpec, barrierStatus, describeBarrier } from "./coordination/barrier";
+import type { CoordinationBoard } from "./coordination/board";
 import type { Step } from "./platform";
 import type { Stage, StageName } from "./stages";
 
@@ -61,5 +63,53 @@ export function reportProgress(
         pulumi.log.info(`stage ${i + 1} of ${sequence.length}, ${line.trim()}`, parent);
       }),
     );
+  });
+}
+
+/**
+ * While this stack waits at a barrier, whom it waits for, in `pulumi up`'s own output: from the moment the
+ * stage before it is done (`arrived`) until the barrier step is (`passed`), every `everyMs` an info message on
+ * `parent` from the coordination board's verified entries, e.g. `stage 9 of 20, all-quiesced: 1 of 3 operators
+ * arrived (alice); waiting for bob (last at all-rejecting, 12s ago), carol (no barrier posted yet)`. Read-only;
+ * a board that cannot be read says nothing here (the barrier step itself fails or reports). The timer never
+ * keeps the program alive, and stops after `stopAfterMs` (the barrier's own timeout) whatever happens.
+ */
+export function reportBarrierWait(a: {
+  readonly board: Pick<CoordinationBoard, "read">;
+  readonly spec: Pick<BarrierSpec, "network" | "flagDayId" | "sequence" | "stage" | "operators" | "agreeOn">;
+  /** `stage 9 of 20` */
+  readonly prefix: string;
+  readonly arrived: pulumi.Output<unknown>;
+  readonly passed: pulumi.Output<unknown>;
+  readonly parent: pulumi.Resource;
+  readonly everyMs?: number;
+  readonly stopAfterMs: number;
+}): void {
+  let passed = false;
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const stop = () => {
+    passed = true;
+    if (timer) clearInterval(timer);
+  };
+  const tick = async () => {
+    try {
+      const reading = await a.board.read({
+        network: a.spec.network,
+        operators: a.spec.operators,
+        select: (k) => k.split("/")[2] === a.spec.flagDayId,
+      });
+      const status = barrierStatus(a.spec, reading.entries);
+      if (!passed && !status.complete)
+        void pulumi.log.info(`${a.prefix}, ${describeBarrier(status)}`, a.parent);
+    } catch {
+      /* the barrier step reads the board too, and says why it cannot */
+    }
+  };
+  a.passed.apply(stop);
+  a.arrived.apply(() => {
+    if (passed) return;
+    timer = setInterval(() => void tick(), a.everyMs ?? 5000);
+    timer.unref();
+    setTimeout(stop, a.stopAfterMs).unref();
   });
 }

@@ -275,6 +275,12 @@ test(
     const e = await enclaves();
     assert.ok(!Object.values(e).includes(V2), `no node on the new enclave: ${JSON.stringify(e)}`);
     for (const o of ops) assert.equal(await gateState((await layout(o.stack)).ingress.control), "reject");
+    // While alice waited, her own `pulumi up` output said for whom (the stack program reads the board).
+    const said = fs.readFileSync(path.join(netOf("alice").rootDir, "events.jsonl"), "utf8");
+    assert.match(
+      said,
+      /stage \d+ of \d+, all-snapshotted: 2 of 3 operators arrived \(alice, carol\); waiting for bob \(last at all-quiesced/,
+    );
 
     // bob fixes his node; everyone re-runs `up`: the waits resume and the flag day completes.
     fs.rmSync(path.join(faults, "node2-stop"));
