@@ -29,7 +29,9 @@ export interface Platform {
    * The snapshots a transition's snapshot stage took and that exist, found where the platform keeps them
    * (local records, AWS snapshots by tag, VolumeSnapshots), per node name, each with the height it was taken
    * at. A node missing from the result has none: its snapshot step never finished, so (by the stage order) its
-   * ledger was never migrated either. Asked only for a flag day that failed part-way: a completed one's
+   * ledger was never migrated either. A snapshot that was cut but is not complete yet (the copy still runs, or
+   * the seal timed out) fails the lookup naming it (unsealedSnapshotProblem): its node's ledger may have been
+   * migrated since the cut. Asked only for a flag day that failed part-way: a completed one's
    * snapshots are read from the history it recorded, and a restored ledger's source never changes afterwards
    * (orchestrate.ts). A lookup that finds more than one candidate for a node must fail naming them.
    */
@@ -62,6 +64,25 @@ export type SnapshotRecord = Readonly<Record<string, { readonly id: string; read
  * rollback guard could not tell which blocks a restore drops. Throws (at preview: lookups resolve then) naming
  * the node, the snapshot and where its height should have been.
  */
+/**
+ * Why a flag day's snapshot of `node` cannot be restored yet: it was cut (so the node's ledger may have been
+ * migrated since) but its copy is not complete (`state`). The operator waits for it (`waitCommand`) and runs
+ * `up` again; nothing is restored from an incomplete snapshot, and the node is never taken as unmigrated.
+ */
+export function unsealedSnapshotProblem(
+  transition: Transition,
+  node: string,
+  id: string,
+  state: string,
+  waitCommand: string,
+): string {
+  return (
+    `flagday: the snapshot ${id} of node ${node} (flag day ${transition.id}) was cut but is not complete yet ` +
+    `(${state}): its ledger may have been migrated since, so it must be restored from that snapshot, and a ` +
+    `restore needs it complete. Nothing was changed. Wait for it (${waitCommand}), then run \`pulumi up\` again.`
+  );
+}
+
 export function snapshotRecord(
   transition: Transition,
   found: Readonly<Record<string, { readonly id: string; readonly height?: number }>>,

@@ -21,6 +21,7 @@ import {
   snapshotRecord,
   SnapshotRecord,
   Step,
+  unsealedSnapshotProblem,
 } from "../platform";
 import { Transition } from "../plan";
 import { hasDistributionStateFile, releaseKey, sgxModeOf } from "../release";
@@ -35,6 +36,7 @@ import {
 } from "./args";
 import {
   AwsCliTarget,
+  awsCliFlags,
   callerIdentityCheck,
   GATE_ROUTE_PRIORITY,
   gateAcceptCommand,
@@ -641,8 +643,8 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
 
     snapshots(transition, snapNodes, network): pulumi.Output<SnapshotRecord> {
       // Only for a flag day that failed part-way (orchestrate.ts reads a completed one's from the history): its
-      // snapshots are found by their tags, whatever point it reached. Only this account's finished snapshots of
-      // this network, transition and node count; a copy with the same tags (AWS Backup, DLM) makes it
+      // snapshots are found by their tags, whatever point it reached. Only this account's snapshots of this
+      // network, transition and node count (one still copying fails naming it: wait, then `up`); a copy with the same tags (AWS Backup, DLM) makes it
       // ambiguous, and the operator decides (snapshotLookupProblem), never the newest silently.
       const lookups = snapNodes.map((n) =>
         aws.ebs.getSnapshotIdsOutput({
@@ -659,6 +661,7 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
         );
         if (problems.length > 0) throw new Error(problems.join("\n"));
         const out: Record<string, { id: string; height?: number }> = {};
+        const unsealed: string[] = [];
         await Promise.all(
           snapNodes.map(async (n, i) => {
             const id = ids[i][0];
@@ -668,10 +671,17 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
               owners: ["self"],
               snapshotIds: [id],
             });
+            if (snap.state !== "completed") {
+              const wait = `aws ec2 wait snapshot-completed ${awsCliFlags(cli)} --snapshot-ids ${id}`;
+              unsealed.push(
+                unsealedSnapshotProblem(transition, n.spec.name, id, `state ${snap.state}`, wait),
+              );
+            }
             const height = Number(snap.tags?.["flagday:height"]);
             out[n.spec.name] = { id, ...(Number.isInteger(height) ? { height } : {}) };
           }),
         );
+        if (unsealed.length > 0) throw new Error(unsealed.join("\n"));
         return snapshotRecord(transition, out, "the snapshot's tag flagday:height");
       });
     },

@@ -24,9 +24,10 @@ export function warmSnapshotTags(network: string, transition: string, node: stri
 }
 
 /**
- * What identifies a snapshot flagday's snapshot step took (platform.ts tags it so): finished (`completed`: a
- * `pending` one cannot be restored, an `error` one holds nothing), and tagged with the network, the transition
- * and the node. The owner (`self`) is a separate argument of the lookup.
+ * What identifies a snapshot flagday's snapshot step took (platform.ts tags it so): cut (`pending`: the copy
+ * still runs, or `completed`; an `error` one holds nothing), and tagged with the network, the transition and the
+ * node. A `pending` one is found so that the lookup can say to wait for it: it cannot be restored yet, and its
+ * node's ledger may have been migrated since the cut. The owner (`self`) is a separate argument of the lookup.
  */
 export function snapshotLookupFilters(
   network: string,
@@ -34,7 +35,7 @@ export function snapshotLookupFilters(
   node: string,
 ): { name: string; values: string[] }[] {
   return [
-    { name: "status", values: ["completed"] },
+    { name: "status", values: ["pending", "completed"] },
     ...Object.entries(windowSnapshotTags(network, transition, node)).map(([k, v]) => ({
       name: `tag:${k}`,
       values: [v],
@@ -54,7 +55,7 @@ export function snapshotLookupProblem(
 ): string | undefined {
   if (ids.length <= 1) return undefined;
   return (
-    `flagday: ${ids.length} completed snapshots of this account are tagged as node ${node}'s snapshot of flag ` +
+    `flagday: ${ids.length} snapshots of this account are tagged as node ${node}'s snapshot of flag ` +
     `day ${transition}: ${ids.join(", ")}. Only one was taken by that flag day's snapshot step (the step's ` +
     `resource in the stack's state holds its id; its description starts "flagday ${transition}:"); the others ` +
     `are copies (AWS Backup, DLM or by hand), and flagday will not guess. Nothing was changed. Remove the ` +

@@ -12,7 +12,14 @@ import {
 } from "../mobilecoin";
 import { foreignPeerHost, NetworkSpec, peerHostProblems } from "../network";
 import { operatorCommandWith } from "../operatorCommand";
-import { NodeHandle, NodeStepArgs, Platform, snapshotRecord, SnapshotRecord } from "../platform";
+import {
+  NodeHandle,
+  NodeStepArgs,
+  Platform,
+  snapshotRecord,
+  SnapshotRecord,
+  unsealedSnapshotProblem,
+} from "../platform";
 import { Transition } from "../plan";
 import { SEQUENCES } from "../stages";
 import { EnclaveRelease, hasDistributionStateFile, releaseKey } from "../release";
@@ -96,20 +103,30 @@ function kubectlSnapshotLookup(args: KubernetesPlatformArgs): SnapshotLookup {
 }
 
 /**
- * The record of a flag day's VolumeSnapshots as the cluster reported them (`found`, by object name): only the
- * ready ones, each with the height it recorded.
+ * The record of a flag day's VolumeSnapshots as the cluster reported them (`found`, by object name), each with
+ * the height it recorded. One that exists but is not ready to use fails, naming it: it was cut, so its node's
+ * ledger may have been migrated since, and it cannot be restored until it is ready.
  */
 export function clusterSnapshotRecord(
   transition: Transition,
   nodeNames: readonly string[],
   found: Awaited<ReturnType<SnapshotLookup>>,
+  /** The kubectl the operator runs (namespace, context), for the wait the error names. */
+  kubectl = "kubectl",
 ): SnapshotRecord {
   const record: Record<string, { id: string; height?: number }> = {};
+  const unsealed: string[] = [];
   for (const node of nodeNames) {
     const name = stageObjectName(node, "snapshot", transition.id);
     const f = found[name];
-    if (f?.readyToUse) record[node] = { id: name, ...(f.height !== undefined ? { height: f.height } : {}) };
+    if (!f) continue;
+    if (!f.readyToUse) {
+      const wait = `${kubectl} wait volumesnapshot/${name} --for=jsonpath='{.status.readyToUse}'=true`;
+      unsealed.push(unsealedSnapshotProblem(transition, node, name, "not readyToUse", wait));
+    }
+    record[node] = { id: name, ...(f.height !== undefined ? { height: f.height } : {}) };
   }
+  if (unsealed.length > 0) throw new Error(unsealed.join("\n"));
   return snapshotRecord(transition, record, `the VolumeSnapshot's annotation flagday/height`);
 }
 
@@ -564,6 +581,7 @@ export function kubernetesPlatform(
           transition,
           snapNodes.map((n) => n.spec.name),
           found,
+          kubectl,
         ),
       );
     },

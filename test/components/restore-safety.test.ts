@@ -13,6 +13,8 @@ import {
   snapshotLookupProblem,
 } from "../../components/aws/snapshots";
 import { kubernetesPlatform } from "../../components/kubernetes";
+import { clusterSnapshotRecord } from "../../components/kubernetes/platform";
+import { stageObjectName } from "../../components/kubernetes/specs";
 import { recordedSnapshots } from "../../components/orchestrate";
 import { Deployed, HistoryEntry, planUpgrade, Transition } from "../../components/plan";
 import {
@@ -52,7 +54,7 @@ const otherSnapshot: CaptureOptions["call"] = (token) =>
   token === GET_IDS
     ? { ids: [OTHER] }
     : token === GET_ONE
-      ? { id: OTHER, tags: { "flagday:height": "4242" } }
+      ? { id: OTHER, state: "completed", tags: { "flagday:height": "4242" } }
       : undefined;
 
 const transitionOf = (d: { result: { net: { plan: unknown } } }) =>
@@ -102,9 +104,9 @@ describe("recordedSnapshots: the history decides what a rollback restores", () =
 });
 
 describe("the AWS lookup (a flag day that failed part-way) finds only flagday's own snapshot", () => {
-  test("it asks for completed snapshots tagged with the network, the transition and the node", () => {
+  test("it asks for cut snapshots (pending or completed) tagged with the network, the transition and the node", () => {
     assert.deepEqual(snapshotLookupFilters("testnet", "u1-upgrade-x", "node2"), [
-      { name: "status", values: ["completed"] },
+      { name: "status", values: ["pending", "completed"] },
       { name: "tag:flagday:network", values: ["testnet"] },
       { name: "tag:flagday:transition", values: ["u1-upgrade-x"] },
       { name: "tag:flagday:node", values: ["node2"] },
@@ -116,7 +118,7 @@ describe("the AWS lookup (a flag day that failed part-way) finds only flagday's 
     assert.equal(snapshotLookupProblem("u1-x", "node2", ["snap-01"]), undefined);
     assert.match(
       snapshotLookupProblem("u1-x", "node2", ["snap-01", "snap-02"]) ?? "",
-      /2 completed snapshots .* node node2's snapshot of flag day u1-x: snap-01, snap-02\..*Nothing was changed/s,
+      /2 snapshots .* node node2's snapshot of flag day u1-x: snap-01, snap-02\..*Nothing was changed/s,
     );
   });
 
@@ -135,6 +137,64 @@ describe("the AWS lookup (a flag day that failed part-way) finds only flagday's 
     const filters = c.seen.find((x) => x.token === GET_IDS)?.inputs.filters;
     assert.deepEqual(filters, snapshotLookupFilters("testnet", failed.id, "node1"));
     assert.deepEqual(c.seen.find((x) => x.token === GET_IDS)?.inputs.owners, ["self"]);
+  });
+});
+
+describe("a snapshot that was cut but is not complete is never taken as 'never migrated'", () => {
+  const failed = (planUpgrade(V6, { release: V5, history: [] }) as { transition: Transition }).transition;
+
+  test("AWS: the lookup finds it pending and fails naming it and the wait; nothing is restored", async () => {
+    const spec = network(3, V5);
+    const c = calls((token, inputs) =>
+      token === GET_IDS
+        ? {
+            ids: [
+              `snap-0${String((inputs.filters as { values: string[] }[])[3].values[0]).slice(-1)}aaaaaaaaaaaaaaa`,
+            ],
+          }
+        : token === GET_ONE
+          ? { id: (inputs.snapshotIds as string[])[0], state: "pending", tags: { "flagday:height": "42" } }
+          : undefined,
+    );
+    const run = await captureGraph(async () => {
+      const p = awsPlatform(awsArgs());
+      const nodes = spec.nodes.map((n) => p.node(n, spec, {}));
+      return settled(p.snapshots(failed, nodes, spec));
+    }, c.options);
+    assert.match(
+      String(run.result),
+      /the snapshot snap-01a+ of node node1 \(flag day u1-upgrade-[^)]+\) was cut but is not complete yet \(state pending\): its ledger may have been migrated since.*Nothing was changed\. Wait for it \(aws ec2 wait snapshot-completed --region us-west-2 .*--snapshot-ids snap-01a+\)/s,
+    );
+    for (const n of ["node1", "node2", "node3"])
+      assert.match(String(run.result), new RegExp(`of node ${n} `));
+  });
+
+  test("Kubernetes: a VolumeSnapshot not readyToUse fails naming it and the kubectl wait", () => {
+    const name = (n: string) => stageObjectName(n, "snapshot", failed.id);
+    assert.throws(
+      () =>
+        clusterSnapshotRecord(
+          failed,
+          ["node1", "node2"],
+          {
+            [name("node1")]: { readyToUse: true, height: 42 },
+            [name("node2")]: { readyToUse: false, height: 42 },
+          },
+          "kubectl --namespace mc",
+        ),
+      (e: Error) =>
+        e.message.includes(`the snapshot ${name("node2")} of node node2`) &&
+        e.message.includes("not readyToUse") &&
+        e.message.includes(`kubectl --namespace mc wait volumesnapshot/${name("node2")}`) &&
+        !e.message.includes("node1"),
+    );
+    // Ready ones, and nodes the flag day never snapshotted, are what they were.
+    assert.deepEqual(
+      clusterSnapshotRecord(failed, ["node1", "node2"], {
+        [name("node1")]: { readyToUse: true, height: 42 },
+      }),
+      { node1: { id: name("node1"), height: 42 } },
+    );
   });
 });
 

@@ -266,7 +266,8 @@ function answerCall(token: string, inputs: Record<string, unknown>): Record<stri
   if (token === "aws:ebs/getSnapshot:getSnapshot") {
     const wanted = (inputs.snapshotIds ?? []) as string[];
     const snap = fakeSnapshots().find((r) => wanted.includes(r.id));
-    return snap ? { id: snap.id, tags: snap.tags } : {};
+    // The fake cloud's snapshots are complete (EBS `completed`): a test that needs one still copying says so.
+    return snap ? { id: snap.id, state: "completed", tags: snap.tags } : {};
   }
   return inputs;
 }
