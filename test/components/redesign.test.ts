@@ -205,15 +205,23 @@ describe("snapshot records hold real heights", () => {
     });
   });
 
-  test("Kubernetes: only the ready VolumeSnapshots count, each with the height it recorded", () => {
+  test("Kubernetes: the ready VolumeSnapshots count, each with its height; one not ready yet fails naming it", () => {
     const t = flagDay();
     const name = (n: string) =>
       `${n}-snapshot-${createHash("sha256").update(t.id).digest("hex").slice(0, 8)}`;
     const found = clusterSnapshotRecord(t, ["node1", "node2", "node3"], {
       [name("node1")]: { readyToUse: true, height: 30 },
-      [name("node2")]: { readyToUse: false, height: 30 },
     });
-    assert.deepEqual(found, { node1: { id: name("node1"), height: 30 } });
+    assert.deepEqual(found, { node1: { id: name("node1"), height: 30 } }, "node3 was never snapshotted");
+    // Cut but not ready: its node's ledger may be migrated since the cut, so it is never taken as "none".
+    assert.throws(
+      () =>
+        clusterSnapshotRecord(t, ["node1", "node2", "node3"], {
+          [name("node1")]: { readyToUse: true, height: 30 },
+          [name("node2")]: { readyToUse: false, height: 30 },
+        }),
+      new RegExp(`snapshot ${name("node2")} of node node2 .*was cut but is not complete yet`, "s"),
+    );
     assert.throws(
       () => clusterSnapshotRecord(t, ["node3"], { [name("node3")]: { readyToUse: true } }),
       /node node3 .*flagday\/height/s,
