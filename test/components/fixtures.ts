@@ -1,4 +1,5 @@
 /** Releases, networks and programs the component tests share. */
+import type { DeploymentInputs } from "../../components/kubernetes/specs";
 import { generateKeyPairSync } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { awsPlatform, AwsPlatformArgs, UserDataArgs } from "../../components/aws";
@@ -156,3 +157,22 @@ export const kube =
   (extra: Partial<KubernetesPlatformArgs> = {}) =>
   () =>
     kubernetesPlatform({ ...K8S_ARGS, ...extra, snapshotLookup: FAKE_CLUSTER_SNAPSHOTS });
+
+/** A node's Deployment inputs as the Kubernetes platform passes them (no SGX), for deploymentSpec's own tests. */
+export const DEPLOYMENT_INPUTS: DeploymentInputs = {
+  node: "node1",
+  namespace: "mc-testnet",
+  image: "mobilecoin/node_hw:v6.0.2-test",
+  claim: "node1-data",
+  networkConfigMap: "node1-network",
+  tokensConfigMap: "tokens-config",
+  tokensConfigDigest: "d4".repeat(32),
+  chainId: "test",
+  blockVersion: 4,
+  logLevel: "info",
+  clientHost: "node1.test.mobilecoin.com",
+  msgSignerKeySecret: "node1-msg-signer-key",
+  resources: { requests: {}, limits: {} },
+  labels: { app: "consensus-node" },
+  selector: { app: "consensus-node" },
+};

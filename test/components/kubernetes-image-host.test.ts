@@ -19,7 +19,7 @@ import {
 } from "../../components/kubernetes/specs";
 import { CapturedResource, revealed } from "../graph/harness";
 import { assertFlagDayGraph } from "../graph/invariants";
-import { kube, network, runNetwork, V5, V6 } from "./fixtures";
+import { DEPLOYMENT_INPUTS, kube, network, runNetwork, V5, V6 } from "./fixtures";
 import { standIns } from "./stand-ins";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -62,21 +62,7 @@ describe("preferHostAffinity: the Node that pulled the image, preferred, never r
 
 describe("deploymentSpec with a preferred host", () => {
   const BASE: DeploymentInputs = {
-    node: "node1",
-    namespace: "mc-testnet",
-    image: "mobilecoin/node_hw:v6.0.2-test",
-    claim: "node1-data",
-    networkConfigMap: "node1-network",
-    tokensConfigMap: "tokens-config",
-    tokensConfigDigest: "d4".repeat(32),
-    chainId: "test",
-    blockVersion: 4,
-    logLevel: "info",
-    clientHost: "node1.test.mobilecoin.com",
-    msgSignerKeySecret: "node1-msg-signer-key",
-    resources: { requests: {}, limits: {} },
-    labels: { app: "consensus-node" },
-    selector: { app: "consensus-node" },
+    ...DEPLOYMENT_INPUTS,
     sgx: {
       nodeSelector: { dcap: "true" },
       tolerations: [{ key: "dcap", operator: "Equal", value: "true", effect: "NoSchedule" }],

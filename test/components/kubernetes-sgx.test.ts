@@ -25,7 +25,7 @@ import {
 import { EnclaveRelease } from "../../components/release";
 import { captureGraph, CapturedResource, revealed } from "../graph/harness";
 import { assertFlagDayGraph } from "../graph/invariants";
-import { FAKE_CLUSTER_SNAPSHOTS, K8S_ARGS, network, runNetwork, V5, V6 } from "./fixtures";
+import { DEPLOYMENT_INPUTS, FAKE_CLUSTER_SNAPSHOTS, K8S_ARGS, network, runNetwork, V5, V6 } from "./fixtures";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const inputsOf = (r: CapturedResource) => revealed(r.inputs) as Json;
@@ -41,21 +41,8 @@ const HW5: EnclaveRelease = { ...V5, sgxMode: "hardware" };
 const HW6: EnclaveRelease = { ...V6, sgxMode: "hardware" };
 
 const BASE: DeploymentInputs = {
-  node: "node1",
-  namespace: "mc-testnet",
-  image: "mobilecoin/node_hw:v6.0.2-test",
-  claim: "node1-data",
-  networkConfigMap: "node1-network",
-  tokensConfigMap: "tokens-config",
-  tokensConfigDigest: "d4".repeat(32),
-  chainId: "test",
-  blockVersion: 4,
-  logLevel: "info",
-  clientHost: "node1.test.mobilecoin.com",
-  msgSignerKeySecret: "node1-msg-signer-key",
+  ...DEPLOYMENT_INPUTS,
   resources: { requests: { ...CHART.sgxResources }, limits: { ...CHART.sgxResources } },
-  labels: { app: "consensus-node" },
-  selector: { app: "consensus-node" },
 };
 
 const consensusOf = (spec: Json) =>
