@@ -267,8 +267,6 @@ interface NetworkStageContext extends StageContext {
   readonly stages: StageSteps;
 }
 
-/** The gate's accept for this transition: the one that records the reopening, when the gate has one. */
-
 /** What each network stage runs: the gate's switches, or a check from the checks CLI. */
 const NETWORK_STAGES: {
   readonly [S in NetworkStageName]: (ctx: NetworkStageContext) => pulumi.Input<string>;
