@@ -45,6 +45,7 @@ import {
   nodePreflightScript,
   onNode,
   pullScript,
+  removeContainersScript,
   reverseMigrateScript,
   sealScript,
   snapshotScript,
@@ -55,7 +56,7 @@ import {
   stopScript,
 } from "./scripts";
 import { authorizedKeyLine } from "./sshKey";
-import { renderUserData } from "./userData";
+import { renderServerScript, renderUserData } from "./userData";
 import {
   restoreInitializationRate,
   snapshotLookupFilters,
@@ -67,6 +68,10 @@ import {
 /** A snapshot step's answer: the id its script prints last (progress goes to stderr). */
 const lastLine = (stdout: pulumi.Output<string> | undefined): pulumi.Output<string> =>
   pulumi.output(stdout ?? "").apply((t) => t.trim().split("\n").pop() ?? "");
+
+/** A resource's `dependsOn` as a list (orchestrate.ts passes lists; a single resource is one too). */
+const dependsOnList = (d: pulumi.CustomResourceOptions["dependsOn"]): pulumi.Input<pulumi.Resource>[] =>
+  d === undefined ? [] : Array.isArray(d) ? d : [d as pulumi.Input<pulumi.Resource>];
 
 /** The node's long-lived pieces, kept by the platform between `node()` and the calls that use them. */
 interface AwsNode {
@@ -305,60 +310,33 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
     },
 
     nodeSteps: {
+      // The node's host (an instance on its ENI with its ledger attached) runs the release's containers. Nothing
+      // of the release is in the host, so an enclave change swaps the containers on the running host (the
+      // server step, over SSH), with the image the prepare stage pulled there: the window neither boots nor
+      // pulls. The host is replaced only when it changes itself (AMI, type, key, a restored ledger volume).
       start({ name, node, release, network, generation }, opts) {
         const s = stateOf(network, node);
         const settings = node.spec.settings ?? {};
         const prefix = `${network.name}-${node.spec.name}`;
         const image = nodeImage(release, network.chainId, args.imageRepository);
         const ledger = s.restored ?? s.ledger;
-        // This stack's nodes by their ENIs' addresses; another operator's (no ENI here) by its peerHost, known
-        // now, so a missing one fails while the graph is built.
-        const others = network.nodes
-          .filter((n) => n.name !== node.spec.name)
-          .map((n) => ({
-            name: n.name,
-            // A node's peerHost, when stated, is its name everywhere: its own peer responder id and every
-            // network.json, this operator's included, or SCP would not match its votes to the quorum member.
-            host: n.peerHost ?? (nodes.has(key(network, n.name)) ? undefined : foreignPeerHost(network, n)),
-            ...(n.settings?.msgPublicKey ? { msgPublicKey: String(n.settings.msgPublicKey) } : {}),
-          }));
-        const userData = pulumi
-          .all([addressesOf(network), ledger.id, authorizedKey()])
-          .apply(([ips, volumeId, sshKeyLine]) =>
-            renderUserData({
-              region: args.region,
-              chainId: network.chainId,
-              blockVersion: release.blockVersion,
-              image,
-              logLevel: String(settings.logLevel ?? args.logLevel ?? "info"),
-              ip: ips[node.spec.name],
-              clientHost: clientHostOf(node.spec.name),
-              ...(node.spec.peerHost ? { peerHost: node.spec.peerHost } : {}),
-              peers: others.map(({ host, ...p }) =>
-                host !== undefined ? { ...p, host } : { ...p, ip: ips[p.name] },
-              ),
-              threshold: network.quorumThreshold,
-              txSourceUrls: txSourceUrls(
-                network.ledgerArchive,
-                network.nodes.map((n) => n.name),
-                node.spec.name,
-              ),
-              ledgerVolumeId: volumeId,
-              msgSignerKeyArn: args.msgSignerKeyArn.replace(/\{node\}/g, node.spec.name),
-              tokensConfigUri: args.tokensConfigUri,
-              tokensConfigDigest: release.tokensConfigDigest,
-              generation,
-              sgxMode: sgxModeOf(release),
-              // The node's own ledger volume was created empty by node(); a restored one holds a snapshot.
-              ledgerCreatedEmpty: s.restored === undefined,
-              sshUser: args.sshUser ?? "ubuntu",
-              ...(sshKeyLine ? { sshAuthorizedKey: sshKeyLine } : {}),
-            }),
-          );
+        const sshUser = args.sshUser ?? "ubuntu";
+        const userData = pulumi.all([ledger.id, authorizedKey()]).apply(([volumeId, sshKeyLine]) =>
+          renderUserData({
+            region: args.region,
+            ledgerVolumeId: volumeId,
+            msgSignerKeyArn: args.msgSignerKeyArn.replace(/\{node\}/g, node.spec.name),
+            // The node's own ledger volume was created empty by node(); a restored one holds a snapshot.
+            ledgerCreatedEmpty: s.restored === undefined,
+            sshUser,
+            ...(sshKeyLine ? { sshAuthorizedKey: sshKeyLine } : {}),
+          }),
+        );
         // Old instance first: the ENI and the ledger volume attach to one instance at a time, and a new enclave
-        // must never run beside the old one.
-        const instance = new aws.ec2.Instance(
-          name,
+        // must never run beside the old one. (It was `<name>` when the instance ran the release: the alias
+        // replaces that one, old first, instead of launching a second instance on the same ENI.)
+        const host = new aws.ec2.Instance(
+          `${name}-host`,
           {
             region: args.region,
             ami: String(settings.ami ?? args.ami),
@@ -379,19 +357,13 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
               : {}),
             userData,
             userDataReplaceOnChange: true,
-            tags: {
-              ...baseTags(network, node.spec.name),
-              Name: prefix,
-              "flagday:release": releaseKey(release),
-              "flagday:mrenclave": release.mrenclave,
-              "flagday:image": image,
-              "flagday:generation": generation,
-            },
+            tags: { ...baseTags(network, node.spec.name), Name: prefix, "flagday:role": "host" },
           },
           // An instance type change is an in-place stop/start for EC2; replacing instead keeps one rule: any
-          // change is a new server, which the rolling path's health check then waits for.
+          // change is a new host, which the rolling path's health check then waits for.
           {
             ...opts,
+            aliases: [...(opts.aliases ?? []), { name }],
             deleteBeforeReplace: true,
             replaceOnChanges: ["instanceType"],
             customTimeouts: {
@@ -400,13 +372,12 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
             },
           },
         );
-        // The attachment is the node's server as the orchestration sees it: it exists only once the instance
-        // has its ledger, so the stages after `start` wait for both.
+        // The host has its ledger only once this exists: the server step waits for it.
         const attachment = new aws.ec2.VolumeAttachment(
           `${name}-ledger`,
           {
             region: args.region,
-            instanceId: instance.id,
+            instanceId: host.id,
             volumeId: ledger.id,
             deviceName: "/dev/sdf",
             stopInstanceBeforeDetaching: true,
@@ -420,7 +391,87 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
             },
           },
         );
-        return { resource: attachment };
+        // This stack's nodes by their ENIs' addresses; another operator's (no ENI here) by its peerHost, known
+        // now, so a missing one fails while the graph is built.
+        const others = network.nodes
+          .filter((n) => n.name !== node.spec.name)
+          .map((n) => ({
+            name: n.name,
+            // A node's peerHost, when stated, is its name everywhere: its own peer responder id and every
+            // network.json, this operator's included, or SCP would not match its votes to the quorum member.
+            host: n.peerHost ?? (nodes.has(key(network, n.name)) ? undefined : foreignPeerHost(network, n)),
+            ...(n.settings?.msgPublicKey ? { msgPublicKey: String(n.settings.msgPublicKey) } : {}),
+          }));
+        const serverScript = addressesOf(network).apply((ips) =>
+          onNode(
+            renderServerScript({
+              region: args.region,
+              node: node.spec.name,
+              chainId: network.chainId,
+              blockVersion: release.blockVersion,
+              image,
+              enclaveSha256: release.enclaveSha256,
+              logLevel: String(settings.logLevel ?? args.logLevel ?? "info"),
+              ip: ips[node.spec.name],
+              clientHost: clientHostOf(node.spec.name),
+              ...(node.spec.peerHost ? { peerHost: node.spec.peerHost } : {}),
+              peers: others.map(({ host: peer, ...p }) =>
+                peer !== undefined ? { ...p, host: peer } : { ...p, ip: ips[p.name] },
+              ),
+              threshold: network.quorumThreshold,
+              txSourceUrls: txSourceUrls(
+                network.ledgerArchive,
+                network.nodes.map((n) => n.name),
+                node.spec.name,
+              ),
+              tokensConfigUri: args.tokensConfigUri,
+              tokensConfigDigest: release.tokensConfigDigest,
+              generation,
+              sgxMode: sgxModeOf(release),
+            }),
+          ),
+        );
+        const onHost = (
+          remoteScript: pulumi.Input<string>,
+          noInstance: SshStepArgs["noInstance"],
+          wait = 0,
+        ) =>
+          pulumi.all([s.eni.privateIp, s.eni.id, remoteScript]).apply(([ip, eniId, remoteText]) =>
+            sshStepScript({
+              node: node.spec.name,
+              host: ip,
+              user: sshUser,
+              eniId,
+              cli,
+              remote: remoteText,
+              noInstance,
+              connectWaitSeconds: wait,
+            }),
+          );
+        // The node's server as the orchestration sees it: the release's containers on the host. Any change of
+        // what it runs (release, generation, a setting, a peer's address, a new host) replaces it, old first:
+        // its delete removes the old containers.
+        const create = onHost(
+          serverScript,
+          {
+            fail:
+              "its host instance does not run, so the release cannot start there: bring the node back (a " +
+              "pulumi up outside a flag day replaces its host), then run pulumi up again",
+          },
+          timeouts.instanceMinutes * 60,
+        );
+        return operatorCommand(
+          name,
+          {
+            create,
+            delete: onHost(onNode(removeContainersScript()), {
+              ok: "nothing runs there, so nothing is left to remove",
+            }),
+            triggers: [create, host.id],
+            environment: { [SSH_KEY_ENV]: sshKey() },
+          },
+          { ...opts, dependsOn: [...dependsOnList(opts.dependsOn), attachment], deleteBeforeReplace: true },
+        );
       },
 
       // Before the ingress closes, on every node: the aws CLI acts on the stack's account, and the node takes
@@ -562,7 +613,13 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
           step.name,
           stateOf(step.network, step.node),
           "migrate",
-          onNode(migrateScript(imageOf(step.transition.to, step.network), step.transition.to.migrations)),
+          onNode(
+            migrateScript(
+              imageOf(step.transition.to, step.network),
+              step.transition.to.migrations ?? [],
+              step.transition.to.enclaveSha256,
+            ),
+          ),
           step.transition,
           opts,
         ),

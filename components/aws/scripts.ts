@@ -38,11 +38,17 @@ export function stopScript(): string {
 const inImage = (image: string, cmd: string) =>
   `docker run --rm -v ${LEDGER_PATH}:${LEDGER_PATH} ${q(image)} ${cmd}`;
 
-/** The format migration, then the release's own migrations (they ship in its image), in order. */
-export function migrateScript(image: string, migrations: readonly string[] = []): string {
+/**
+ * The format migration, then the release's own migrations (they ship in its image), in order. The image is the
+ * one the prepare stage pulled and checked on this host; a host without it pulls it and checks its enclave
+ * (`enclaveSha256`) first. A tag that moved since prepare is never pulled again over the checked image.
+ */
+export function migrateScript(image: string, migrations: readonly string[], enclaveSha256: string): string {
   return [
     "set -eu",
-    `docker pull ${q(image)}`,
+    `if ! docker image inspect ${q(image)} >/dev/null 2>&1; then`,
+    pullAndCheckScript(image, enclaveSha256),
+    "fi",
     inImage(image, ledgerMigrationCommand()),
     ...migrations.map((m) => inImage(image, `/bin/sh -c ${q(m)}`)),
   ].join("\n");
@@ -254,6 +260,11 @@ export interface SshStepArgs {
    * stopped or terminated): `{ ok }` succeeds printing it (nothing runs there), `{ fail }` fails with it.
    */
   readonly noInstance: { readonly ok: string } | { readonly fail: string };
+  /**
+   * How long to keep trying while SSH cannot connect and EC2 says the node's instance is pending or running
+   * (it is booting: the start step after a new host). @default 0 (no retry)
+   */
+  readonly connectWaitSeconds?: number;
 }
 
 /**
@@ -270,6 +281,38 @@ export function sshStepScript(a: SshStepArgs): string {
     "ok" in a.noInstance
       ? `echo ${q(`flagday: ${a.node}: ${a.noInstance.ok}`)}" ($why)"; exit 0`
       : `echo ${q(`flagday: ${a.node}: ${a.noInstance.fail}`)}" ($why)" >&2; exit 1`;
+  const ssh = [
+    "rc=0",
+    `ssh -i "$keydir/id" ${SSH_OPTIONS.map((o) => `-o ${o}`).join(" ")} ${q(target)} sh -s <<'FLAGDAY_ON_NODE' || rc=$?`,
+    a.remote,
+    "FLAGDAY_ON_NODE",
+  ];
+  // Which instance holds the node's ENI, and its state: $instance and $state (none without one).
+  const ec2State = [
+    `instance=$(aws ec2 describe-network-interfaces ${flags} --network-interface-ids ${word(a.eniId)} --query 'NetworkInterfaces[0].Attachment.InstanceId' --output text) || {`,
+    `  echo ${q(`flagday: ${a.node}: SSH cannot connect and EC2 could not say whether an instance holds ${a.eniId} (above): failing, as something may still run there`)} >&2; exit 1; }`,
+    `state=none`,
+    `if [ -n "$instance" ] && [ "$instance" != None ]; then`,
+    `  state=$(aws ec2 describe-instances ${flags} --instance-ids "$instance" --query 'Reservations[0].Instances[0].State.Name' --output text) || {`,
+    `    echo "flagday: ${a.node}: SSH cannot connect and EC2 could not say what state $instance is in (above): failing" >&2; exit 1; }`,
+    "fi",
+  ];
+  const wait = a.connectWaitSeconds ?? 0;
+  // A booting instance: SSH is tried again until it answers, the instance stops booting, or the time is up.
+  const attempts =
+    wait > 0
+      ? [
+          `deadline=$(( $(date +%s) + ${wait} ))`,
+          "while :; do",
+          ...ssh,
+          `  if [ "$rc" -ne 255 ] || [ "$(date +%s)" -ge "$deadline" ]; then break; fi`,
+          ...ec2State.map((l) => `  ${l}`),
+          `  case "$state" in pending|running) ;; *) break ;; esac`,
+          `  echo "flagday: ${a.node}: $instance is $state and SSH to ${target} does not answer yet: trying again" >&2`,
+          "  sleep 10",
+          "done",
+        ]
+      : ssh;
   return [
     "set -u",
     `if [ -z "\${${SSH_KEY_ENV}:-}" ]; then`,
@@ -278,20 +321,11 @@ export function sshStepScript(a: SshStepArgs): string {
     `keydir=$(mktemp -d) || exit 1`,
     `trap 'rm -rf "$keydir"' EXIT`,
     `(umask 077 && printf '%s\\n' "$${SSH_KEY_ENV}" > "$keydir/id") || exit 1`,
-    "rc=0",
-    `ssh -i "$keydir/id" ${SSH_OPTIONS.map((o) => `-o ${o}`).join(" ")} ${q(target)} sh -s <<'FLAGDAY_ON_NODE' || rc=$?`,
-    a.remote,
-    "FLAGDAY_ON_NODE",
+    ...attempts,
     `if [ "$rc" -ne 255 ]; then exit "$rc"; fi`,
     `# ssh could not connect: does an instance hold the node's ENI, and does it run?`,
     `echo ${q(`flagday: ${a.node}: SSH to ${target} cannot connect; asking EC2 whether an instance holds ${a.eniId}`)} >&2`,
-    `instance=$(aws ec2 describe-network-interfaces ${flags} --network-interface-ids ${word(a.eniId)} --query 'NetworkInterfaces[0].Attachment.InstanceId' --output text) || {`,
-    `  echo ${q(`flagday: ${a.node}: SSH cannot connect and EC2 could not say whether an instance holds ${a.eniId} (above): failing, as something may still run there`)} >&2; exit 1; }`,
-    `state=none`,
-    `if [ -n "$instance" ] && [ "$instance" != None ]; then`,
-    `  state=$(aws ec2 describe-instances ${flags} --instance-ids "$instance" --query 'Reservations[0].Instances[0].State.Name' --output text) || {`,
-    `    echo "flagday: ${a.node}: SSH cannot connect and EC2 could not say what state $instance is in (above): failing" >&2; exit 1; }`,
-    "fi",
+    ...ec2State,
     `case "$state" in`,
     `  none) why="no instance holds ${a.eniId}"; ${noInstance} ;;`,
     `  stopped|terminated) why="its instance $instance is $state"; ${noInstance} ;;`,
@@ -302,17 +336,42 @@ export function sshStepScript(a: SshStepArgs): string {
 }
 
 /**
- * Prepare, on the node's current instance: pull the target image and check the sha256 of the enclave it
- * carries against the release's `enclaveSha256`, so that a wrong image fails before the window. (The
- * replacement instance the start stage boots still pulls it again: EC2 gives a new root volume.)
+ * The target image pulled and the sha256 of the enclave it carries checked against the release's
+ * `enclaveSha256`: lines for a script under `set -e` (the pull step's, and the start step's when the image is
+ * not on the host).
+ */
+export function pullAndCheckScript(image: string, enclaveSha256: string): string {
+  return [
+    `docker pull ${q(image)} >&2`,
+    `got="$(docker run --rm --entrypoint sha256sum ${q(image)} ${q(ENCLAVE_IN_IMAGE)} | cut -d' ' -f1)"`,
+    `[ "$got" = ${q(enclaveSha256)} ] || { echo "flagday: the enclave in ${image} has sha256 $got, not the release's ${enclaveSha256}: wrong image or wrong release entry; nothing was changed" >&2; exit 1; }`,
+  ].join("\n");
+}
+
+/**
+ * Prepare, on the node's instance: pull the target image and check the sha256 of the enclave it carries, so
+ * that a wrong image fails before the window. The start step runs the release on this same instance (an
+ * enclave change swaps the containers in place), so the window neither boots nor pulls.
  */
 export function pullScript(image: string, enclaveSha256: string): string {
   return [
     "set -eu",
-    `docker pull ${q(image)}`,
-    `got="$(docker run --rm --entrypoint sha256sum ${q(image)} ${q(ENCLAVE_IN_IMAGE)} | cut -d' ' -f1)"`,
-    `[ "$got" = ${q(enclaveSha256)} ] || { echo "flagday: the enclave in ${image} has sha256 $got, not the release's ${enclaveSha256}: wrong image or wrong release entry; nothing was changed" >&2; exit 1; }`,
+    pullAndCheckScript(image, enclaveSha256),
     `echo ${q(`${image}: pulled, enclave sha256 ${enclaveSha256} checked`)}`,
+  ].join("\n");
+}
+
+/**
+ * The start step's delete: the node's containers removed (stopped first), so that its replacement (a new
+ * release, a new setting) never runs beside them. Nothing there is fine. POSIX sh.
+ */
+export function removeContainersScript(): string {
+  return [
+    "set -eu",
+    `for c in ${CONTAINER}-admin ${CONTAINER}; do`,
+    `  if docker ps -a --format '{{.Names}}' | grep -qx "$c"; then docker stop --time 120 "$c" >/dev/null; docker rm "$c" >/dev/null; fi`,
+    "done",
+    `echo "flagday: the node's containers are removed from $(hostname)"`,
   ].join("\n");
 }
 

@@ -1,6 +1,11 @@
 /**
- * The boot script of a consensus node's instance, as plain functions of plain values so it is tested without
- * mocks. It holds no secret: the message-signer key is read from SSM or Secrets Manager, at every boot, into a
+ * What runs on a consensus node's instance, as plain functions of plain values so it is tested without mocks:
+ * - the host's user data (renderUserData): the SSH access, the ledger mounted, the signer key unit and docker
+ *   held back until both. Nothing of the release is in it, so an enclave change never replaces the instance:
+ *   boot stays out of the flag day's window.
+ * - the server script (renderServerScript), run over SSH by the start step: the node's config and the release's
+ *   containers, on the running host, with the image the prepare stage pulled there (an in-place swap).
+ * Neither holds a secret: the message-signer key is read from SSM or Secrets Manager, at every boot, into a
  * tmpfs file that never leaves the instance and that the container sees as a read-only file.
  *
  * User data runs once per instance; what must hold after a reboot or a stop/start is systemd's job: fstab
@@ -18,7 +23,7 @@ import {
   shellQuote as q,
 } from "../mobilecoin";
 import type { SgxMode } from "../release";
-import { CONTAINER } from "./scripts";
+import { CONTAINER, pullAndCheckScript } from "./scripts";
 
 export { ADMIN_PORT, CLIENT_PORT, LEDGER_PATH, PEER_PORT } from "../mobilecoin";
 
@@ -38,8 +43,33 @@ export type Peer = {
     }
 );
 
-export interface UserDataArgs {
+/** The host's user data: what does not change with the release. */
+export interface HostArgs {
   readonly region: string;
+  /** The EBS volume attached as the ledger: the script waits for it and never formats one with data. */
+  readonly ledgerVolumeId: string;
+  /**
+   * Whether flagday created the ledger volume empty (the node's own volume, no snapshot behind it), the only
+   * kind user data may format, and only if it reads as blank (formatIfBlankScript). A volume restored from a
+   * snapshot is never formatted. @default false (never format)
+   */
+  readonly ledgerCreatedEmpty?: boolean;
+  readonly msgSignerKeyArn: string;
+  /** The login the flag-day steps SSH in as. @default "ubuntu" */
+  readonly sshUser?: string;
+  /**
+   * The public half of the flag-day SSH key (`<type> <base64>`, sshKey.ts derives it from flagday:sshPrivateKey),
+   * installed in sshUser's authorized_keys. A public key is not a secret. @default none (no flag day can run)
+   */
+  readonly sshAuthorizedKey?: string;
+}
+
+/** The server script: the release and the node's consensus settings. */
+export interface ServerArgs {
+  /** For the aws CLI on the host (the tokens config). */
+  readonly region: string;
+  /** The node's name, for the script's messages. @default "the node" */
+  readonly node?: string;
   readonly chainId: string;
   readonly blockVersion: number;
   readonly image: string;
@@ -62,38 +92,27 @@ export interface UserDataArgs {
   readonly threshold: number;
   /** Where the node fetches blocks it missed: the other nodes' ledger archives (txSourceUrls). @default [] */
   readonly txSourceUrls?: readonly string[];
-  /** The EBS volume attached as the ledger: the script waits for it and never formats one with data. */
-  readonly ledgerVolumeId: string;
-  /**
-   * Whether flagday created the ledger volume empty (the node's own volume, no snapshot behind it), the only
-   * kind user data may format, and only if it reads as blank (formatIfBlankScript). A volume restored from a
-   * snapshot is never formatted. @default false (never format)
-   */
-  readonly ledgerCreatedEmpty?: boolean;
   /**
    * The release's enclave build (EnclaveRelease.sgxMode): hardware mode passes the host's SGX devices and
    * aesmd socket to the container; software mode needs neither (and EC2 has none). @default "hardware"
    */
   readonly sgxMode?: SgxMode;
-  readonly msgSignerKeyArn: string;
+  /** The release's enclave sha256: checked when the script has to pull the image itself (prepare did not). */
+  readonly enclaveSha256: string;
   readonly tokensConfigUri: string;
   readonly tokensConfigDigest: string;
-  /** The transition this server starts in: part of the script so that every transition replaces the instance. */
+  /** The transition this server starts in: part of the script so that every transition restarts the node. */
   readonly generation: string;
-  /** The login the flag-day steps SSH in as. @default "ubuntu" */
-  readonly sshUser?: string;
-  /**
-   * The public half of the flag-day SSH key (`<type> <base64>`, sshKey.ts derives it from flagday:sshPrivateKey),
-   * installed in sshUser's authorized_keys. A public key is not a secret. @default none (no flag day can run)
-   */
-  readonly sshAuthorizedKey?: string;
 }
+
+/** Everything a node's instance runs: its host's user data and its server script. */
+export type UserDataArgs = HostArgs & ServerArgs;
 
 /**
  * network.json (components/mobilecoin) for the node's peers: this stack's by their ENIs' private addresses,
  * other operators' by their peer hosts.
  */
-export function networkJson(a: Pick<UserDataArgs, "peers" | "threshold" | "txSourceUrls">): string {
+export function networkJson(a: Pick<ServerArgs, "peers" | "threshold" | "txSourceUrls">): string {
   return JSON.stringify(
     mobilecoinNetworkJson({
       threshold: a.threshold,
@@ -191,7 +210,7 @@ mountpoint -q ${LEDGER_PATH}`;
  * A oneshot unit that reads the node's message-signer key into tmpfs at every boot (tmpfs is empty after a
  * reboot), before docker starts, with the instance profile. The unit and its script hold the key's ARN only.
  */
-export function signerKeyUnitScript(a: Pick<UserDataArgs, "region" | "msgSignerKeyArn">): string {
+export function signerKeyUnitScript(a: Pick<HostArgs, "region" | "msgSignerKeyArn">): string {
   const dir = SIGNER_KEY_FILE.slice(0, SIGNER_KEY_FILE.lastIndexOf("/"));
   return `cat > ${SIGNER_KEY_FETCH} <<'FETCH'
 #!/bin/bash
@@ -263,12 +282,19 @@ export function sgxDockerArgs(mode: SgxMode = "hardware"): string[] {
     : [];
 }
 
-export function renderUserData(a: UserDataArgs): string {
+/** Where the server script writes the node's config; user data gives it to the SSH user. */
+export const CONFIG_DIR = "/etc/mobilecoin/config";
+
+/**
+ * The host's user data: nothing of the release, so an enclave change never replaces the instance (the start
+ * step swaps the containers on it, renderServerScript). It is replaced only when the host itself changes (AMI,
+ * instance type, SSH key, a restored ledger volume), outside a flag day's window or in a rollback's.
+ */
+export function renderUserData(a: HostArgs): string {
   const device = ebsDevice(a.ledgerVolumeId);
-  const sgx = sgxDockerArgs(a.sgxMode);
+  const user = q(a.sshUser ?? "ubuntu");
   return `#!/bin/bash
 set -euo pipefail
-# flagday generation: ${a.generation}
 export AWS_DEFAULT_REGION=${q(a.region)}
 ${
   a.sshAuthorizedKey
@@ -286,19 +312,56 @@ ${signerKeyUnitScript(a)}
 ${persistentLedgerMountScript(device)}
 systemctl start ${SIGNER_KEY_UNIT}
 
-mkdir -p /etc/mobilecoin/config /var/lib/mobilecoin/sealed
-aws s3 cp ${q(a.tokensConfigUri)} /etc/mobilecoin/config/tokens.signed.json
-echo ${q(`${a.tokensConfigDigest}  /etc/mobilecoin/config/tokens.signed.json`)} | sha256sum -c -
-cat > /etc/mobilecoin/config/network.json <<'NETWORK_JSON'
+# The start step (over SSH, as ${a.sshUser ?? "ubuntu"}) writes the node's config here and runs the release's containers.
+id -u ${user} >/dev/null 2>&1 || useradd --create-home --shell /bin/bash ${user}
+install -d -m 0755 -o ${user} -g "$(id -gn ${user})" ${CONFIG_DIR}
+mkdir -p /var/lib/mobilecoin/sealed
+`;
+}
+
+/**
+ * The start step's script on the node's running host (over SSH, as the SSH user; put `onNode` around it): waits
+ * for the host's user data, writes the node's config (tokens config checked against the release's digest,
+ * network.json), and runs the release's containers in place of the old ones, which the stop stage stopped. The
+ * image is the one the prepare stage pulled and checked there; only a host without it pulls now, and checks the
+ * enclave's sha256 as prepare does. POSIX sh (the SSH login shell may be dash).
+ */
+export function renderServerScript(a: ServerArgs): string {
+  const sgx = sgxDockerArgs(a.sgxMode);
+  const node = a.node ?? "the node";
+  const tokens = `${CONFIG_DIR}/tokens.signed.json`;
+  return `set -eu
+# flagday generation: ${a.generation}
+# The host's user data (ledger mounted, signer key read, config folder) finished.
+booted=0
+if command -v cloud-init >/dev/null 2>&1; then cloud-init status --wait >/dev/null 2>&1 || booted=$?; fi
+if [ "$booted" = 1 ]; then
+  echo "flagday: ${node}: the user data of $(hostname) failed (see /var/log/cloud-init-output.log there): nothing was started" >&2; exit 1
+fi
+mountpoint -q ${LEDGER_PATH} || { echo "flagday: ${node}: ${LEDGER_PATH} is not mounted on $(hostname): not starting a node on the root disk" >&2; exit 1; }
+[ -w ${CONFIG_DIR} ] || { echo "flagday: ${node}: ${CONFIG_DIR} on $(hostname) is not writable for $(id -un): its user data predates this flagday; replace its instance outside a flag day" >&2; exit 1; }
+
+export AWS_DEFAULT_REGION=${q(a.region)}
+aws s3 cp --only-show-errors ${q(a.tokensConfigUri)} ${tokens}.new
+echo ${q(`${a.tokensConfigDigest}  ${tokens}.new`)} | sha256sum -c - >/dev/null
+mv -f ${tokens}.new ${tokens}
+cat > ${CONFIG_DIR}/network.json <<'NETWORK_JSON'
 ${networkJson(a)}
 NETWORK_JSON
 
-docker pull ${q(a.image)}
-# unless-stopped: a node the flag day stopped stays stopped across a reboot until its new instance replaces it.
+# The image the prepare stage pulled and checked on this host; pulled and checked now only if it is not here.
+if ! docker image inspect ${q(a.image)} >/dev/null 2>&1; then
+${pullAndCheckScript(a.image, a.enclaveSha256)}
+fi
+# The old release's containers (stopped by the stop stage, or by this step's own delete) make way.
+for c in ${CONTAINER}-admin ${CONTAINER}; do
+  if docker ps -a --format '{{.Names}}' | grep -qx "$c"; then docker rm -f "$c" >/dev/null; fi
+done
+# unless-stopped: a node the flag day stopped stays stopped across a reboot until its new containers replace it.
 # The key reaches consensus-service from a read-only file, never through docker's environment (signerKeyWrapper).
 docker run -d --name ${CONTAINER} --restart unless-stopped \\
 ${sgx.length > 0 ? `  ${sgx.join(" ")} \\\n` : ""}  -p ${CLIENT_PORT}:${CLIENT_PORT} -p ${PEER_PORT}:${PEER_PORT} -p ${ADMIN_PORT}:${ADMIN_PORT} \\
-  -v /etc/mobilecoin/config:/config:ro -v /var/lib/mobilecoin/sealed:/sealed -v ${LEDGER_PATH}:${LEDGER_PATH} \\
+  -v ${CONFIG_DIR}:/config:ro -v /var/lib/mobilecoin/sealed:/sealed -v ${LEDGER_PATH}:${LEDGER_PATH} \\
   --mount type=bind,source=${SIGNER_KEY_FILE},target=${SIGNER_KEY_IN_CONTAINER},readonly \\
   -e MC_CHAIN_ID=${q(a.chainId)} -e MC_BLOCK_VERSION=${a.blockVersion} -e RUST_LOG=${q(a.logLevel)} \\
   ${q(a.image)} \\
@@ -313,5 +376,6 @@ ${sgx.length > 0 ? `  ${sgx.join(" ")} \\\n` : ""}  -p ${CLIENT_PORT}:${CLIENT_P
 # The admin gateway shares the consensus container's network, where admin gRPC listens on loopback.
 docker run -d --name ${CONTAINER}-admin --restart unless-stopped --network container:${CONTAINER} ${q(a.image)} \\
   mc-admin-http-gateway ${shellArgs(adminGatewayArgs(), "    ")}
+echo ${q(`flagday: ${node}: ${a.image} started (${a.generation})`)}
 `;
 }

@@ -19,16 +19,15 @@ import {
   targetGroupName,
 } from "../../components/aws";
 import { gateAcceptCommand, gateRejectCommand, GATE_CLOSED_PRIORITY } from "../../components/aws/scripts";
-import { networkJson, renderUserData, UserDataArgs } from "../../components/aws/userData";
+import { networkJson, renderServerScript, UserDataArgs } from "../../components/aws/userData";
 import { archiveReadUrl, ledgerArchiveProblems, txSourceUrls } from "../../components/mobilecoin";
 import { networkProblems } from "../../components/network";
 import { captureGraph, CapturedResource, revealed, settled } from "../graph/harness";
-import { aws, awsArgs, BOOT_ARGS, kube, network, runNetwork, V5 } from "./fixtures";
+import { aws, awsArgs, BOOT_ARGS, kube, network, runNetwork, serverScriptOf, V5 } from "./fixtures";
 import { standIns } from "./stand-ins";
 import { spawnSync } from "node:child_process";
 
 const inputsOf = (r: CapturedResource) => revealed(r.inputs) as Record<string, unknown>;
-const userDataOf = (r: CapturedResource) => String(inputsOf(r).userData);
 const { bin } = standIns("ingress");
 
 const BOOT: UserDataArgs = { ...BOOT_ARGS, clientHost: "node1.dev.example.com" };
@@ -44,14 +43,14 @@ describe("defect 9: each node has its own client host, routed to it only", async
   const g = run.graph;
 
   test("a node's client responder id is its public host on 443, not its private address", () => {
-    const script = renderUserData(BOOT);
+    const script = renderServerScript(BOOT);
     assert.match(script, /--client-responder-id node1\.dev\.example\.com:443( |\\|\n)/);
     assert.doesNotMatch(script, /--client-responder-id 10\.0\.0\.5/);
     // Peers still know the node by its private address: they never pass the gate.
     assert.match(script, /--peer-responder-id 10\.0\.0\.5:8443/);
     for (const n of ["node1", "node2", "node3"]) {
       assert.match(
-        userDataOf(g.named(`testnet-${n}-server`)),
+        serverScriptOf(g, n),
         new RegExp(`--client-responder-id ${n}\\.test\\.mobilecoin\\.com:443`),
       );
     }
@@ -270,7 +269,7 @@ describe("defect 10: every node lists the other nodes' ledger archives as tx_sou
       ["node1", ["node2", "node3"]],
       ["node3", ["node1", "node2"]],
     ] as const) {
-      const script = userDataOf(graph.named(`testnet-${self}-server`));
+      const script = serverScriptOf(graph, self);
       const json = JSON.parse(/<<'NETWORK_JSON'\n(.*)\nNETWORK_JSON/.exec(script)?.[1] ?? "{}");
       assert.deepEqual(
         json.tx_source_urls,
@@ -348,13 +347,14 @@ describe("defect 12: a replacement instance can count on reserved capacity", () 
     const withGroup = await runNetwork(aws({ capacityReservationGroupArn: GROUP }), network(3, V5));
     for (const n of ["node1", "node2", "node3"]) {
       assert.deepEqual(
-        inputsOf(withGroup.graph.named(`testnet-${n}-server`)).capacityReservationSpecification,
+        inputsOf(withGroup.graph.named(`testnet-${n}-server-host`)).capacityReservationSpecification,
         {
           capacityReservationTarget: { capacityReservationResourceGroupArn: GROUP },
         },
       );
     }
     const without = await runNetwork(aws(), network(3, V5));
+    assert.equal(without.graph.ofType("aws:ec2/instance:Instance").length, 3);
     for (const server of without.graph.ofType("aws:ec2/instance:Instance")) {
       assert.equal(inputsOf(server).capacityReservationSpecification, undefined);
     }

@@ -15,8 +15,8 @@ import { stopScript } from "../../components/aws/scripts";
 import { nodeImage } from "../../components/mobilecoin";
 import { networkProblems } from "../../components/network";
 import { CONSENSUS_FIELDS, EnclaveRelease, releaseProblems } from "../../components/release";
-import { captureGraph, revealed } from "../graph/harness";
-import { awsArgs, network, runNetwork, V5, V6 } from "./fixtures";
+import { captureGraph } from "../graph/harness";
+import { awsArgs, hostUserDataOf, network, runNetwork, serverScriptOf, V5, V6 } from "./fixtures";
 import { standIns } from "./stand-ins";
 
 // js-yaml comes with @pulumi/pulumi; it ships no typings.
@@ -51,10 +51,16 @@ const BOOT: userData.UserDataArgs = {
   msgSignerKeyArn: A.msgSignerKeyArn.replace("{node}", "node1"),
   tokensConfigUri: A.tokensConfigUri,
   tokensConfigDigest: V6.tokensConfigDigest,
+  enclaveSha256: V6.enclaveSha256,
   generation: "initial",
 };
 const DEVICE = userData.ebsDevice(BOOT.ledgerVolumeId);
-const render = (extra: Partial<userData.UserDataArgs> = {}) => userData.renderUserData({ ...BOOT, ...extra });
+/**
+ * What a node's instance runs, in order: its user data at boot, then the start step's server script over SSH,
+ * which begins by waiting for user data to finish (cloud-init status --wait).
+ */
+const render = (extra: Partial<userData.UserDataArgs> = {}) =>
+  `${userData.renderUserData({ ...BOOT, ...extra })}\n${userData.renderServerScript({ ...BOOT, ...extra })}`;
 
 describe("the SGX truth: a release says how its enclave was built", () => {
   test("sgxMode is hardware or software; anything else is named with the fix", () => {
@@ -123,10 +129,9 @@ describe("the SGX truth: the AWS platform refuses a hardware-mode release at pre
   test("a software-mode release runs, with no SGX device or aesmd socket in user data", async () => {
     assert.deepEqual(aws.awsReleaseProblems(network(3, SOFTWARE)), []);
     const run = await runNetwork(() => aws.awsPlatform(awsArgs()), network(3, SOFTWARE));
-    const ud = String(
-      (revealed(run.graph.named("testnet-node1-server").inputs) as { userData: string }).userData,
-    );
-    assert.doesNotMatch(ud, /sgx_enclave|sgx_provision|aesmd/);
+    const server = serverScriptOf(run.graph, "node1");
+    assert.match(server, /docker run -d --name mc-consensus /);
+    assert.doesNotMatch(server, /sgx_enclave|sgx_provision|aesmd/);
   });
   test("renderUserData: hardware mode passes the SGX devices and aesmd, software mode none of them", () => {
     const hw = render({ sgxMode: "hardware" });
@@ -242,8 +247,7 @@ describe("defect 2: the ledger volume is formatted only when it is provably blan
     const back = await runNetwork(() => aws.awsPlatform(awsArgs()), network(3, V5), up.result.record, {
       rollback: true,
     });
-    const ud = (g: typeof initial.graph) =>
-      String((revealed(g.named("testnet-node2-server").inputs) as { userData: string }).userData);
+    const ud = (g: typeof initial.graph) => hostUserDataOf(g, "node2");
     assert.ok(
       ud(initial.graph).includes(
         userData.formatIfBlankScript({ device: DEVICE, volumeId: "x", createdEmpty: true }).split("\n")[0],

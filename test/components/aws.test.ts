@@ -67,26 +67,51 @@ describe("AWS platform under mocks", async () => {
     );
   });
 
-  test("the server: an instance on the node's ENI at device 0, replaced old-first, with the release in its inputs", () => {
-    const instance = g.named("testnet-node3-server");
-    assert.equal(instance.type, "aws:ec2/instance:Instance");
-    assert.equal(instance.deleteBeforeReplace, true);
-    const i = inputsOf(instance);
+  test("the server: the release's containers over SSH on a host instance on the node's ENI, both replaced old-first", () => {
+    const host = g.named("testnet-node3-server-host");
+    assert.equal(host.type, "aws:ec2/instance:Instance");
+    assert.equal(host.deleteBeforeReplace, true);
+    const h = inputsOf(host);
     const eni = g.named("testnet-node3-identity");
-    assert.deepEqual(i.primaryNetworkInterface, { networkInterfaceId: eni.id });
-    const tags = i.tags as Record<string, string>;
-    assert.equal(tags["flagday:mrenclave"], V6.mrenclave);
-    assert.equal(tags["flagday:image"], "mobilecoin/node_hw:v6.0.0-test");
-    assert.match(String(i.userData), /'mobilecoin\/node_hw:v6\.0\.0-test'/);
-    assert.equal(i.userDataReplaceOnChange, true);
+    assert.deepEqual(h.primaryNetworkInterface, { networkInterfaceId: eni.id });
+    assert.equal(h.userDataReplaceOnChange, true);
+    // Nothing of the release is in the host: an enclave change never boots an instance in the window.
+    assert.doesNotMatch(stableJson(h), /node_hw|v6\.0\.0|docker run/);
+    assert.equal(
+      stableJson(inputsOf(runs.initial.graph.named("testnet-node3-server-host"))),
+      stableJson(h),
+      "the flag day leaves the host as the first deployment made it",
+    );
+    // It was the server (`testnet-node3-server`) when the instance ran the release: the alias replaces that one.
+    assert.ok(
+      host.aliases.some((a) => JSON.stringify(a).includes('"testnet-node3-server"')),
+      stableJson(host.aliases),
+    );
+    const server = g.named("testnet-node3-server");
+    assert.equal(server.type, "command:local:Command");
+    assert.equal(server.deleteBeforeReplace, true);
+    const create = String(inputsOf(server).create);
+    assert.match(create, /ssh -i "\$keydir\/id" .* 'ubuntu@10\.\d+\.\d+\.\d+' sh -s/);
+    assert.match(create, /docker run -d --name mc-consensus .*\n[\s\S]*'mobilecoin\/node_hw:v6\.0\.0-test'/);
+    assert.match(
+      create,
+      new RegExp(
+        `# flagday generation: ${runs.upgrade.result.net.plan.kind === "transition" ? runs.upgrade.result.net.plan.transition.id : "?"}`,
+      ),
+    );
+    assert.match(String(inputsOf(server).delete), /docker stop --time 120 "\$c"/);
+    // A new host restarts it: the host's id is among its triggers, beside its own script.
+    assert.deepEqual(inputsOf(server).triggers, [create, host.id]);
     const attach = g.named("testnet-node3-server-ledger");
     assert.equal(attach.type, "aws:ec2/volumeAttachment:VolumeAttachment");
     assert.equal(attach.deleteBeforeReplace, true);
     assert.equal(inputsOf(attach).volumeId, g.named("testnet-node3-ledger").id);
-    assert.equal(inputsOf(attach).instanceId, instance.id);
+    assert.equal(inputsOf(attach).instanceId, host.id);
+    assert.ok(server.dependencies.includes(attach.urn), "the release starts once the host has its ledger");
   });
 
   test("no secret in user data; the SSH key reaches commands only as a Pulumi secret", () => {
+    assert.equal(g.ofType("aws:ec2/instance:Instance").length, 5);
     for (const r of g.ofType("aws:ec2/instance:Instance")) {
       const text = stableJson(r.inputs);
       assert.ok(!text.includes("PRIVATE KEY"), `${r.name} user data holds a private key`);
@@ -98,8 +123,8 @@ describe("AWS platform under mocks", async () => {
     assert.equal(remote.filter((r) => r.name.endsWith("-migrate")).length, 5, "a migrate per node");
     assert.equal(remote.filter((r) => r.name.endsWith("-pull")).length, 5, "a pull per node (prepare)");
     assert.equal(remote.length, 10, "nothing else runs over remote.Command");
-    const overSsh = g.ofType("command:local:Command").filter((r) => /-(stop|preflight)$/.test(r.name));
-    assert.equal(overSsh.length, 10, "a stop and a pre-flight per node");
+    const overSsh = g.ofType("command:local:Command").filter((r) => /-(stop|preflight|server)$/.test(r.name));
+    assert.equal(overSsh.length, 15, "a stop, a pre-flight and a server per node");
     for (const r of overSsh) {
       const env = r.inputs.environment as { secret?: boolean; FLAGDAY_SSH_KEY?: { secret?: boolean } };
       const wrapped = env.secret === true || env.FLAGDAY_SSH_KEY?.secret === true;
@@ -321,18 +346,23 @@ describe("AWS platform under mocks", async () => {
     const differs = roll.graph.resources
       .filter((r) => stableJson(r.inputs) !== stableJson(runs.steady.graph.byUrn.get(r.urn)?.inputs))
       .map((r) => r.name);
+    // A new host for node3, its ledger attached to it, and the release started on it again.
     assert.deepEqual(differs.sort(), [
       "testnet-node3-healthy",
       "testnet-node3-server",
+      "testnet-node3-server-host",
       "testnet-node3-server-ledger",
     ]);
-    assert.deepEqual(roll.graph.named("testnet-node3-server").replaceOnChanges, ["instanceType"]);
+    assert.deepEqual(roll.graph.named("testnet-node3-server-host").replaceOnChanges, ["instanceType"]);
   });
 
-  test("a flag day without the SSH key fails at preview with the fix; a first deployment does not need it", async () => {
+  test("without the SSH key nothing deploys: the preview fails with the fix (every start runs over SSH)", async () => {
     const noKey = () => awsPlatform(awsArgs({ sshPrivateKey: undefined }));
-    const first = await runNetwork(noKey, network(3, V5));
-    assert.equal(first.result.net.plan.kind, "initial");
+    await assert.rejects(
+      runNetwork(noKey, network(3, V5)),
+      /flagday:sshPrivateKey is not set: run `pulumi config set --secret flagday:sshPrivateKey/,
+    );
+    const first = await runNetwork(awsPlatformOf(), network(3, V5));
     await assert.rejects(
       runNetwork(noKey, network(3, V6), first.result.record),
       /flagday:sshPrivateKey is not set: run `pulumi config set --secret flagday:sshPrivateKey/,

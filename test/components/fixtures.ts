@@ -9,7 +9,7 @@ import { NetworkSpec, NodeSpec } from "../../components/network";
 import { Deployed } from "../../components/plan";
 import { Platform } from "../../components/platform";
 import { EnclaveRelease } from "../../components/release";
-import { captureGraph, Capture, CaptureOptions } from "../graph/harness";
+import { captureGraph, Capture, CaptureOptions, Graph, revealed } from "../graph/harness";
 
 export const hex = (c: string) => c.repeat(64).slice(0, 64);
 
@@ -103,6 +103,7 @@ export const BOOT_ARGS: UserDataArgs = {
   msgSignerKeyArn: "arn:aws:ssm:us-west-2:123456789012:parameter/flagday/testnet/node1/msg-signer-key",
   tokensConfigUri: "s3://bucket/tokens.signed.json",
   tokensConfigDigest: hex("70"),
+  enclaveSha256: hex("e6"),
   generation: "initial",
 };
 
@@ -176,3 +177,11 @@ export const DEPLOYMENT_INPUTS: DeploymentInputs = {
   labels: { app: "consensus-node" },
   selector: { app: "consensus-node" },
 };
+
+/** A node's host user data (its instance, `<network>-<node>-server-host`) as the graph registered it. */
+export const hostUserDataOf = (g: Graph, node: string, network = "testnet"): string =>
+  String((revealed(g.named(`${network}-${node}-server-host`).inputs) as { userData?: unknown }).userData);
+
+/** A node's server script: the start step's command (`<network>-<node>-server`), which runs the release over SSH. */
+export const serverScriptOf = (g: Graph, node: string, network = "testnet"): string =>
+  String((revealed(g.named(`${network}-${node}-server`).inputs) as { create?: unknown }).create);

@@ -18,7 +18,7 @@ import {
 } from "../../components/network";
 import { Platform } from "../../components/platform";
 import { Capture, CapturedResource, revealed } from "../graph/harness";
-import { aws, kube, runNetwork, RunResult, V5 } from "./fixtures";
+import { aws, kube, runNetwork, RunResult, serverScriptOf, V5 } from "./fixtures";
 
 const inputsOf = (r: CapturedResource) => revealed(r.inputs) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -125,11 +125,11 @@ describe("peerHost: validation names the key and the fix", () => {
   });
 });
 
-/** A node's network.json on AWS: the heredoc in its instance's user data. */
+/** A node's network.json on AWS: the heredoc in its server script (the start step, over SSH). */
 function awsNetworkJson(g: Capture<RunResult>["graph"], node: string) {
-  const userData = String(inputsOf(g.named(`testnet-${node}-server`)).userData);
-  const m = /<<'NETWORK_JSON'\n(.*)\nNETWORK_JSON/s.exec(userData);
-  assert.ok(m, "user data writes network.json");
+  const script = serverScriptOf(g, node);
+  const m = /<<'NETWORK_JSON'\n(.*)\nNETWORK_JSON/s.exec(script);
+  assert.ok(m, "the server script writes network.json");
   return JSON.parse(m[1]);
 }
 
@@ -209,8 +209,7 @@ describe("alice's stack under mocks", async () => {
     });
     test("AWS", async () => {
       const { graph } = await aliceStack(aws(), withHost(twoOperators()));
-      const userData = String(inputsOf(graph.named("testnet-node1-server")).userData);
-      assert.match(userData, /--peer-responder-id peer1\.alice\.example\.com:8443/);
+      assert.match(serverScriptOf(graph, "node1"), /--peer-responder-id peer1\.alice\.example\.com:8443/);
       assert.ok(
         awsNetworkJson(graph, "node2").quorum_set.members.some(
           (m: { args: string }) => m.args === "peer1.alice.example.com:8443",

@@ -20,7 +20,7 @@ import { after, before, describe, test } from "node:test";
 import { awsArgsProblems, awsPlatform, AwsPlatformArgs } from "../../components/aws";
 import { CLOSED_ACTIONS, dockerPrivilegePrelude, sshStepScript } from "../../components/aws/scripts";
 import { authorizedKeyLine, openSshPublicKey } from "../../components/aws/sshKey";
-import { sshAccessScript } from "../../components/aws/userData";
+import { renderUserData, sshAccessScript } from "../../components/aws/userData";
 import { ConsensusNetwork } from "../../components/consensusNetwork";
 import { accessFor, preflightCommand } from "../../components/kubernetes/specs";
 import { preflightScript } from "../../components/local/scripts";
@@ -36,7 +36,18 @@ import {
 import { captureGraph, CapturedResource, Graph, MOCK_ACCOUNT, revealed } from "../graph/harness";
 import { Moto, sh, startMoto, VENV_BIN } from "./moto";
 import { assertFlagDayGraph } from "../graph/invariants";
-import { aws, awsArgs, kube, network, runNetwork, SSH_PRIVATE_KEY, V5, V6 } from "./fixtures";
+import {
+  aws,
+  awsArgs,
+  BOOT_ARGS,
+  hostUserDataOf,
+  kube,
+  network,
+  runNetwork,
+  SSH_PRIVATE_KEY,
+  V5,
+  V6,
+} from "./fixtures";
 import { standIns } from "./stand-ins";
 
 const inputsOf = (r: CapturedResource) => revealed(r.inputs) as Record<string, unknown>;
@@ -193,15 +204,14 @@ describe("SSH keys: the public half of flagday:sshPrivateKey", () => {
 
 describe("defect 4: user data installs the SSH key and lets the SSH user run docker", () => {
   const derived = openSshPublicKey(SSH_PRIVATE_KEY);
-  const userDataOf = (g: Graph, node = "node1") =>
-    String(inputsOf(g.named(`testnet-${node}-server`)).userData);
+  const userDataOf = (g: Graph, node = "node1") => hostUserDataOf(g, node);
 
   test("the platform derives the public half and user data installs it, in plain text", async () => {
     const { graph } = await runNetwork(aws(), network(2, V5));
     const ud = userDataOf(graph);
     assert.ok(ud.includes(`'${derived}'`), "the derived public key is in user data");
     assert.ok(!ud.includes("PRIVATE KEY"), "no private key in user data");
-    const raw = graph.named("testnet-node1-server").inputs.userData as { secret?: boolean };
+    const raw = graph.named("testnet-node1-server-host").inputs.userData as { secret?: boolean };
     assert.notEqual(raw?.secret, true, "user data is not a secret: a public key is not one");
     // Installed before user data waits for the ledger, so a node whose ledger never attaches is still reached.
     assert.ok(ud.indexOf("authorized_keys") < ud.indexOf("until [ -e"), "authorized_keys first");
@@ -230,8 +240,8 @@ describe("defect 4: user data installs the SSH key and lets the SSH user run doc
     // The platform installs what it says.
     const given = await runNetwork(aws({ sshPrivateKey: encrypted, sshPublicKey: other }), network(2, V5));
     assert.ok(userDataOf(given.graph).includes(`'${other}'`));
-    const none = await runNetwork(aws({ sshPrivateKey: undefined }), network(2, V5));
-    assert.doesNotMatch(userDataOf(none.graph), /authorized_keys/);
+    // Without a key (the platform then refuses to deploy: every start runs over SSH) user data installs none.
+    assert.doesNotMatch(renderUserData({ ...BOOT_ARGS, sshAuthorizedKey: undefined }), /authorized_keys/);
   });
 
   test("sshPublicKey, profile and accountId are checked with the other settings", () => {

@@ -117,8 +117,11 @@ describe("MobileCoin facts and scripts, plainly", () => {
   });
   test("AWS scripts: stop flushes, migrate runs the format migration then the release's own, the gate adds and removes its rule", () => {
     assert.match(stopScript(), /\nsync$/);
-    const m = migrateScript("img:1", ["step one"]).split("\n");
-    assert.deepEqual(m.slice(2), [
+    const m = migrateScript("img:1", ["step one"], "e5".repeat(32)).split("\n");
+    // The image prepare pulled and checked is used as it is; only a host without it pulls it, and checks it.
+    assert.equal(m[1], "if ! docker image inspect 'img:1' >/dev/null 2>&1; then");
+    assert.ok(m.includes("docker pull 'img:1' >&2") && m.some((l) => l.includes("e5".repeat(32))));
+    assert.deepEqual(m.slice(-2), [
       "docker run --rm -v /ledger:/ledger 'img:1' mc-ledger-migration --ledger-db /ledger",
       "docker run --rm -v /ledger:/ledger 'img:1' /bin/sh -c 'step one'",
     ]);

@@ -4,7 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { awsArgsProblems, awsPlatformArgs, networkJson, renderUserData } from "../../components/aws";
+import {
+  awsArgsProblems,
+  awsPlatformArgs,
+  networkJson,
+  renderServerScript,
+  renderUserData,
+} from "../../components/aws";
 import { kubernetesArgsProblems, kubeName } from "../../components/kubernetes";
 import { NetworkSpec, networkProblems, validateNetwork } from "../../components/network";
 import { Deployed, planUpgrade } from "../../components/plan";
@@ -198,7 +204,7 @@ describe("Kubernetes settings (flagday:kubernetes)", () => {
   });
 });
 
-describe("AWS boot script", () => {
+describe("AWS boot script and server script", () => {
   const args = {
     ...BOOT_ARGS,
     peers: [
@@ -208,7 +214,13 @@ describe("AWS boot script", () => {
     generation: "u1-upgrade-v5.2.3-to-v6.0.0-39e3f319",
   };
   const script = renderUserData(args);
-  test("runs the release's container with the three ports, three volumes and the consensus settings", () => {
+  const server = renderServerScript(args);
+  test("the host's boot script holds nothing of the release: an enclave change never replaces the instance", () => {
+    assert.doesNotMatch(script, /node_hw|docker run|docker pull|39e3f319|MC_CHAIN_ID/);
+    const other: typeof args = { ...args, image: "other:v7", generation: "u2-other" };
+    assert.equal(script, renderUserData(other));
+  });
+  test("the server script runs the release's container with the three ports, three volumes and the consensus settings", () => {
     for (const s of [
       "-p 3223:3223",
       "-p 8443:8443",
@@ -221,7 +233,7 @@ describe("AWS boot script", () => {
       "MC_BLOCK_VERSION=4",
       "'mobilecoin/node_hw:v6.0.0-test'",
     ]) {
-      assert.ok(script.includes(s), `boot script lacks ${s}`);
+      assert.ok(server.includes(s), `server script lacks ${s}`);
     }
   });
   test("reads the signer key at boot from its ARN and never formats a volume that has a filesystem", () => {

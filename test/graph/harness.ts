@@ -37,6 +37,8 @@ export interface CapturedResource {
   readonly ignoreChanges: readonly string[];
   readonly protect: boolean;
   readonly retainOnDelete: boolean;
+  /** The aliases the registration names (old names it takes over), as the SDK sends them (URNs or alias specs). */
+  readonly aliases: readonly unknown[];
   /** Inputs with secrets as `{ secret: true, value }` and unknowns as `undefined`. */
   readonly inputs: Readonly<Record<string, unknown>>;
 }
@@ -134,6 +136,11 @@ class RecordingMonitor extends MockMonitor {
       ignoreChanges: [...req.getIgnorechangesList()],
       protect: req.getProtect() === true,
       retainOnDelete: req.getRetainondelete() === true,
+      aliases: [
+        ...(req.getAliasurnsList?.() ?? []),
+        // eslint-disable-next-line @typescript-eslint/no-explicit-any
+        ...(req.getAliasesList?.() ?? []).map((a: any) => a.toObject()),
+      ],
       inputs,
     });
     return super.registerResource(req, callback);
