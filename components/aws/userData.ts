@@ -103,6 +103,8 @@ export interface ServerArgs {
   readonly tokensConfigDigest: string;
   /** The transition this server starts in: part of the script so that every transition restarts the node. */
   readonly generation: string;
+  /** Where the node's config is written (user data makes it the SSH user's). @default CONFIG_DIR */
+  readonly configDir?: string;
 }
 
 /** Everything a node's instance runs: its host's user data and its server script. */
@@ -329,7 +331,8 @@ mkdir -p /var/lib/mobilecoin/sealed
 export function renderServerScript(a: ServerArgs): string {
   const sgx = sgxDockerArgs(a.sgxMode);
   const node = a.node ?? "the node";
-  const tokens = `${CONFIG_DIR}/tokens.signed.json`;
+  const config = a.configDir ?? CONFIG_DIR;
+  const tokens = `${config}/tokens.signed.json`;
   return `set -eu
 # flagday generation: ${a.generation}
 # The host's user data (ledger mounted, signer key read, config folder) finished.
@@ -339,13 +342,13 @@ if [ "$booted" = 1 ]; then
   echo "flagday: ${node}: the user data of $(hostname) failed (see /var/log/cloud-init-output.log there): nothing was started" >&2; exit 1
 fi
 mountpoint -q ${LEDGER_PATH} || { echo "flagday: ${node}: ${LEDGER_PATH} is not mounted on $(hostname): not starting a node on the root disk" >&2; exit 1; }
-[ -w ${CONFIG_DIR} ] || { echo "flagday: ${node}: ${CONFIG_DIR} on $(hostname) is not writable for $(id -un): its user data predates this flagday; replace its instance outside a flag day" >&2; exit 1; }
+[ -w ${config} ] || { echo "flagday: ${node}: ${config} on $(hostname) is not writable for $(id -un): its user data predates this flagday; replace its instance outside a flag day" >&2; exit 1; }
 
 export AWS_DEFAULT_REGION=${q(a.region)}
 aws s3 cp --only-show-errors ${q(a.tokensConfigUri)} ${tokens}.new
 echo ${q(`${a.tokensConfigDigest}  ${tokens}.new`)} | sha256sum -c - >/dev/null
 mv -f ${tokens}.new ${tokens}
-cat > ${CONFIG_DIR}/network.json <<'NETWORK_JSON'
+cat > ${config}/network.json <<'NETWORK_JSON'
 ${networkJson(a)}
 NETWORK_JSON
 
@@ -361,7 +364,7 @@ done
 # The key reaches consensus-service from a read-only file, never through docker's environment (signerKeyWrapper).
 docker run -d --name ${CONTAINER} --restart unless-stopped \\
 ${sgx.length > 0 ? `  ${sgx.join(" ")} \\\n` : ""}  -p ${CLIENT_PORT}:${CLIENT_PORT} -p ${PEER_PORT}:${PEER_PORT} -p ${ADMIN_PORT}:${ADMIN_PORT} \\
-  -v ${CONFIG_DIR}:/config:ro -v /var/lib/mobilecoin/sealed:/sealed -v ${LEDGER_PATH}:${LEDGER_PATH} \\
+  -v ${config}:/config:ro -v /var/lib/mobilecoin/sealed:/sealed -v ${LEDGER_PATH}:${LEDGER_PATH} \\
   --mount type=bind,source=${SIGNER_KEY_FILE},target=${SIGNER_KEY_IN_CONTAINER},readonly \\
   -e MC_CHAIN_ID=${q(a.chainId)} -e MC_BLOCK_VERSION=${a.blockVersion} -e RUST_LOG=${q(a.logLevel)} \\
   ${q(a.image)} \\

@@ -6,12 +6,13 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import * as aws from "../../components/aws";
 import * as userData from "../../components/aws/userData";
-import { stopScript } from "../../components/aws/scripts";
+import { onNode, sshStepScript, stopScript } from "../../components/aws/scripts";
 import { nodeImage } from "../../components/mobilecoin";
 import { networkProblems } from "../../components/network";
 import { CONSENSUS_FIELDS, EnclaveRelease, releaseProblems } from "../../components/release";
@@ -410,5 +411,169 @@ describe("defect 7: the signer key never reaches the container's config", () => 
     });
     assert.notEqual(r.status, 0);
     assert.doesNotMatch(r.stdout, /started/);
+  });
+});
+
+describe("the start step swaps the release's containers on the running host", () => {
+  /** docker as the server script sees it: the image in $STATE/image, containers in $STATE/exists. */
+  const DOCKER = `
+set -u
+echo "docker $*" >> "$STATE/calls"
+case "$1" in
+  image) [ -e "$STATE/image" ] ;;
+  pull) touch "$STATE/image" ;;
+  run) if [ "$2" = --rm ]; then echo "$ENCLAVE_SHA  /enclave"; else echo 0123abcd; fi ;;
+  ps) ls "$STATE/exists" ;;
+  rm) shift; [ "$1" = -f ] && shift; for c in "$@"; do rm -f "$STATE/exists/$c"; done ;;
+  *) echo "unexpected docker $*" >&2; exit 2 ;;
+esac`;
+  const TOKENS = '{"tokens":[]}\n';
+  const tokensDigest = createHash("sha256").update(TOKENS).digest("hex");
+  function start(
+    o: {
+      prepared?: boolean;
+      enclaveSha?: string;
+      cloudInit?: number;
+      mounted?: boolean;
+      digest?: string;
+    } = {},
+  ) {
+    const state = tmp();
+    const config = join(state, "config");
+    for (const d of ["exists", "config"]) mkdirSync(join(state, d), { recursive: true });
+    for (const c of ["mc-consensus", "mc-consensus-admin"]) writeFileSync(join(state, "exists", c), "");
+    if (o.prepared ?? true) writeFileSync(join(state, "image"), "");
+    writeFileSync(join(state, "calls"), "");
+    writeFileSync(join(state, "tokens.json"), TOKENS);
+    const path = bin({
+      docker: DOCKER,
+      "cloud-init": `exit ${o.cloudInit ?? 0}`,
+      mountpoint: `exit ${o.mounted === false ? 1 : 0}`,
+      aws: `[ "$1 $2" = "s3 cp" ] && cp "$STATE/tokens.json" "$5"`,
+    });
+    const script = onNode(
+      userData.renderServerScript({
+        ...BOOT,
+        node: "node1",
+        configDir: config,
+        tokensConfigDigest: o.digest ?? tokensDigest,
+      }),
+    );
+    const r = run("sh", script, path, { STATE: state, ENCLAVE_SHA: o.enclaveSha ?? BOOT.enclaveSha256 });
+    const calls = readFileSync(join(state, "calls"), "utf8").split("\n").filter(Boolean);
+    return { ...r, calls, config };
+  }
+  const runs = (calls: string[]) => calls.filter((c) => c.startsWith("docker run -d"));
+
+  test("with the image prepare pulled: no pull, the old containers removed, then the release's two started", () => {
+    const r = start();
+    assert.equal(r.code, 0, r.err);
+    assert.ok(!r.calls.some((c) => c.startsWith("docker pull")), r.calls.join("\n"));
+    const removed = r.calls.findIndex((c) => c.startsWith("docker rm -f mc-consensus"));
+    const first = r.calls.findIndex((c) => c.startsWith("docker run -d"));
+    assert.ok(removed >= 0 && removed < first, r.calls.join("\n"));
+    assert.equal(runs(r.calls).length, 2);
+    assert.match(runs(r.calls)[0], /--name mc-consensus .*'?mobilecoin\/node_hw:v6\.0\.0-test/);
+    const json = JSON.parse(readFileSync(join(r.config, "network.json"), "utf8"));
+    assert.deepEqual(json.quorum_set.members, [{ type: "Node", args: "10.0.0.6:8443" }]);
+    assert.equal(readFileSync(join(r.config, "tokens.signed.json"), "utf8"), TOKENS);
+    assert.match(r.out, /node1: mobilecoin\/node_hw:v6\.0\.0-test started/);
+  });
+  test("without it (prepare did not run here): pulled, and its enclave checked before anything starts", () => {
+    const r = start({ prepared: false });
+    assert.equal(r.code, 0, r.err);
+    const pull = r.calls.findIndex((c) => c.startsWith("docker pull"));
+    const check = r.calls.findIndex((c) => c.startsWith("docker run --rm --entrypoint sha256sum"));
+    assert.ok(pull >= 0 && pull < check && check < r.calls.findIndex((c) => c.startsWith("docker run -d")));
+    const wrong = start({ prepared: false, enclaveSha: "00".repeat(32) });
+    assert.notEqual(wrong.code, 0);
+    assert.match(
+      wrong.err,
+      new RegExp(`has sha256 ${"00".repeat(32)}, not the release's ${BOOT.enclaveSha256}`),
+    );
+    assert.deepEqual(runs(wrong.calls), []);
+    assert.ok(
+      !wrong.calls.some((c) => c.startsWith("docker rm")),
+      "the old containers are left as they were",
+    );
+  });
+  test("a host whose user data failed, or whose ledger is not mounted, starts nothing", () => {
+    const failed = start({ cloudInit: 1 });
+    assert.notEqual(failed.code, 0);
+    assert.match(
+      failed.err,
+      /node1: the user data of .* failed \(see \/var\/log\/cloud-init-output\.log there\)/,
+    );
+    assert.deepEqual(failed.calls, []);
+    const recoverable = start({ cloudInit: 2 });
+    assert.equal(
+      recoverable.code,
+      0,
+      "cloud-init's exit 2 (recoverable errors, e.g. deprecated keys) is not a failure",
+    );
+    const unmounted = start({ mounted: false });
+    assert.notEqual(unmounted.code, 0);
+    assert.match(unmounted.err, /\/ledger is not mounted .*not starting a node on the root disk/);
+    assert.deepEqual(unmounted.calls, []);
+  });
+  test("a tokens config that is not the release's digest starts nothing and replaces no config", () => {
+    const r = start({ digest: "11".repeat(32) });
+    assert.notEqual(r.code, 0);
+    assert.deepEqual(r.calls, []);
+    assert.ok(!existsSync(join(r.config, "tokens.signed.json")));
+  });
+});
+
+describe("an SSH step waits for a booting host", () => {
+  /** ssh that cannot connect (255) for the first $FAILS calls, then runs the remote script. */
+  const SSH = `n=$(cat "$STATE/ssh" 2>/dev/null || echo 0); n=$((n + 1)); echo "$n" > "$STATE/ssh"
+if [ "$n" -le "\${FAILS:-0}" ]; then cat >/dev/null; exit 255; fi
+sh -s`;
+  function step(fails: number, instanceState: string, connectWaitSeconds?: number) {
+    const state = tmp();
+    const path = bin({
+      ssh: SSH,
+      sleep: "exit 0",
+      aws: `case "$2" in describe-network-interfaces) echo i-0123 ;; describe-instances) echo "$INSTANCE_STATE" ;; esac`,
+    });
+    const script = sshStepScript({
+      node: "node1",
+      host: "10.0.0.5",
+      user: "ubuntu",
+      eniId: "eni-0123",
+      cli: { region: "us-west-2" },
+      remote: "echo on-node",
+      noInstance: { fail: "its host instance does not run" },
+      ...(connectWaitSeconds !== undefined ? { connectWaitSeconds } : {}),
+    });
+    const r = run("sh", script, path, {
+      STATE: state,
+      FAILS: String(fails),
+      INSTANCE_STATE: instanceState,
+      FLAGDAY_SSH_KEY: "not a real key",
+    });
+    return { ...r, attempts: Number(readFileSync(join(state, "ssh"), "utf8")) };
+  }
+  test("a pending or running instance is tried again until SSH answers", () => {
+    const r = step(2, "pending", 600);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.attempts, 3);
+    assert.match(r.out, /on-node/);
+    assert.match(
+      r.err,
+      /node1: i-0123 is pending and SSH to ubuntu@10\.0\.0\.5 does not answer yet: trying again/,
+    );
+  });
+  test("a stopped instance is not waited for: the step fails at once with the node's way out", () => {
+    const r = step(5, "stopped", 600);
+    assert.notEqual(r.code, 0);
+    assert.equal(r.attempts, 1);
+    assert.match(r.err, /node1: its host instance does not run \(its instance i-0123 is stopped\)/);
+  });
+  test("without a wait (stop, pre-flight) SSH is tried once", () => {
+    const r = step(1, "running");
+    assert.notEqual(r.code, 0);
+    assert.equal(r.attempts, 1);
+    assert.match(r.err, /instance i-0123 \(running\) holds eni-0123, but SSH to ubuntu@10\.0\.0\.5 fails/);
   });
 });
