@@ -184,7 +184,7 @@ export const STAGE_TEXT: Record<StageName, StageText> = {
       "Not in the fault matrix. Ingress closed, all stopped, the snapshot holds the ledger as it was. Fix, `up` again.",
   },
   start: {
-    runs: "replacement instance / Deployment / process on the target release",
+    runs: "the target release's containers on the node's running instance (AWS) / Deployment / process",
     checks: "the node answers, synced, on the expected MRENCLAVE (`flagday healthy`)",
     ifItFails:
       "Not in the fault matrix. Ingress closed. A node that came up wrong is replaced with " +

@@ -64,12 +64,13 @@ export interface AwsPlatformArgs {
   readonly instanceType?: string;
   /**
    * ARN of a Capacity Reservation group (AWS Resource Groups, `arn:aws:resource-groups:<region>:<account>:group/…`)
-   * every node's instance targets. A replacement instance starts only after the old one is terminated (the ENI
-   * and the ledger volume attach to one instance at a time), so with no free capacity in its zone a node would
-   * have no server in the middle of a flag day. For the window, put `targeted` On-Demand Capacity Reservations
-   * in the group, one per instance type and zone, as many instances as nodes there, ending at the window's end:
-   * the running instances move into them, and each replacement takes the place its old instance frees. Outside
-   * a window the group may be empty: instances then run as plain On-Demand (EC2 falls back when no reservation
+   * every node's instance targets. A node's instance (its host) is replaced only when the host changes (AMI,
+   * instance type, SSH key, a ledger restored by a rollback; an enclave change swaps containers on it), and the
+   * replacement starts only after the old one is terminated (the ENI and the ledger volume attach to one
+   * instance at a time), so with no free capacity in its zone the node would have no host meanwhile. Before
+   * such a change or a rollback window, put `targeted` On-Demand Capacity Reservations in the group, one per
+   * instance type and zone, as many instances as nodes there: the running instances move into them, and each
+   * replacement takes the place its old instance frees. Otherwise the group may be empty: instances then run as plain On-Demand (EC2 falls back when no reservation
    * in a targeted group matches). @default none (instances run On-Demand, in any open reservation that matches)
    */
   readonly capacityReservationGroupArn?: string;

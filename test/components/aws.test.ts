@@ -244,6 +244,26 @@ describe("AWS platform under mocks", async () => {
     }
   });
 
+  test("prepare: the image pulled and checked on the host the release then starts on, which the flag day keeps", () => {
+    const reject = g.named("testnet-u1-ingress-reject");
+    for (const n of [1, 2, 3, 4, 5]) {
+      const pull = g.named(`testnet-u1-node${n}-pull`);
+      const server = g.named(`testnet-node${n}-server`);
+      assert.ok(g.dependsOn(reject, pull), `node${n}: pulled before the ingress closes`);
+      assert.ok(!g.dependsOn(pull, reject), `node${n}: the pull waits for nothing of the window`);
+      assert.ok(g.dependsOn(server, pull), `node${n}: the release starts after its image is on the host`);
+      const ip = String((inputsOf(pull).connection as { host: string }).host);
+      assert.match(String(inputsOf(pull).create), /docker pull 'mobilecoin\/node_hw:v6\.0\.0-test'/);
+      // The same address the server step runs on: the node's ENI, held by the one host.
+      assert.ok(String(inputsOf(server).create).includes(`'ubuntu@${ip}' sh -s`), `node${n}: same host`);
+      assert.ok(g.dependsOn(server, g.named(`testnet-u1-node${n}-migrate`)));
+      // The host itself is the first deployment's, untouched: nothing boots in the window.
+      const host = g.named(`testnet-node${n}-server-host`);
+      assert.equal(host.id, runs.initial.graph.named(`testnet-node${n}-server-host`).id);
+      assert.equal(stableJson(host.inputs), stableJson(runs.initial.graph.named(host.name).inputs));
+    }
+  });
+
   test("a flag day from v6.0.1 (no state file) says the snapshot holds the ledger only", async () => {
     const v601 = { ...V6, version: "v6.0.1", mrenclave: "c3".repeat(32) };
     const v7 = { ...V6, version: "v7.0.0", mrenclave: "d4".repeat(32) };
