@@ -191,34 +191,53 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
    * A step on a node over the system's ssh, run from the operator's machine (sshStepScript): unlike
    * remote.Command it can ask EC2 what it means when SSH cannot connect, with the key only in its environment.
    */
+  /**
+   * The text of a step run on a node over the system's ssh from the operator's machine (sshStepScript): unlike
+   * remote.Command it can ask EC2 what it means when SSH cannot connect, with the key only in its environment.
+   */
+  const sshScript = (
+    network: NetworkSpec,
+    node: NodeHandle,
+    remoteScript: pulumi.Input<string>,
+    noInstance: SshStepArgs["noInstance"],
+    more: { readonly before?: pulumi.Input<string>; readonly connectWaitSeconds?: number } = {},
+  ): pulumi.Output<string> => {
+    const s = stateOf(network, node);
+    return pulumi
+      .all([s.eni.privateIp, s.eni.id, remoteScript, more.before ?? ""])
+      .apply(([host, eniId, remoteText, first]) =>
+        [
+          ...(first ? [first] : []),
+          sshStepScript({
+            node: node.spec.name,
+            host,
+            user: args.sshUser ?? "ubuntu",
+            eniId,
+            cli,
+            remote: remoteText,
+            noInstance,
+            ...(more.connectWaitSeconds ? { connectWaitSeconds: more.connectWaitSeconds } : {}),
+          }),
+        ].join("\n"),
+      );
+  };
+  /** A transition's step on a node over SSH (sshScript), once per transition. */
   const sshStep = (
     step: NodeStepArgs,
     remoteScript: string,
     noInstance: SshStepArgs["noInstance"],
     opts: pulumi.CustomResourceOptions,
     before?: pulumi.Input<string>,
-  ): Step => {
-    const s = stateOf(step.network, step.node);
-    const script = pulumi.all([s.eni.privateIp, s.eni.id, before ?? ""]).apply(([host, eniId, first]) =>
-      [
-        ...(first ? [first] : []),
-        sshStepScript({
-          node: step.node.spec.name,
-          host,
-          user: args.sshUser ?? "ubuntu",
-          eniId,
-          cli,
-          remote: remoteScript,
-          noInstance,
-        }),
-      ].join("\n"),
-    );
-    return operatorCommand(
+  ): Step =>
+    operatorCommand(
       step.name,
-      { create: script, triggers: [step.transition.id], environment: { [SSH_KEY_ENV]: sshKey() } },
+      {
+        create: sshScript(step.network, step.node, remoteScript, noInstance, { before }),
+        triggers: [step.transition.id],
+        environment: { [SSH_KEY_ENV]: sshKey() },
+      },
       opts,
     );
-  };
 
   const remote = (
     name: string,
@@ -431,40 +450,25 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
             }),
           ),
         );
-        const onHost = (
-          remoteScript: pulumi.Input<string>,
-          noInstance: SshStepArgs["noInstance"],
-          wait = 0,
-        ) =>
-          pulumi.all([s.eni.privateIp, s.eni.id, remoteScript]).apply(([ip, eniId, remoteText]) =>
-            sshStepScript({
-              node: node.spec.name,
-              host: ip,
-              user: sshUser,
-              eniId,
-              cli,
-              remote: remoteText,
-              noInstance,
-              connectWaitSeconds: wait,
-            }),
-          );
         // The node's server as the orchestration sees it: the release's containers on the host. Any change of
         // what it runs (release, generation, a setting, a peer's address, a new host) replaces it, old first:
         // its delete removes the old containers.
-        const create = onHost(
+        const create = sshScript(
+          network,
+          node,
           serverScript,
           {
             fail:
               "its host instance does not run, so the release cannot start there: bring the node back (a " +
               "pulumi up outside a flag day replaces its host), then run pulumi up again",
           },
-          timeouts.instanceMinutes * 60,
+          { connectWaitSeconds: timeouts.instanceMinutes * 60 },
         );
         return operatorCommand(
           name,
           {
             create,
-            delete: onHost(onNode(removeContainersScript()), {
+            delete: sshScript(network, node, onNode(removeContainersScript()), {
               ok: "nothing runs there, so nothing is left to remove",
             }),
             triggers: [create, host.id],
@@ -474,10 +478,6 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
         );
       },
 
-      // Before the ingress closes, on every node: the aws CLI acts on the stack's account, and the node takes
-      // the SSH key and runs docker for the SSH user (and has its ledger mounted, when the sequence migrates on
-      // it). A node with no running instance passes only when the sequence needs none on it (a restore: stop
-      // counts it as stopped, and restore and start act through EC2).
       // Prepare (clients still served): a warm snapshot of the live ledger volume, so the window's is incremental.
       "warm-snapshot": (step, opts) => {
         const s = stateOf(step.network, step.node);
@@ -532,6 +532,10 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
         );
       },
 
+      // Before the ingress closes, on every node: the aws CLI acts on the stack's account, and the node takes
+      // the SSH key and runs docker for the SSH user (and has its ledger mounted, when the sequence migrates on
+      // it). A node with no running instance passes only when the sequence needs none on it (a restore: stop
+      // counts it as stopped, and restore and start act through EC2).
       preflight: (step, opts) => {
         const migrates =
           sequenceHas(step.transition.sequence, "migrate") ||
