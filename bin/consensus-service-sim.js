@@ -72,6 +72,20 @@ function load() {
   }
 }
 
+/**
+ * `stop --dir <dir>` of a node that is not running (no pid file), answered without loading the simulator: a flag
+ * day's start step runs it on every node at once for the server it replaces, whose stop step already stopped
+ * it. Prints and exits as the simulator's own `stop` does then; anything else goes to the simulator.
+ */
+function stoppedAlready(argv) {
+  const dir = argv.length === 3 && argv[0] === "stop" && argv[1] === "--dir" ? argv[2] : undefined;
+  if (!dir || fs.existsSync(path.join(path.resolve(dir), "node.pid"))) return false;
+  console.log(`consensus-service-sim ${path.basename(path.resolve(dir))}: already stopped`);
+  return true;
+}
+
+if (stoppedAlready(process.argv.slice(2))) process.exit(0);
+
 load()
   .main(process.argv.slice(2))
   .then(

@@ -1,3 +1,4 @@
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 
 /**
@@ -35,94 +36,46 @@ interface Inputs {
   logFile?: string;
 }
 
-// Everything the provider uses is required inside its methods: Pulumi serializes these functions into the
-// dynamic provider's process, and builtin modules are the only safe captures.
+/** The provider's code (plain JavaScript, loaded by the provider's process). */
+const PROVIDER_MODULE = path.join(__dirname, "commandProvider.js");
+
+/**
+ * Pulumi serializes a dynamic provider into every resource's state (`__provider`, in its inputs and again in
+ * its outputs), and the engine rewrites the whole state file after each step. Serialized whole (4.9 kB), this
+ * provider made up about two thirds of a 10-node network's state (1.6 MB after a flag day), and every step of the
+ * window waited for those checkpoints. So what is serialized is four one-line methods that load its code from
+ * the checkout (commandProvider.js). Builtin modules and this path are the only captures. A resource made before
+ * the checkout moved finds the module in the checkout the provider runs in (its working directory is the
+ * program's folder, stacks/, inside the checkout).
+ */
 export const localCommandProvider: pulumi.dynamic.ResourceProvider = {
-  async diff(_id: string, olds: Inputs, news: Inputs): Promise<pulumi.dynamic.DiffResult> {
-    const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
-    const replaces = same(olds.triggers, news.triggers) ? [] : ["triggers"];
-    const fields = ["create", "update", "delete", "dir", "logFile"] as const;
-    const changed: string[] = fields.filter((f) => !same(olds[f], news[f]));
-    // The environment may hold secrets, so the state keeps only its digest: compare digests.
-    const oldDigest =
-      (olds as { environmentDigest?: string }).environmentDigest ?? environmentDigest(undefined);
-    if (oldDigest !== environmentDigest(news.environment)) {
-      changed.push("environment");
-    }
-    return {
-      changes: replaces.length > 0 || changed.length > 0,
-      replaces,
-      deleteBeforeReplace: false,
-    };
-  },
-
-  async create(inputs: Inputs): Promise<pulumi.dynamic.CreateResult> {
-    const run = await runShell(inputs.create, inputs);
-    return { id: require("crypto").randomBytes(8).toString("hex"), outs: outputsOf(inputs, run) };
-  },
-
-  async update(
-    _id: string,
-    olds: Inputs & { stdout?: string; stderr?: string },
-    news: Inputs,
-  ): Promise<pulumi.dynamic.UpdateResult> {
-    if (news.update === undefined) return { outs: outputsOf(news, await runShell(news.create, news)) };
-    // With an explicit `update`, the step's record stays what `create` printed (a snapshot id, a height).
-    await runShell(news.update, news);
-    return { outs: outputsOf(news, { stdout: olds.stdout ?? "", stderr: olds.stderr ?? "" }) };
-  },
-
-  async delete(_id: string, olds: Inputs): Promise<void> {
-    if (olds.delete) await runShell(olds.delete, olds);
-  },
+  diff: (id: string, olds: Inputs, news: Inputs) => providerModule().diff(id, olds, news),
+  create: (inputs: Inputs) => providerModule().create(inputs),
+  update: (id: string, olds: Inputs, news: Inputs) => providerModule().update(id, olds, news),
+  delete: (id: string, olds: Inputs) => providerModule().delete(id, olds),
 };
 
-function outputsOf(inputs: Inputs, run: { stdout: string; stderr: string }) {
-  const { environment, ...rest } = inputs;
-  return {
-    ...rest,
-    environmentDigest: environmentDigest(environment),
-    stdout: run.stdout,
-    stderr: run.stderr,
-  };
-}
-
-/** A digest of the environment, kept instead of its (possibly secret) values, to notice a change. */
-function environmentDigest(environment: Record<string, string> | undefined): string {
-  const entries = Object.entries(environment ?? {}).sort(([a], [b]) => a.localeCompare(b));
-  return require("crypto").createHash("sha256").update(JSON.stringify(entries)).digest("hex");
-}
-
-function runShell(command: string, inputs: Inputs): Promise<{ stdout: string; stderr: string }> {
-  const { spawn } = require("child_process");
-  const fs = require("fs");
-  return new Promise((resolve, reject) => {
-    const child = spawn("bash", ["-c", command], {
-      cwd: inputs.dir || process.cwd(),
-      env: { ...process.env, ...(inputs.environment ?? {}) },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    const log = inputs.logFile ? fs.createWriteStream(inputs.logFile, { flags: "a" }) : undefined;
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d;
-      log?.write(d);
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d;
-      log?.write(d);
-    });
-    child.on("error", (e: Error) => reject(e));
-    child.on("close", (code: number | null, signal: string | null) => {
-      log?.end();
-      if (code === 0) return resolve({ stdout: stdout.trim(), stderr: stderr.trim() });
-      const tail = (stderr.trim() || stdout.trim()).split("\n").slice(-15).join("\n");
-      reject(
-        new Error(`command failed (${signal ? `signal ${signal}` : `exit ${code}`}): ${command}\n${tail}`),
-      );
-    });
-  });
+function providerModule(): Required<pulumi.dynamic.ResourceProvider> {
+  try {
+    return require(PROVIDER_MODULE);
+  } catch (e) {
+    if ((e as { code?: string }).code !== "MODULE_NOT_FOUND") throw e;
+    const path = require("path");
+    for (let dir = process.cwd(); ; dir = path.dirname(dir)) {
+      try {
+        return require(path.join(dir, "components", "local", "commandProvider.js"));
+      } catch (again) {
+        if ((again as { code?: string }).code !== "MODULE_NOT_FOUND") throw again;
+        if (dir === path.dirname(dir)) {
+          throw new Error(
+            `flagday: the local command provider's code is not at ${PROVIDER_MODULE} (the checkout that made ` +
+              `this resource moved or is gone), nor in components/local/commandProvider.js above ` +
+              `${process.cwd()}: run pulumi from a flagday checkout's stacks/ folder.`,
+          );
+        }
+      }
+    }
+  }
 }
 
 export class LocalCommand extends pulumi.dynamic.Resource {

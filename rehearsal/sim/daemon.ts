@@ -4,7 +4,7 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { isAlive, livePid, sleep } from "./util";
+import { isAlive, livePid, READY_FD_ENV, sleep } from "./util";
 
 /** The program a daemon runs: the bin that started this one (it sets FLAGDAY_SIM_BIN; run from a bundle,
  * __dirname is the bundle's), else the checkout's. */
@@ -37,16 +37,30 @@ export async function startDaemon(o: StartOptions): Promise<number> {
   }
   fs.mkdirSync(path.dirname(o.logFile), { recursive: true });
   const fd = fs.openSync(o.logFile, "a");
+  // fd 3: a pipe the child writes one line to once it listens (util.ts signalReady), or closes by exiting.
   const child = spawn(process.execPath, [SIM_BIN, ...o.runArgs], {
     detached: true,
-    stdio: ["ignore", fd, fd],
-    env: process.env,
+    stdio: ["ignore", fd, fd, "pipe"],
+    env: { ...process.env, [READY_FD_ENV]: "3" },
   });
   fs.closeSync(fd);
   let exited: number | null | undefined;
+  let wake: () => void = () => undefined;
   child.once("exit", (code, sig) => {
     exited = code ?? (sig ? 128 : 1);
+    wake();
   });
+  // Until the child says it listens (or exits), readiness is checked only now and then: polling every 50 ms
+  // while the child loads spends CPU that ten nodes starting at once on a small machine need for loading.
+  let signalled = false;
+  const pipe = child.stdio[3];
+  const onSignal = () => {
+    signalled = true;
+    wake();
+  };
+  pipe?.once("data", onSignal);
+  pipe?.once("end", onSignal);
+  pipe?.on("error", onSignal);
   if (child.pid === undefined) {
     console.error(`${o.label}: failed to spawn`);
     return 1;
@@ -61,12 +75,21 @@ export async function startDaemon(o: StartOptions): Promise<number> {
       return 1;
     }
     if (await o.ready().catch(() => false)) {
+      pipe?.destroy();
       child.unref();
       console.log(`${o.label}: started (pid ${child.pid}), log ${o.logFile}`);
       return 0;
     }
-    await sleep(50);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, signalled ? 50 : 500);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    wake = () => undefined;
   }
+  pipe?.destroy();
   console.error(
     `${o.label}: not ready after ${o.timeoutMs ?? 20_000} ms; killing. Log tail:\n${tail(o.logFile)}`,
   );

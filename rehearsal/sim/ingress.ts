@@ -11,7 +11,7 @@ import * as http from "node:http";
 import * as net from "node:net";
 import * as path from "node:path";
 import type { IngressConfig } from "../../components/local/simConfig";
-import { handler, HttpError, type Logger, sendJson, writeFileAtomic } from "./util";
+import { handler, HttpError, type Logger, sendJson, signalReady, writeFileAtomic } from "./util";
 
 export type IngressStateName = "accept" | "reject";
 export interface IngressState {
@@ -157,6 +157,7 @@ export async function runIngress(cfg: IngressConfig, log: Logger): Promise<numbe
   }
   const pidFile = path.join(cfg.dir, "ingress.pid");
   fs.writeFileSync(pidFile, String(process.pid));
+  signalReady();
   await new Promise<void>((resolve) => {
     process.once("SIGTERM", () => resolve());
     process.once("SIGINT", () => resolve());

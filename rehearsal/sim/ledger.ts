@@ -16,7 +16,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { open, type RootDatabase } from "lmdb";
+import type { RootDatabase } from "lmdb";
 
 export const KNOWN_LEDGER_FORMATS = [1, 2] as const;
 export const LATEST_LEDGER_FORMAT = 2;
@@ -148,6 +148,9 @@ interface Header2 {
 }
 
 function openEnv(dir: string): RootDatabase {
+  // Loaded here, not at the top: most runs of the simulator (start, stop, --help, the ingress) never open a
+  // ledger, and loading lmdb costs about as much CPU as the rest of the simulator's modules together.
+  const { open } = require("lmdb") as typeof import("lmdb");
   // A directory path without an extension: lmdb creates <dir>/data.mdb and <dir>/lock.mdb.
   return open({ path: dir, encoding: "json", compression: false });
 }

@@ -28,6 +28,7 @@ import {
   requestJson,
   sendJson,
   sendText,
+  signalReady,
   writeFileAtomic,
 } from "./util";
 
@@ -698,6 +699,7 @@ export async function runNode(cfg: NodeConfig, log: Logger): Promise<number> {
   }
   const pidFile = path.join(cfg.dir, "node.pid");
   fs.writeFileSync(pidFile, String(process.pid));
+  signalReady();
   await new Promise<void>((resolve) => {
     const onSig = (sig: string) => {
       log.info(`${sig} received, stopping`);

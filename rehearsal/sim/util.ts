@@ -1,7 +1,7 @@
 // Small shared helpers for consensus-service-sim: logger, JSON HTTP server helpers, pid files.
 
 import * as fs from "node:fs";
-import type * as http from "node:http";
+import * as http from "node:http";
 import type { LogLevel } from "../../components/local/simConfig";
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -83,8 +83,22 @@ export function handler(
   };
 }
 
-/** POST/GET JSON with a timeout. Returns status and parsed body (or text when not JSON). */
-export async function requestJson(
+/**
+ * Connections kept open between requests: a node asks each attested peer for its status every second or every
+ * slot, and a new TCP connection per request would cost more than the request. Idle sockets do not keep a
+ * process alive (the agent unrefs them), and the agent heeds the server's Keep-Alive timeout.
+ */
+const keepAlive = new http.Agent({ keepAlive: true });
+
+/** A kept-alive connection the server closed just as it was reused: the request never reached it. */
+const staleSocket = (req: http.ClientRequest, e: NodeJS.ErrnoException) =>
+  req.reusedSocket && (e.code === "ECONNRESET" || e.code === "EPIPE");
+
+/**
+ * POST/GET JSON with a timeout. Returns status and parsed body (or text when not JSON). Plain node:http rather
+ * than fetch: fetch loads undici, which costs each simulator process more CPU than all of its own modules.
+ */
+export function requestJson(
   url: string,
   opts: {
     method?: string;
@@ -94,22 +108,69 @@ export async function requestJson(
     signal?: AbortSignal;
   },
 ): Promise<{ status: number; body: unknown }> {
-  const signals = [AbortSignal.timeout(opts.timeoutMs ?? 2000)];
-  if (opts.signal) signals.push(opts.signal);
-  const res = await fetch(url, {
-    method: opts.method ?? (opts.body === undefined ? "GET" : "POST"),
-    headers: { "content-type": "application/json", ...(opts.headers ?? {}) },
-    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-    signal: AbortSignal.any(signals),
-  });
-  const text = await res.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    /* leave as text */
-  }
-  return { status: res.status, body };
+  const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+  const timeoutMs = opts.timeoutMs ?? 2000;
+  const attempt = (retry: boolean) =>
+    new Promise<{ status: number; body: unknown }>((resolve, reject) => {
+      if (opts.signal?.aborted) return reject(abortError(opts.signal));
+      const req = http.request(url, {
+        method: opts.method ?? (payload === undefined ? "GET" : "POST"),
+        agent: keepAlive,
+        headers: {
+          "content-type": "application/json",
+          ...(payload === undefined ? {} : { "content-length": Buffer.byteLength(payload) }),
+          ...(opts.headers ?? {}),
+        },
+      });
+      const timer = setTimeout(
+        () => req.destroy(new TimeoutError(`request to ${url} timed out after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      const onAbort = () => req.destroy(abortError(opts.signal!));
+      opts.signal?.addEventListener("abort", onAbort, { once: true });
+      let answered = false;
+      const done = () => {
+        clearTimeout(timer);
+        opts.signal?.removeEventListener("abort", onAbort);
+      };
+      req.on("error", (e: NodeJS.ErrnoException) => {
+        done();
+        if (retry && !answered && staleSocket(req, e)) attempt(false).then(resolve, reject);
+        else reject(e);
+      });
+      req.on("response", (res) => {
+        answered = true;
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", (e) => {
+          done();
+          reject(e);
+        });
+        res.on("end", () => {
+          done();
+          const text = Buffer.concat(chunks).toString("utf8");
+          let body: unknown = text;
+          try {
+            body = JSON.parse(text);
+          } catch {
+            /* leave as text */
+          }
+          resolve({ status: res.statusCode ?? 0, body });
+        });
+      });
+      req.end(payload);
+    });
+  return attempt(true);
+}
+
+class TimeoutError extends Error {
+  override name = "TimeoutError";
+}
+
+function abortError(signal: AbortSignal): Error {
+  const e = new Error(`request aborted${signal.reason instanceof Error ? `: ${signal.reason.message}` : ""}`);
+  e.name = "AbortError";
+  return e;
 }
 
 /** Is `pid` a live process? (Signal 0 probes without killing.) */
@@ -154,6 +215,30 @@ export function writeFileAtomic(file: string, text: string): void {
   const tmp = `${file}.tmp-${process.pid}`;
   fs.writeFileSync(tmp, text);
   fs.renameSync(tmp, file);
+}
+
+/** The environment variable naming the file descriptor a daemon's `run` reports readiness on (daemon.ts). */
+export const READY_FD_ENV = "FLAGDAY_SIM_READY_FD";
+
+/**
+ * Tells the `start` that spawned this process (if any) that it now listens: one line on the pipe it handed
+ * down, then the pipe is closed. The `start` still checks readiness over HTTP; this only spares it polling
+ * while the process loads.
+ */
+export function signalReady(): void {
+  const fd = Number(process.env[READY_FD_ENV]);
+  delete process.env[READY_FD_ENV];
+  if (!Number.isInteger(fd) || fd < 3) return;
+  try {
+    fs.writeSync(fd, "ready\n");
+  } catch {
+    /* the start is gone: it will not need the line */
+  }
+  try {
+    fs.closeSync(fd);
+  } catch {
+    /* already closed */
+  }
 }
 
 export function sleep(ms: number): Promise<void> {
