@@ -24,7 +24,7 @@ import {
   unsealedSnapshotProblem,
 } from "../platform";
 import { Transition } from "../plan";
-import { hasDistributionStateFile, releaseKey, sgxModeOf } from "../release";
+import { EnclaveRelease, hasDistributionStateFile, releaseKey, sgxModeOf } from "../release";
 import { sequenceHas } from "../stages";
 import {
   AwsPlatformArgs,
@@ -188,10 +188,6 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
     ));
 
   /**
-   * A step on a node over the system's ssh, run from the operator's machine (sshStepScript): unlike
-   * remote.Command it can ask EC2 what it means when SSH cannot connect, with the key only in its environment.
-   */
-  /**
    * The text of a step run on a node over the system's ssh from the operator's machine (sshStepScript): unlike
    * remote.Command it can ask EC2 what it means when SSH cannot connect, with the key only in its environment.
    */
@@ -269,6 +265,148 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
     "flagday:to": releaseKey(transition.to),
   });
 
+  /**
+   * A node's host: an instance on its ENI whose user data holds nothing of the release, and its ledger volume
+   * attached (the server step waits for the attachment). Replaced, old first, only when it changes itself.
+   */
+  const hostFor = (
+    name: string,
+    network: NetworkSpec,
+    node: NodeHandle,
+    opts: pulumi.CustomResourceOptions,
+  ) => {
+    const s = stateOf(network, node);
+    const settings = node.spec.settings ?? {};
+    const prefix = `${network.name}-${node.spec.name}`;
+    const ledger = s.restored ?? s.ledger;
+    const userData = pulumi.all([ledger.id, authorizedKey()]).apply(([volumeId, sshKeyLine]) =>
+      renderUserData({
+        region: args.region,
+        ledgerVolumeId: volumeId,
+        msgSignerKeyArn: args.msgSignerKeyArn.replace(/\{node\}/g, node.spec.name),
+        // The node's own ledger volume was created empty by node(); a restored one holds a snapshot.
+        ledgerCreatedEmpty: s.restored === undefined,
+        sshUser: args.sshUser ?? "ubuntu",
+        ...(sshKeyLine ? { sshAuthorizedKey: sshKeyLine } : {}),
+      }),
+    );
+    // Old instance first: the ENI and the ledger volume attach to one instance at a time, and a new enclave
+    // must never run beside the old one. (It was `<name>` when the instance ran the release: the alias
+    // replaces that one, old first, instead of launching a second instance on the same ENI.)
+    const host = new aws.ec2.Instance(
+      `${name}-host`,
+      {
+        region: args.region,
+        ami: String(settings.ami ?? args.ami),
+        instanceType: String(settings.instanceType ?? args.instanceType ?? "m5.2xlarge"),
+        iamInstanceProfile: args.iamInstanceProfile,
+        ...(args.keyName ? { keyName: args.keyName } : {}),
+        primaryNetworkInterface: { networkInterfaceId: s.eni.id },
+        metadataOptions: { httpTokens: "required" },
+        // The replacement starts only once the old instance is gone: a reservation group holds its place.
+        ...(args.capacityReservationGroupArn
+          ? {
+              capacityReservationSpecification: {
+                capacityReservationTarget: {
+                  capacityReservationResourceGroupArn: args.capacityReservationGroupArn,
+                },
+              },
+            }
+          : {}),
+        userData,
+        userDataReplaceOnChange: true,
+        tags: { ...baseTags(network, node.spec.name), Name: prefix, "flagday:role": "host" },
+      },
+      // An instance type change is an in-place stop/start for EC2; replacing instead keeps one rule: any
+      // change is a new host, which the rolling path's health check then waits for.
+      {
+        ...opts,
+        aliases: [...(opts.aliases ?? []), { name }],
+        deleteBeforeReplace: true,
+        replaceOnChanges: ["instanceType"],
+        customTimeouts: {
+          create: minutes(timeouts.instanceMinutes),
+          delete: minutes(timeouts.instanceMinutes),
+        },
+      },
+    );
+    // The host has its ledger only once this exists: the server step waits for it.
+    const attachment = new aws.ec2.VolumeAttachment(
+      `${name}-ledger`,
+      {
+        region: args.region,
+        instanceId: host.id,
+        volumeId: ledger.id,
+        deviceName: "/dev/sdf",
+        stopInstanceBeforeDetaching: true,
+      },
+      {
+        ...opts,
+        deleteBeforeReplace: true,
+        customTimeouts: {
+          create: minutes(timeouts.volumeMinutes),
+          delete: minutes(timeouts.volumeMinutes),
+        },
+      },
+    );
+    return { host, attachment };
+  };
+
+  /** The start step's script on the host (renderServerScript): the release's containers with the node's config. */
+  const serverScriptFor = (
+    network: NetworkSpec,
+    node: NodeHandle,
+    release: EnclaveRelease,
+    generation: string,
+  ) => {
+    const settings = node.spec.settings ?? {};
+    const image = nodeImage(release, network.chainId, args.imageRepository);
+    // This stack's nodes by their ENIs' addresses; another operator's (no ENI here) by its peerHost, known
+    // now, so a missing one fails while the graph is built.
+    const others = network.nodes
+      .filter((n) => n.name !== node.spec.name)
+      .map((n) => ({
+        name: n.name,
+        // A node's peerHost, when stated, is its name everywhere: its own peer responder id and every
+        // network.json, this operator's included, or SCP would not match its votes to the quorum member.
+        host: n.peerHost ?? (nodes.has(key(network, n.name)) ? undefined : foreignPeerHost(network, n)),
+        ...(n.settings?.msgPublicKey ? { msgPublicKey: String(n.settings.msgPublicKey) } : {}),
+      }));
+    const serverScript = addressesOf(network).apply((ips) =>
+      onNode(
+        renderServerScript({
+          region: args.region,
+          node: node.spec.name,
+          chainId: network.chainId,
+          blockVersion: release.blockVersion,
+          image,
+          enclaveSha256: release.enclaveSha256,
+          logLevel: String(settings.logLevel ?? args.logLevel ?? "info"),
+          ip: ips[node.spec.name],
+          clientHost: clientHostOf(node.spec.name),
+          ...(node.spec.peerHost ? { peerHost: node.spec.peerHost } : {}),
+          peers: others.map(({ host: peer, ...p }) =>
+            peer !== undefined ? { ...p, host: peer } : { ...p, ip: ips[p.name] },
+          ),
+          threshold: network.quorumThreshold,
+          txSourceUrls: txSourceUrls(
+            network.ledgerArchive,
+            network.nodes.map((n) => n.name),
+            node.spec.name,
+          ),
+          tokensConfigUri: args.tokensConfigUri,
+          tokensConfigDigest: release.tokensConfigDigest,
+          generation,
+          sgxMode: sgxModeOf(release),
+        }),
+      ),
+    );
+    // The node's server as the orchestration sees it: the release's containers on the host. Any change of
+    // what it runs (release, generation, a setting, a peer's address, a new host) replaces it, old first:
+    // its delete removes the old containers.
+    return serverScript;
+  };
+
   return {
     name: "aws",
 
@@ -334,125 +472,8 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
       // server step, over SSH), with the image the prepare stage pulled there: the window neither boots nor
       // pulls. The host is replaced only when it changes itself (AMI, type, key, a restored ledger volume).
       start({ name, node, release, network, generation }, opts) {
-        const s = stateOf(network, node);
-        const settings = node.spec.settings ?? {};
-        const prefix = `${network.name}-${node.spec.name}`;
-        const image = nodeImage(release, network.chainId, args.imageRepository);
-        const ledger = s.restored ?? s.ledger;
-        const sshUser = args.sshUser ?? "ubuntu";
-        const userData = pulumi.all([ledger.id, authorizedKey()]).apply(([volumeId, sshKeyLine]) =>
-          renderUserData({
-            region: args.region,
-            ledgerVolumeId: volumeId,
-            msgSignerKeyArn: args.msgSignerKeyArn.replace(/\{node\}/g, node.spec.name),
-            // The node's own ledger volume was created empty by node(); a restored one holds a snapshot.
-            ledgerCreatedEmpty: s.restored === undefined,
-            sshUser,
-            ...(sshKeyLine ? { sshAuthorizedKey: sshKeyLine } : {}),
-          }),
-        );
-        // Old instance first: the ENI and the ledger volume attach to one instance at a time, and a new enclave
-        // must never run beside the old one. (It was `<name>` when the instance ran the release: the alias
-        // replaces that one, old first, instead of launching a second instance on the same ENI.)
-        const host = new aws.ec2.Instance(
-          `${name}-host`,
-          {
-            region: args.region,
-            ami: String(settings.ami ?? args.ami),
-            instanceType: String(settings.instanceType ?? args.instanceType ?? "m5.2xlarge"),
-            iamInstanceProfile: args.iamInstanceProfile,
-            ...(args.keyName ? { keyName: args.keyName } : {}),
-            primaryNetworkInterface: { networkInterfaceId: s.eni.id },
-            metadataOptions: { httpTokens: "required" },
-            // The replacement starts only once the old instance is gone: a reservation group holds its place.
-            ...(args.capacityReservationGroupArn
-              ? {
-                  capacityReservationSpecification: {
-                    capacityReservationTarget: {
-                      capacityReservationResourceGroupArn: args.capacityReservationGroupArn,
-                    },
-                  },
-                }
-              : {}),
-            userData,
-            userDataReplaceOnChange: true,
-            tags: { ...baseTags(network, node.spec.name), Name: prefix, "flagday:role": "host" },
-          },
-          // An instance type change is an in-place stop/start for EC2; replacing instead keeps one rule: any
-          // change is a new host, which the rolling path's health check then waits for.
-          {
-            ...opts,
-            aliases: [...(opts.aliases ?? []), { name }],
-            deleteBeforeReplace: true,
-            replaceOnChanges: ["instanceType"],
-            customTimeouts: {
-              create: minutes(timeouts.instanceMinutes),
-              delete: minutes(timeouts.instanceMinutes),
-            },
-          },
-        );
-        // The host has its ledger only once this exists: the server step waits for it.
-        const attachment = new aws.ec2.VolumeAttachment(
-          `${name}-ledger`,
-          {
-            region: args.region,
-            instanceId: host.id,
-            volumeId: ledger.id,
-            deviceName: "/dev/sdf",
-            stopInstanceBeforeDetaching: true,
-          },
-          {
-            ...opts,
-            deleteBeforeReplace: true,
-            customTimeouts: {
-              create: minutes(timeouts.volumeMinutes),
-              delete: minutes(timeouts.volumeMinutes),
-            },
-          },
-        );
-        // This stack's nodes by their ENIs' addresses; another operator's (no ENI here) by its peerHost, known
-        // now, so a missing one fails while the graph is built.
-        const others = network.nodes
-          .filter((n) => n.name !== node.spec.name)
-          .map((n) => ({
-            name: n.name,
-            // A node's peerHost, when stated, is its name everywhere: its own peer responder id and every
-            // network.json, this operator's included, or SCP would not match its votes to the quorum member.
-            host: n.peerHost ?? (nodes.has(key(network, n.name)) ? undefined : foreignPeerHost(network, n)),
-            ...(n.settings?.msgPublicKey ? { msgPublicKey: String(n.settings.msgPublicKey) } : {}),
-          }));
-        const serverScript = addressesOf(network).apply((ips) =>
-          onNode(
-            renderServerScript({
-              region: args.region,
-              node: node.spec.name,
-              chainId: network.chainId,
-              blockVersion: release.blockVersion,
-              image,
-              enclaveSha256: release.enclaveSha256,
-              logLevel: String(settings.logLevel ?? args.logLevel ?? "info"),
-              ip: ips[node.spec.name],
-              clientHost: clientHostOf(node.spec.name),
-              ...(node.spec.peerHost ? { peerHost: node.spec.peerHost } : {}),
-              peers: others.map(({ host: peer, ...p }) =>
-                peer !== undefined ? { ...p, host: peer } : { ...p, ip: ips[p.name] },
-              ),
-              threshold: network.quorumThreshold,
-              txSourceUrls: txSourceUrls(
-                network.ledgerArchive,
-                network.nodes.map((n) => n.name),
-                node.spec.name,
-              ),
-              tokensConfigUri: args.tokensConfigUri,
-              tokensConfigDigest: release.tokensConfigDigest,
-              generation,
-              sgxMode: sgxModeOf(release),
-            }),
-          ),
-        );
-        // The node's server as the orchestration sees it: the release's containers on the host. Any change of
-        // what it runs (release, generation, a setting, a peer's address, a new host) replaces it, old first:
-        // its delete removes the old containers.
+        const { host, attachment } = hostFor(name, network, node, opts);
+        const serverScript = serverScriptFor(network, node, release, generation);
         const create = sshScript(
           network,
           node,
