@@ -34,6 +34,8 @@ import {
 
 /** How often an idle node refreshes its peers' heights. */
 const IDLE_STATUS_POLL_MS = 1000;
+/** How long a stopping node lets requests in flight finish before it cuts their connections. */
+const DRAIN_MS = 2000;
 export const SIM_NAME = "consensus-service-sim";
 const SIM_VERSION = "0.1.0";
 
@@ -159,7 +161,13 @@ export class SimNode {
   }
 
   private listen(port: number, fn: http.RequestListener): Promise<void> {
-    const server = http.createServer(fn);
+    const server = http.createServer((req, res) => {
+      // While stopping, a connection is closed once its last response is out, not kept alive.
+      res.on("finish", () => {
+        if (this.stopping) setImmediate(() => server.closeIdleConnections());
+      });
+      fn(req, res);
+    });
     server.keepAliveTimeout = 2000;
     this.servers.push(server);
     return new Promise((resolve, reject) => {
@@ -171,23 +179,29 @@ export class SimNode {
     });
   }
 
-  /** Clean stop: no new ticks, finish the current one (ledger writes are synchronous), close LMDB. */
+  /** Clean stop: no new ticks, finish the current one (ledger writes are synchronous), drain the servers,
+   *  close LMDB. */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     if (this.timer) clearTimeout(this.timer);
-    this.abort.abort();
-    await this.ticking?.catch(() => undefined);
-    await Promise.all(
+    // Stop accepting first, so a proxy in front fails over to another node at connect; requests in flight
+    // are answered (a proxy cannot retry a request whose connection is cut); what is left after DRAIN_MS
+    // is cut.
+    const drained = Promise.all(
       this.servers.map(
         (s) =>
           new Promise<void>((resolve) => {
             if (!s.listening) return resolve();
             s.close(() => resolve());
-            s.closeAllConnections();
+            s.closeIdleConnections();
+            setTimeout(() => s.closeAllConnections(), DRAIN_MS).unref();
           }),
       ),
     );
+    this.abort.abort();
+    await this.ticking?.catch(() => undefined);
+    await drained;
     if (this.ledger) {
       this.writeDistributionState();
       await this.ledger.close();
