@@ -14,7 +14,10 @@
  * the window's seal incremental); seconds <= 0.5 x runbook_seconds. helm is reported beside them: it takes no
  * snapshot, so it leaves no way back.
  * Only this module: source scripts/env.sh && npx tsx -e 'require("./bench/profile").benchProfile()'
- * (FLAGDAY_BENCH_PROFILES=kubernetes for one profile, FLAGDAY_BENCH_TIME_SCALE to change the scale).
+ * (FLAGDAY_BENCH_PROFILES=kubernetes for one profile, FLAGDAY_BENCH_TIME_SCALE to change the scale,
+ * FLAGDAY_BENCH_LEDGERS / FLAGDAY_BENCH_FINE_LEDGERS for the ledger sizes in GiB at each scale, comma-separated
+ * and possibly empty, FLAGDAY_BENCH_RUNBOOK=skip to leave out the runbook by hand: at 500 GiB and the fine scale
+ * it seals ten full snapshots one after another, about 85 minutes).
  */
 import { LatencyConfig, modelledSeconds } from "../components/local/latency";
 import { bringUp, flagDay, sendTraffic } from "../rehearsal/run";
@@ -23,7 +26,21 @@ import { helmSeconds, resetTo, runbookSeconds, simNetwork } from "./baselines";
 import { criticalPathSeconds, downtimeSeconds } from "./downtime";
 
 const NODES = 10;
-const LEDGERS_GIB = [5, 500];
+const ledgersFromEnv = (name: string, fallback: number[]): number[] => {
+  const v = process.env[name];
+  if (v === undefined) return fallback;
+  const sizes = v
+    .split(",")
+    .filter((x) => x.trim() !== "")
+    .map(Number);
+  const bad = sizes.filter((g) => !(g > 0));
+  if (bad.length > 0)
+    throw new Error(`${name}=${v}: ledger sizes are GiB above 0, comma-separated (e.g. 5,500)`);
+  return sizes;
+};
+const LEDGERS_GIB = ledgersFromEnv("FLAGDAY_BENCH_LEDGERS", [5, 500]);
+const FINE_LEDGERS_GIB = ledgersFromEnv("FLAGDAY_BENCH_FINE_LEDGERS", [5]);
+const RUN_RUNBOOK = process.env.FLAGDAY_BENCH_RUNBOOK !== "skip";
 /** An integer: the stack config stores path values that look like integers as numbers, others as strings. */
 export const PROFILE_TIME_SCALE = Number(process.env.FLAGDAY_BENCH_TIME_SCALE ?? 200);
 /**
@@ -42,7 +59,8 @@ export interface ProfileFigures {
   readonly seconds: number;
   readonly criticalPathSeconds: number;
   readonly helmSeconds: number;
-  readonly runbookSeconds: number;
+  /** undefined: not run (FLAGDAY_BENCH_RUNBOOK=skip). */
+  readonly runbookSeconds?: number;
 }
 
 export async function measureProfile(latency: LatencyConfig): Promise<ProfileFigures> {
@@ -66,8 +84,11 @@ export async function measureProfile(latency: LatencyConfig): Promise<ProfileFig
     const m = modelledSeconds(latency);
     await resetTo(sim, "v1.0.0");
     const helm = await helmSeconds(sim, "v2.0.0", m);
-    await resetTo(sim, "v1.0.0");
-    const runbook = await runbookSeconds(sim, "v1.0.0", "v2.0.0", m);
+    let runbook: number | undefined;
+    if (RUN_RUNBOOK) {
+      await resetTo(sim, "v1.0.0");
+      runbook = await runbookSeconds(sim, "v1.0.0", "v2.0.0", m);
+    }
     return {
       profile,
       ledgerGiB,
@@ -99,7 +120,7 @@ export async function benchProfile(
     const rows: ProfileFigures[] = [];
     const runs = [
       ...LEDGERS_GIB.map((ledgerGiB) => ({ profile, ledgerGiB, timeScale })),
-      { profile, ledgerGiB: LEDGERS_GIB[0], timeScale: FINE_TIME_SCALE },
+      ...FINE_LEDGERS_GIB.map((ledgerGiB) => ({ profile, ledgerGiB, timeScale: FINE_TIME_SCALE })),
     ];
     for (const latency of runs) {
       const f = await measureProfile(latency);
@@ -108,21 +129,33 @@ export async function benchProfile(
         `BENCH downtime-profile profile=${profile} nodes=${NODES} ledger_gb=${f.ledgerGiB} ` +
           `time_scale=${f.timeScale} ` +
           `seconds=${f.seconds.toFixed(2)} critical_path_seconds=${f.criticalPathSeconds.toFixed(2)} ` +
-          `helm_seconds=${f.helmSeconds.toFixed(2)} runbook_seconds=${f.runbookSeconds.toFixed(2)}`,
+          `helm_seconds=${f.helmSeconds.toFixed(2)} runbook_seconds=${f.runbookSeconds?.toFixed(2) ?? "not-run"}`,
       );
     }
-    const [small, large] = rows;
-    const label = (f: ProfileFigures) =>
-      `${f.ledgerGiB}${f.timeScale === timeScale ? "" : `_scale${f.timeScale}`}`;
-    console.log(
-      `BENCH downtime-profile-targets profile=${profile} ` +
-        rows.map((f) => `overhead_${label(f)}=${(f.seconds / f.criticalPathSeconds).toFixed(3)} `).join("") +
-        `ratio_${large.ledgerGiB}_over_${small.ledgerGiB}=${(large.seconds / small.seconds).toFixed(3)} ` +
-        rows.map((f) => `over_runbook_${label(f)}=${(f.seconds / f.runbookSeconds).toFixed(3)}`).join(" ") +
-        " " +
-        rows.map((f) => `over_helm_${label(f)}=${(f.seconds / f.helmSeconds).toFixed(3)}`).join(" "),
-    );
+    console.log(`BENCH downtime-profile-targets profile=${profile} ${targetFigures(rows, timeScale)}`);
     out.push(...rows);
   }
   return out;
+}
+
+/** The ratios the issue's targets are about, each row labelled `<GiB>` (or `<GiB>_scale<k>` off the main scale). */
+export function targetFigures(rows: readonly ProfileFigures[], mainScale: number): string {
+  const label = (f: ProfileFigures) =>
+    `${f.ledgerGiB}${f.timeScale === mainScale ? "" : `_scale${f.timeScale}`}`;
+  const ratio = (a: number, b: number | undefined) => (b === undefined ? "not-run" : (a / b).toFixed(3));
+  const sizes = [...new Set(rows.map((f) => f.timeScale))].flatMap((scale) => {
+    const at = rows.filter((f) => f.timeScale === scale).sort((a, b) => a.ledgerGiB - b.ledgerGiB);
+    const [small, large] = [at[0], at[at.length - 1]];
+    if (at.length < 2 || small.ledgerGiB === large.ledgerGiB) return [];
+    const suffix = scale === mainScale ? "" : `_scale${scale}`;
+    return [
+      `ratio_${large.ledgerGiB}_over_${small.ledgerGiB}${suffix}=${ratio(large.seconds, small.seconds)}`,
+    ];
+  });
+  return [
+    ...rows.map((f) => `overhead_${label(f)}=${ratio(f.seconds, f.criticalPathSeconds)}`),
+    ...sizes,
+    ...rows.map((f) => `over_runbook_${label(f)}=${ratio(f.seconds, f.runbookSeconds)}`),
+    ...rows.map((f) => `over_helm_${label(f)}=${ratio(f.seconds, f.helmSeconds)}`),
+  ].join(" ");
 }

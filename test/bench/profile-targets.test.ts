@@ -1,0 +1,38 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { type ProfileFigures, targetFigures } from "../../bench/profile";
+
+const row = (
+  ledgerGiB: number,
+  timeScale: number,
+  seconds: number,
+  runbookSeconds?: number,
+): ProfileFigures => ({
+  profile: "kubernetes",
+  ledgerGiB,
+  timeScale,
+  seconds,
+  criticalPathSeconds: seconds / 1.25,
+  helmSeconds: seconds / 2,
+  runbookSeconds,
+});
+
+test("targets: overhead per row, the 500 over 5 ratio at each scale that has both, runbook not-run when skipped", () => {
+  const line = targetFigures(
+    [row(5, 200, 10, 40), row(500, 200, 11, 400), row(5, 10, 12, 120), row(500, 10, 13)],
+    200,
+  );
+  assert.equal(
+    line,
+    "overhead_5=1.250 overhead_500=1.250 overhead_5_scale10=1.250 overhead_500_scale10=1.250 " +
+      "ratio_500_over_5=1.100 ratio_500_over_5_scale10=1.083 " +
+      "over_runbook_5=0.250 over_runbook_500=0.028 over_runbook_5_scale10=0.100 over_runbook_500_scale10=not-run " +
+      "over_helm_5=2.000 over_helm_500=2.000 over_helm_5_scale10=2.000 over_helm_500_scale10=2.000",
+  );
+});
+
+test("targets: one size at a scale gives no ratio for it", () => {
+  const line = targetFigures([row(5, 200, 10, 40), row(500, 200, 11, 400), row(5, 10, 12, 120)], 200);
+  assert.match(line, /ratio_500_over_5=1\.100 over_runbook/);
+  assert.doesNotMatch(line, /ratio_500_over_5_scale10/);
+});
