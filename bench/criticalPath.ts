@@ -41,8 +41,8 @@ function predecessors(stages: readonly Stage[], i: number): { stage: StageName; 
   return out;
 }
 
-/** The critical path of the window, in the steps' unit (ms), over `sequence` (the flag day by default). */
-export function criticalPathMs(steps: readonly TimedStep[], sequence: readonly Stage[] = FLAG_DAY): number {
+/** The window's stages, ingress-reject to ingress-accept, of `sequence`; the first and last step times. */
+function windowOf(steps: readonly TimedStep[], sequence: readonly Stage[]) {
   const names = sequence.map((s) => s.name);
   const first = names.indexOf("ingress-reject");
   const last = names.indexOf("ingress-accept");
@@ -51,20 +51,64 @@ export function criticalPathMs(steps: readonly TimedStep[], sequence: readonly S
   if (first < 0 || last < first || !rejects.length || !accepts.length) {
     throw new Error("critical path: no ingress window (ingress-reject .. ingress-accept) in these steps");
   }
-  const from = Math.min(...rejects.map((s) => s.start));
-  const to = Math.max(...accepts.map((s) => s.end));
-  const window = sequence.slice(first, last + 1);
+  return {
+    stages: sequence.slice(first, last + 1),
+    from: Math.min(...rejects.map((s) => s.start)),
+    to: Math.max(...accepts.map((s) => s.end)),
+    accepts,
+  };
+}
+
+/** The steps of `steps` that step `step` of stage `window[i]` waits for. */
+function waitedFor(window: readonly Stage[], i: number, step: TimedStep, steps: readonly TimedStep[]) {
+  const preds = predecessors(window, i);
+  return steps.filter((q) => preds.some((p) => q.stage === p.stage && (!p.sameNode || q.node === step.node)));
+}
+
+export interface StageWaits {
+  readonly stage: StageName;
+  readonly steps: number;
+  /** From the end of the last step it waited for (or the window's start) to its own start: min and max. */
+  readonly waitMs: readonly [number, number];
+  /** Its own start to end: min and max. */
+  readonly runMs: readonly [number, number];
+}
+
+/**
+ * Where the window's time goes, stage by stage: how long each stage's steps waited after what they depend on
+ * had ended (the engine's and the stack program's own time between steps), and how long they ran.
+ */
+export function windowWaits(
+  steps: readonly TimedStep[],
+  sequence: readonly Stage[] = FLAG_DAY,
+): StageWaits[] {
+  const { stages, from } = windowOf(steps, sequence);
+  const span = (xs: number[]): [number, number] => [Math.min(...xs), Math.max(...xs)];
+  return stages.flatMap((stage, i) => {
+    const mine = steps.filter((s) => s.stage === stage.name);
+    if (!mine.length) return [];
+    const waits = mine.map(
+      (s) => s.start - Math.max(from, ...waitedFor(stages, i, s, steps).map((q) => q.end)),
+    );
+    return [
+      {
+        stage: stage.name,
+        steps: mine.length,
+        waitMs: span(waits),
+        runMs: span(mine.map((s) => s.end - s.start)),
+      },
+    ];
+  });
+}
+
+/** The critical path of the window, in the steps' unit (ms), over `sequence` (the flag day by default). */
+export function criticalPathMs(steps: readonly TimedStep[], sequence: readonly Stage[] = FLAG_DAY): number {
+  const { stages, from, to, accepts } = windowOf(steps, sequence);
   const longest = new Map<TimedStep, number>();
-  window.forEach((stage, i) => {
-    const preds = predecessors(window, i);
+  stages.forEach((stage, i) => {
     for (const step of steps.filter((s) => s.stage === stage.name)) {
       const own = Math.max(0, Math.min(step.end, to) - Math.max(step.start, from));
-      let before = 0;
-      for (const p of preds) {
-        for (const [q, ms] of longest) {
-          if (q.stage === p.stage && (!p.sameNode || q.node === step.node)) before = Math.max(before, ms);
-        }
-      }
+      const before = Math.max(0, ...waitedFor(stages, i, step, steps).map((q) => longest.get(q) ?? 0));
       longest.set(step, own + before);
     }
   });

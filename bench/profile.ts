@@ -15,6 +15,10 @@
  * snapshot, so it leaves no way back.
  * Only this module: source scripts/env.sh && npx tsx -e 'require("./bench/profile").benchProfile()'
  * (FLAGDAY_BENCH_PROFILES=kubernetes for one profile, FLAGDAY_BENCH_TIME_SCALE to change the scale,
+ * Each row is followed by `BENCH downtime-profile-waits … wait_ms=<stage>:<min>-<max>,… run_ms=…`: how long each
+ * window stage's steps waited after what they depend on had ended (the engine's and the program's own time) and
+ * how long they ran; `checkpoints=skipped` when run with PULUMI_SKIP_CHECKPOINTS=true (a diagnostic only: flagday
+ * never skips them).
  * FLAGDAY_BENCH_LEDGERS / FLAGDAY_BENCH_FINE_LEDGERS for the ledger sizes in GiB at each scale, comma-separated
  * and possibly empty, FLAGDAY_BENCH_RUNBOOK=skip to leave out the runbook by hand: at 500 GiB and the fine scale
  * it seals ten full snapshots one after another, about 85 minutes).
@@ -23,6 +27,7 @@ import { LatencyConfig, modelledSeconds } from "../components/local/latency";
 import { bringUp, flagDay, sendTraffic } from "../rehearsal/run";
 import { scratchNetwork } from "../rehearsal/scratch";
 import { helmSeconds, resetTo, runbookSeconds, simNetwork } from "./baselines";
+import { StageWaits, timedSteps, windowWaits } from "./criticalPath";
 import { criticalPathSeconds, downtimeSeconds } from "./downtime";
 
 const NODES = 10;
@@ -61,6 +66,8 @@ export interface ProfileFigures {
   readonly helmSeconds: number;
   /** undefined: not run (FLAGDAY_BENCH_RUNBOOK=skip). */
   readonly runbookSeconds?: number;
+  /** Where the flag day's window went, stage by stage. */
+  readonly waits: readonly StageWaits[];
 }
 
 export async function measureProfile(latency: LatencyConfig): Promise<ProfileFigures> {
@@ -97,6 +104,7 @@ export async function measureProfile(latency: LatencyConfig): Promise<ProfileFig
       criticalPathSeconds: criticalPathSeconds(report),
       helmSeconds: helm,
       runbookSeconds: runbook,
+      waits: windowWaits(timedSteps(report.timed, report.network)),
     };
   } finally {
     await net.cleanup();
@@ -131,11 +139,29 @@ export async function benchProfile(
           `seconds=${f.seconds.toFixed(2)} critical_path_seconds=${f.criticalPathSeconds.toFixed(2)} ` +
           `helm_seconds=${f.helmSeconds.toFixed(2)} runbook_seconds=${f.runbookSeconds?.toFixed(2) ?? "not-run"}`,
       );
+      console.log(
+        `BENCH downtime-profile-waits profile=${profile} ledger_gb=${f.ledgerGiB} time_scale=${f.timeScale} ` +
+          `checkpoints=${process.env.PULUMI_SKIP_CHECKPOINTS === "true" ? "skipped" : "saved"} ${waitsFigures(f.waits)}`,
+      );
     }
     console.log(`BENCH downtime-profile-targets profile=${profile} ${targetFigures(rows, timeScale)}`);
     out.push(...rows);
   }
   return out;
+}
+
+/** `wait_ms=quiesce:31-31,stop:47-136,… run_ms=…`: each window stage's wait and run, min-max over its steps. */
+export function waitsFigures(waits: readonly StageWaits[]): string {
+  const ms = (pick: (w: StageWaits) => readonly [number, number]) =>
+    waits
+      .map(
+        (w) =>
+          `${w.stage}:${pick(w)
+            .map((x) => Math.round(x))
+            .join("-")}`,
+      )
+      .join(",");
+  return `wait_ms=${ms((w) => w.waitMs)} run_ms=${ms((w) => w.runMs)}`;
 }
 
 /** The ratios the issue's targets are about, each row labelled `<GiB>` (or `<GiB>_scale<k>` off the main scale). */

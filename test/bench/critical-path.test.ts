@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
-import { criticalPathMs, TimedStep, timedSteps } from "../../bench/criticalPath";
+import { criticalPathMs, TimedStep, timedSteps, windowWaits } from "../../bench/criticalPath";
 import { StageName } from "../../components/stages";
 
 const step = (stage: StageName, start: number, end: number, node?: string): TimedStep => ({
@@ -87,4 +87,45 @@ test("the steps of the flag day's transition, its servers with their replacement
     { stage: "start", node: "node1", start: 130, end: 150 },
     { stage: "ingress-accept", start: 160, end: 170 },
   ]);
+});
+
+test("where the window's time goes: each stage's wait after what it depends on, and its run, min and max", () => {
+  const waits = windowWaits(window([6, 8], [6.5, 7], 11.5));
+  const of = (stage: StageName) => waits.find((w) => w.stage === stage);
+  assert.deepEqual(
+    waits.map((w) => w.stage),
+    [
+      "ingress-reject",
+      "quiesce",
+      "stop",
+      "snapshot",
+      "migrate",
+      "start",
+      "attest",
+      "txtest",
+      "seal",
+      "ingress-accept",
+    ],
+    "the window's stages only, in sequence order",
+  );
+  assert.deepEqual(of("ingress-reject"), {
+    stage: "ingress-reject",
+    steps: 1,
+    waitMs: [0, 0],
+    runMs: [1, 1],
+  });
+  // Each node's migrate waits for its own snapshot (node2's ends at 6.5, its migrate starts then: no wait).
+  assert.deepEqual(of("migrate"), { stage: "migrate", steps: 2, waitMs: [0, 0], runMs: [0.5, 1] });
+  // Every start waits for every migrate (the last ends at 7).
+  assert.deepEqual(of("start")?.waitMs, [0, 0]);
+  // The accept waits for the txtest (ends at 11) and for every seal (the last ends at 8): 0.5 after.
+  assert.deepEqual(of("ingress-accept")?.waitMs, [0.5, 0.5]);
+  assert.deepEqual(of("seal"), { stage: "seal", steps: 2, waitMs: [0, 0], runMs: [0.5, 2] });
+});
+
+test("a step that starts late after its predecessors shows the gap", () => {
+  const steps = window([6, 8], [6.5, 7], 11.5).map((s) =>
+    s.stage === "attest" ? { ...s, start: s.start + 0.25 } : s,
+  );
+  assert.deepEqual(windowWaits(steps).find((w) => w.stage === "attest")?.waitMs, [0.25, 0.25]);
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type ProfileFigures, targetFigures } from "../../bench/profile";
+import { type ProfileFigures, targetFigures, waitsFigures } from "../../bench/profile";
 
 const row = (
   ledgerGiB: number,
@@ -15,6 +15,7 @@ const row = (
   criticalPathSeconds: seconds / 1.25,
   helmSeconds: seconds / 2,
   runbookSeconds,
+  waits: [],
 });
 
 test("targets: overhead per row, the 500 over 5 ratio at each scale that has both, runbook not-run when skipped", () => {
@@ -35,4 +36,14 @@ test("targets: one size at a scale gives no ratio for it", () => {
   const line = targetFigures([row(5, 200, 10, 40), row(500, 200, 11, 400), row(5, 10, 12, 120)], 200);
   assert.match(line, /ratio_500_over_5=1\.100 over_runbook/);
   assert.doesNotMatch(line, /ratio_500_over_5_scale10/);
+});
+
+test("waits: each stage's wait and run in whole ms, min-max", () => {
+  assert.equal(
+    waitsFigures([
+      { stage: "ingress-reject", steps: 1, waitMs: [0, 0], runMs: [167.4, 167.4] },
+      { stage: "stop", steps: 10, waitMs: [47.2, 135.6], runMs: [271, 441] },
+    ]),
+    "wait_ms=ingress-reject:0-0,stop:47-136 run_ms=ingress-reject:167-167,stop:271-441",
+  );
 });
