@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { checkCommands, ChecksOptions, healthyCommand, parseHeight } from "./checks";
 import { healthyName, serverName, stageStepName } from "./names";
 import { NetworkSpec } from "./network";
-import { IngressGate, NodeHandle, Platform, snapshotRecord, SnapshotRecord, Step } from "./platform";
+import { IngressGate, NodeHandle, Platform, ServerStep, snapshotRecord, SnapshotRecord, Step } from "./platform";
 import { reportBarrierWait, reportProgress } from "./progress";
 import { openBoard } from "./coordination/agreement";
 import { Deployed, HistoryEntry, Plan, Transition, transitionOrdinal } from "./plan";
@@ -67,9 +67,9 @@ export function buildStages(ctx: StageContext): BuiltStages {
   const { plan, network, nodes, platform } = ctx;
   const transition = plan.kind === "initial" ? undefined : plan.transition;
   const generation = transition?.id ?? "initial";
-  const servers: Step[] = [];
+  const servers: ServerStep[] = [];
   const healthy: Step[] = [];
-  const start = (i: number, dependsOn: pulumi.Resource[]): Step => {
+  const start = (i: number, dependsOn: pulumi.Resource[]): ServerStep => {
     const node = nodes[i];
     return (servers[i] = platform.nodeSteps.start(
       { name: serverName(network.name, node.spec.name), node, release: network.release, network, generation },
@@ -78,14 +78,15 @@ export function buildStages(ctx: StageContext): BuiltStages {
   };
   const checkHealthy = (i: number, after: readonly Step[]) => {
     const node = nodes[i];
-    const server = servers[i].resource as pulumi.CustomResource;
+    const server = servers[i];
     healthy[i] = platform.command(
       healthyName(network.name, node.spec.name),
       {
         create: healthyCommand(node, network.release.mrenclave, ctx.checks),
-        triggers: [server.id],
+        // Re-run whenever the server is replaced; not keyed on its id (see ServerStep.replacedWhen).
+        triggers: server.replacedWhen,
       },
-      { parent: node.parent, dependsOn: [server, ...after.map((s) => s.resource)] },
+      { parent: node.parent, dependsOn: [server.resource, ...after.map((s) => s.resource)] },
     );
   };
 

@@ -53,8 +53,19 @@ export type NodeSteps = { readonly [S in Exclude<NodeStageName, "start">]: NodeS
    * stages before it are done. `generation` changes with every transition (the transition's id), so that
    * every flag day and rollback restarts every node.
    */
-  readonly start: NodeStep<StartArgs>;
+  readonly start: (step: StartArgs, opts: pulumi.CustomResourceOptions) => ServerStep;
 };
+
+/** A node's server, with what replaces it. */
+export interface ServerStep extends Step {
+  /**
+   * The values whose change replaces the server (its triggers, its name's digest), free of the server itself:
+   * they change exactly when its id does. The health check after it is keyed on them, not on the server's id,
+   * so the engine does not delete that check ahead of the old server (a dependent of a resource replaced old
+   * first is deleted before it), which cost every node two state saves inside the window.
+   */
+  readonly replacedWhen: pulumi.Input<unknown>[];
+}
 
 /** Per node name: the snapshot's id (AWS snapshot id, local path, VolumeSnapshot name) and its block height. */
 export type SnapshotRecord = Readonly<Record<string, { readonly id: string; readonly height: number }>>;

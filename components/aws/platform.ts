@@ -485,18 +485,20 @@ export function awsPlatform(args: AwsPlatformArgs): Platform {
           },
           { connectWaitSeconds: timeouts.instanceMinutes * 60 },
         );
-        return operatorCommand(
+        const triggers = [create, host.id];
+        const server = operatorCommand(
           name,
           {
             create,
             delete: sshScript(network, node, onNode(removeContainersScript()), {
               ok: "nothing runs there, so nothing is left to remove",
             }),
-            triggers: [create, host.id],
+            triggers,
             environment: { [SSH_KEY_ENV]: sshKey() },
           },
           { ...opts, dependsOn: [...dependsOnList(opts.dependsOn), attachment], deleteBeforeReplace: true },
         );
+        return { ...server, replacedWhen: triggers };
       },
 
       // Prepare (clients still served): a warm snapshot of the live ledger volume, so the window's is incremental.

@@ -418,7 +418,8 @@ export function kubernetesPlatform(
           },
           withProvider({ ...opts, deleteBeforeReplace: true }),
         );
-        return { resource: deployment };
+        // Its id is namespace/name, and the name changes with everything it runs.
+        return { resource: deployment, replacedWhen: [args.namespace, name] };
       },
 
       // Before the ingress closes: kubectl may do what the sequence's stages do, and the node's Deployment is

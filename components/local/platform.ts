@@ -187,6 +187,8 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
           logLevel: node.spec.settings?.logLevel as string | undefined,
         });
         const configFile = path.join(node.paths.dir, "config", `node-${releaseKey(release)}.json`);
+        // A new release, a changed setting or a new transition is a new server: the old process stops first.
+        const triggers = [JSON.stringify(config.release), JSON.stringify(node.spec.settings ?? {}), generation];
         const res = new LocalCommand(
           name,
           {
@@ -211,12 +213,11 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
                   },
                 }
               : {}),
-            // A new release, a changed setting or a new transition is a new server: the old process stops first.
-            triggers: [JSON.stringify(config.release), JSON.stringify(node.spec.settings ?? {}), generation],
+            triggers,
           },
           { ...opts, deleteBeforeReplace: true },
         );
-        return { resource: res };
+        return { resource: res, replacedWhen: triggers };
       },
 
       // No simulated latency: the pre-flight stands for a few reads, not for a cloud operation.

@@ -105,6 +105,16 @@ test(
       assert.ok(at(next.name)!.start >= branch.end, `${next.name} waits for every ${b.name}`);
     }
 
+    // No health check is deleted inside the window: each is re-run after the live stage, new one first (a
+    // check keyed on its server's id was deleted ahead of every old server, two state saves per node).
+    const acceptAt = report.steps.findIndex((s) => stageOfStep(s.name, report.network) === "ingress-accept");
+    const deletedChecks = report.steps
+      .slice(0, acceptAt)
+      .filter((s) => s.name.endsWith("-healthy") && s.op.startsWith("delete"))
+      .map((s) => s.name);
+    assert.ok(acceptAt > 0, "the ingress reopened");
+    assert.deepEqual(deletedChecks, [], "health checks deleted before the ingress reopened");
+
     // Every block from before the window is there afterwards, with the same id, and the ledger is format 2.
     for (const n of NODES) {
       const afterDump = ledgerDump(net.rootDir, n);

@@ -32,6 +32,11 @@ export interface CapturedResource {
    * came from, with components already expanded to the custom resources below them.
    */
   readonly dependencies: readonly string[];
+  /**
+   * Per input, the URNs its value came from. The engine deletes a resource ahead of one it depends on this way
+   * when that one is replaced old-first (deleteBeforeReplace); `dependsOn` alone does not.
+   */
+  readonly propertyDependencies: Readonly<Record<string, readonly string[]>>;
   readonly deleteBeforeReplace: boolean;
   readonly replaceOnChanges: readonly string[];
   readonly ignoreChanges: readonly string[];
@@ -131,6 +136,13 @@ class RecordingMonitor extends MockMonitor {
       custom,
       parent: req.getParent() || undefined,
       dependencies: [...req.getDependenciesList()],
+      propertyDependencies: Object.fromEntries(
+        // eslint-disable-next-line @typescript-eslint/no-explicit-any
+        req
+          .getPropertydependenciesMap()
+          .toArray()
+          .map(([k, v]: [string, any]) => [k, v[0] ?? []]),
+      ),
       deleteBeforeReplace: req.getDeletebeforereplace() === true,
       replaceOnChanges: [...req.getReplaceonchangesList()],
       ignoreChanges: [...req.getIgnorechangesList()],

@@ -120,6 +120,18 @@ export function checkFlagDayGraph(
   for (const { r } of servers) {
     if (!r.deleteBeforeReplace) v.push(`servers are replaced old-first: ${r.name} lacks deleteBeforeReplace`);
   }
+  // A server is replaced old-first, and the engine deletes ahead of it whatever takes an input from it: a health
+  // check keyed on the server's id would be deleted (two state saves per node) inside the window.
+  const serverUrns = new Set(servers.map((s) => s.r.urn));
+  for (const { r } of find("healthy")) {
+    for (const [input, urns] of Object.entries(r.propertyDependencies)) {
+      for (const urn of urns.filter((u) => serverUrns.has(u))) {
+        v.push(
+          `a health check takes no input from a server (it would be deleted ahead of it): ${r.name}.${input} comes from ${urn.split("::").pop()}`,
+        );
+      }
+    }
+  }
 
   // Durable pieces: protected, and no input or dependency that a release could change.
   const releases: EnclaveRelease[] = [];
