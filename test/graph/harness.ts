@@ -137,11 +137,11 @@ class RecordingMonitor extends MockMonitor {
       parent: req.getParent() || undefined,
       dependencies: [...req.getDependenciesList()],
       propertyDependencies: Object.fromEntries(
-        // eslint-disable-next-line @typescript-eslint/no-explicit-any
+        // Each entry is [input, PropertyDependencies as an array], whose first field is the URN list.
         req
           .getPropertydependenciesMap()
           .toArray()
-          .map(([k, v]: [string, any]) => [k, v[0] ?? []]),
+          .map(([k, v]: [string, [string[]?]]) => [k, v[0] ?? []]),
       ),
       deleteBeforeReplace: req.getDeletebeforereplace() === true,
       replaceOnChanges: [...req.getReplaceonchangesList()],
