@@ -2,7 +2,15 @@ import * as pulumi from "@pulumi/pulumi";
 import { checkCommands, ChecksOptions, healthyCommand, parseHeight } from "./checks";
 import { healthyName, serverName, stageStepName } from "./names";
 import { NetworkSpec } from "./network";
-import { IngressGate, NodeHandle, Platform, ServerStep, snapshotRecord, SnapshotRecord, Step } from "./platform";
+import {
+  IngressGate,
+  NodeHandle,
+  Platform,
+  ServerStep,
+  snapshotRecord,
+  SnapshotRecord,
+  Step,
+} from "./platform";
 import { reportBarrierWait, reportProgress } from "./progress";
 import { openBoard } from "./coordination/agreement";
 import { Deployed, HistoryEntry, Plan, Transition, transitionOrdinal } from "./plan";
