@@ -188,7 +188,11 @@ export function localPlatform(args: LocalPlatformArgs): Platform {
         });
         const configFile = path.join(node.paths.dir, "config", `node-${releaseKey(release)}.json`);
         // A new release, a changed setting or a new transition is a new server: the old process stops first.
-        const triggers = [JSON.stringify(config.release), JSON.stringify(node.spec.settings ?? {}), generation];
+        const triggers = [
+          JSON.stringify(config.release),
+          JSON.stringify(node.spec.settings ?? {}),
+          generation,
+        ];
         const res = new LocalCommand(
           name,
           {
