@@ -16,7 +16,7 @@ import { openBoard } from "./coordination/agreement";
 import { Deployed, HistoryEntry, Plan, Transition, transitionOrdinal } from "./plan";
 import { BarrierStage, NetworkStageName, RESTORE, SEQUENCES, Stage, StageName, stagesOf } from "./stages";
 import { BarrierContext, barrierCommand } from "./coordination/barrier";
-import type { Json } from "./coordination/canonical";
+import { type Json, sha256Hex } from "./coordination/canonical";
 
 export interface StageContext {
   readonly platform: Platform;
@@ -91,8 +91,9 @@ export function buildStages(ctx: StageContext): BuiltStages {
       healthyName(network.name, node.spec.name),
       {
         create: healthyCommand(node, network.release.mrenclave, ctx.checks),
-        // Re-run whenever the server is replaced; not keyed on its id (see ServerStep.replacedWhen).
-        triggers: server.replacedWhen,
+        // Re-run whenever the server is replaced; not keyed on its id (see ServerStep.replacedWhen). A digest:
+        // what replaces a server can be its whole script, which the state would otherwise hold twice more.
+        triggers: [pulumi.output(server.replacedWhen).apply((w) => sha256Hex(JSON.stringify(w)))],
       },
       { parent: node.parent, dependsOn: [server.resource, ...after.map((s) => s.resource)] },
     );

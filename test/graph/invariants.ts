@@ -120,9 +120,10 @@ export function checkFlagDayGraph(
   for (const { r } of servers) {
     if (!r.deleteBeforeReplace) v.push(`servers are replaced old-first: ${r.name} lacks deleteBeforeReplace`);
   }
-  // A server is replaced old-first, and the engine deletes ahead of it whatever takes an input from it: a health
-  // check keyed on the server's id would be deleted (two state saves per node) inside the window.
-  const serverUrns = new Set(servers.map((s) => s.r.urn));
+  // A server is replaced old-first (every flag day), and the engine deletes ahead of it whatever takes an input
+  // from it: a health check keyed on the server's id would be deleted (two state saves per node) inside the
+  // window. (A part of a server, such as the AWS host a flag day leaves alone, may feed it.)
+  const serverUrns = new Set(servers.filter((s) => !s.role.part).map((s) => s.r.urn));
   for (const { r } of find("healthy")) {
     for (const [input, urns] of Object.entries(r.propertyDependencies)) {
       for (const urn of urns.filter((u) => serverUrns.has(u))) {
