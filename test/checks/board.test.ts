@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { before, describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import type { BoardEvent } from "../../checks/board";
 import { agreeEntry, CoordinationBoard, signEntry } from "../../components/coordination/board";
 import { DirectoryBoardBackend } from "../../components/coordination/boardDir";
@@ -54,6 +54,7 @@ before(async () => {
     ),
   );
 });
+after(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
 
 describe("flagday board and flagday progress", () => {
   test("board --text --once: two operators' logs and the board, the barrier says whom it waits for", async () => {

@@ -22,11 +22,13 @@ describe("flagday plan", () => {
     assert.match(top.stdout, /^ {2}plan /m);
   });
 
-  test("prints the rehearsal's runbook, the golden file; --out writes it", async () => {
+  test("prints the rehearsal's runbook, the golden file; --out writes it", async (t) => {
     const r = await flagday("plan", "-s", "rehearsal", "--to", "v2.0.0");
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, fs.readFileSync(GOLDEN, "utf8"));
-    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "flagday-plan-")), "runbook.md");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "flagday-plan-"));
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const out = path.join(dir, "runbook.md");
     const w = await flagday("plan", "--stack", "rehearsal", "--to", "v2.0.0", "--out", out);
     assert.equal(w.code, 0, w.stderr);
     assert.equal(w.stdout, `wrote ${out}\n`);

@@ -10,7 +10,7 @@
  * aws CLI that reports the state a test gives.
  */
 import assert from "node:assert/strict";
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -143,9 +143,12 @@ describe("AWS snapshots against moto's EC2: found again, cut, sealed, never conf
 });
 
 describe("the cut waits for pending, the seal for completed (a stand-in aws reporting the states)", () => {
+  const dirs: string[] = [];
+  after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
   /** An `aws` on PATH that lists no snapshot, creates snap-0new, and reports `state` for it. */
   const fakeAws = (state: string) => {
     const dir = mkdtempSync(join(tmpdir(), "flagday-fake-aws-"));
+    dirs.push(dir);
     writeFileSync(
       join(dir, "aws"),
       [

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -33,6 +33,7 @@ export function sh(script: string, env: Record<string, string>, path: readonly s
 export interface Moto {
   readonly url: string;
   readonly env: Record<string, string>;
+  /** Stops the server and removes the aws CLI configuration folder. */
   readonly stop: () => void;
   /** The venv's aws CLI with the test profile, for setting up what the commands act on (parsed JSON). */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the CLI's JSON, read by each test as it needs
@@ -92,7 +93,10 @@ export async function startMoto(): Promise<Moto> {
   return {
     url,
     env,
-    stop: () => child.kill(),
+    stop: () => {
+      child.kill();
+      rmSync(conf, { recursive: true, force: true });
+    },
     awsJson: (...args: string[]) =>
       JSON.parse(
         execFileSync(

@@ -5,7 +5,7 @@
  * messages to the console, so the test reads them there.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
@@ -37,10 +37,10 @@ function gate(): { output: pulumi.Output<unknown>; resolve: () => void } {
   return { output, resolve };
 }
 
-test("while the barrier step runs: whom it waits for, from verified entries; nothing once it passed", async () => {
-  const board = new CoordinationBoard(
-    new DirectoryBoardBackend(mkdtempSync(path.join(tmpdir(), "flagday-wait-"))),
-  );
+test("while the barrier step runs: whom it waits for, from verified entries; nothing once it passed", async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), "flagday-wait-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const board = new CoordinationBoard(new DirectoryBoardBackend(dir));
   await board.put(progressEntry(SPEC, ALICE.privateKey));
   await board.put(
     progressEntry({ ...SPEC, operator: "bob", stage: "all-rejecting", payload: {} }, BOB.privateKey),

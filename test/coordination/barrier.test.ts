@@ -4,7 +4,7 @@
  * height fail, forged entries never count, and a re-run resumes the wait with the entry it already posted.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync, mkdirSync } from "node:fs";
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -43,8 +43,11 @@ const spec = (op: TestOperator, over: Partial<BarrierSpec> = {}): BarrierSpec =>
   ...over,
 });
 
+const boardDirs: string[] = [];
+after(() => boardDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 function board(): { board: CoordinationBoard; dir: string } {
   const dir = mkdtempSync(path.join(tmpdir(), "flagday-barrier-"));
+  boardDirs.push(dir);
   return { board: new CoordinationBoard(new DirectoryBoardBackend(dir)), dir };
 }
 

@@ -3,7 +3,7 @@
  * started on loopback by this file) through the AWS SDK. The same suite runs on each.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -60,11 +60,18 @@ async function plant(backend: BoardBackend, key: string, entry: unknown): Promis
 
 let server: S3Server | undefined;
 let buckets = 0;
+/** A scratch folder for a directory board, removed after the test file. */
+const boardDirs: string[] = [];
+const boardDir = () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "flagday-board-"));
+  boardDirs.push(dir);
+  return dir;
+};
 
 const BACKENDS: { name: string; make: () => Promise<BoardBackend> }[] = [
   {
     name: "directory",
-    make: async () => new DirectoryBoardBackend(mkdtempSync(path.join(tmpdir(), "flagday-board-"))),
+    make: async () => new DirectoryBoardBackend(boardDir()),
   },
   {
     name: "S3 (moto server on loopback, AWS SDK v3)",
@@ -82,6 +89,7 @@ before(async () => {
 
 after(async () => {
   await server?.stop();
+  boardDirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
 });
 
 for (const { name, make } of BACKENDS) {
@@ -292,7 +300,7 @@ for (const { name, make } of BACKENDS) {
 
 describe("board on a directory: files", () => {
   test("entries are read-only files, no temporary file stays, and writes in progress are not listed", async () => {
-    const root = mkdtempSync(path.join(tmpdir(), "flagday-board-"));
+    const root = boardDir();
     const backend = new DirectoryBoardBackend(root);
     const key = await new CoordinationBoard(backend).put(progress(ALICE, "stop"));
     const dir = path.join(root, "testnet", "alice", ID);

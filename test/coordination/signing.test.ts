@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { inspect } from "node:util";
@@ -31,10 +31,11 @@ describe("operator keys", () => {
     assert.equal(publicKeyString(privateKeyFrom(k.privateKeyPem)), k.publicKey);
   });
 
-  test("a private key reads the same from PEM, base64 PKCS#8 DER (a secret's value) and a key file", () => {
+  test("a private key reads the same from PEM, base64 PKCS#8 DER (a secret's value) and a key file", (t) => {
     const k = generateOperatorKey();
     const der = privateKeyFrom(k.privateKeyPem).export({ type: "pkcs8", format: "der" }).toString("base64");
     const dir = mkdtempSync(path.join(tmpdir(), "flagday-key-"));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(path.join(dir, "op.pem"), k.privateKeyPem, { mode: 0o600 });
     writeFileSync(path.join(dir, "op.b64"), `${der}\n`, { mode: 0o600 });
     for (const key of [
@@ -56,8 +57,9 @@ describe("operator keys", () => {
     assert.notEqual(keyId(ALICE.publicKey), keyId(BOB.publicKey));
   });
 
-  test("keys made with openssl as the Operator type documents are read the same", () => {
+  test("keys made with openssl as the Operator type documents are read the same", (t) => {
     const dir = mkdtempSync(path.join(tmpdir(), "flagday-openssl-"));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const file = path.join(dir, "key.pem");
     execFileSync("openssl", ["genpkey", "-algorithm", "ed25519", "-out", file]);
     const pub = execFileSync("openssl", ["pkey", "-in", file, "-pubout", "-outform", "DER"]).toString(

@@ -85,6 +85,8 @@ describe(
       await net?.stack.workspace.removeStack(net.name, { force: true }).catch(() => undefined);
       await net?.cleanup();
       await kube?.stop();
+      // When the rehearsal did not start, its folder stays: the agent's log there was named in the output.
+      if (kube) fs.rmSync(kube.agentConfig.dir, { recursive: true, force: true });
     });
 
     test("bring-up: a Deployment, claim and Services per node, the client Ingress open, nodes in consensus", async () => {

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { test } from "node:test";
+import { after, test } from "node:test";
 import { BoardEvent, boardHtml, boardModel, boardText, operatorsBoardModel } from "../../checks/board";
 import { coordinationView, readCoordination, waitingFor } from "../../checks/coordination";
 import { agreeEntry, CoordinationBoard, entryKey, signEntry } from "../../components/coordination/board";
@@ -129,9 +129,12 @@ const prelude = (operator: string): BoardEvent => ({
 const T0 = Date.parse("2026-12-01T14:00:00Z") / 1000;
 const at = (s: number) => new Date((T0 + s) * 1000).toISOString();
 
+const boardDirs: string[] = [];
+after(() => boardDirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 /** A directory board: every operator signed, all three passed all-ready, alice reached all-rejecting. */
 async function boardWithForgery() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "flagday-board-unit-"));
+  boardDirs.push(dir);
   const board = new CoordinationBoard(new DirectoryBoardBackend(dir));
   for (const op of [ALICE, BOB, CAROL]) {
     await board.put(agreeEntry(THREE, op.name, op.privateKey));

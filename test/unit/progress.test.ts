@@ -171,8 +171,9 @@ test("progress follows the update, not its preview; at a barrier it says whom it
   assert.deepEqual(updateEnd([...done, { timestamp: 30, cancelEvent: {} }]), { result: "cancelled" });
 });
 
-test("flagday progress on a log file: prints where the update is and exits with its result", async () => {
+test("flagday progress on a log file: prints where the update is and exits with its result", async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "flagday-progress-"));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, "events.jsonl");
   const write = (events: BoardEvent[]) =>
     fs.writeFileSync(file, events.map((e) => JSON.stringify(e)).join("\n") + "\n");

@@ -181,7 +181,7 @@ describe("flagday plan: the runbook", () => {
       /no stack file stacks\/Pulumi\.nosuch\.yaml \(stacks: .*rehearsal/,
     );
   });
-  test("--board: who has signed, from verified agree entries only; a forged signature is reported, not counted", async () => {
+  test("--board: who has signed, from verified agree entries only; a forged signature is reported, not counted", async (t) => {
     const config = readStackFile("rehearsal");
     const [alpha, beta, coord, mallory] = [0, 1, 2, 3].map(() => generateOperatorKey());
     const net = config["flagday:network"] as { nodes: { name: string }[] };
@@ -203,6 +203,7 @@ describe("flagday plan: the runbook", () => {
     const p = runbookProposal(input);
     assert.ok("proposal" in p, "the network has operators and a window: there is a proposal");
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "flagday-plan-board-"));
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
     const board = new CoordinationBoard(new DirectoryBoardBackend(dir));
     const signed = agreeEntry(p.proposal, "alpha", privateKeyFrom(alpha.privateKeyPem));
     await board.put(signed);
