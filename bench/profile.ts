@@ -15,13 +15,13 @@
  * snapshot, so it leaves no way back.
  * Only this module: source scripts/env.sh && npx tsx -e 'require("./bench/profile").benchProfile()'
  * (FLAGDAY_BENCH_PROFILES=kubernetes for one profile, FLAGDAY_BENCH_TIME_SCALE to change the scale,
+ * FLAGDAY_BENCH_LEDGERS / FLAGDAY_BENCH_FINE_LEDGERS for the ledger sizes in GiB at each scale, comma-separated
+ * and possibly empty, FLAGDAY_BENCH_RUNBOOK=skip to leave out the runbook by hand: at 500 GiB and the fine scale
+ * it seals ten full snapshots one after another, about 85 minutes).
  * Each row is followed by `BENCH downtime-profile-waits … wait_ms=<stage>:<min>-<max>,… run_ms=…`: how long each
  * window stage's steps waited after what they depend on had ended (the engine's and the program's own time) and
  * how long they ran; `checkpoints=skipped` when run with PULUMI_SKIP_CHECKPOINTS=true (a diagnostic only: flagday
  * never skips them).
- * FLAGDAY_BENCH_LEDGERS / FLAGDAY_BENCH_FINE_LEDGERS for the ledger sizes in GiB at each scale, comma-separated
- * and possibly empty, FLAGDAY_BENCH_RUNBOOK=skip to leave out the runbook by hand: at 500 GiB and the fine scale
- * it seals ten full snapshots one after another, about 85 minutes).
  */
 import { LatencyConfig, modelledSeconds } from "../components/local/latency";
 import { bringUp, flagDay, sendTraffic } from "../rehearsal/run";
