@@ -179,8 +179,7 @@ export class SimNode {
     });
   }
 
-  /** Clean stop: no new ticks, finish the current one (ledger writes are synchronous), drain the servers,
-   *  close LMDB. */
+  /** Clean stop: no new ticks, finish the current one (ledger writes are synchronous), drain, close LMDB. */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
