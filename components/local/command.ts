@@ -26,70 +26,50 @@ export interface LocalCommandArgs {
   readonly logFile?: pulumi.Input<string>;
 }
 
-interface Inputs {
-  create: string;
-  update?: string;
-  delete?: string;
-  triggers?: unknown[];
-  environment?: Record<string, string>;
-  dir?: string;
-  logFile?: string;
-}
-
 /** The provider's code (plain JavaScript, loaded by the provider's process). */
 const PROVIDER_MODULE = path.join(__dirname, "commandProvider.js");
 
+/** The provider itself, for tests that call it without the engine. */
+export const localCommandProvider: Required<pulumi.dynamic.ResourceProvider> = require(PROVIDER_MODULE);
+
 /**
- * Pulumi serializes a dynamic provider into every resource's state (`__provider`, in its inputs and again in
- * its outputs), and the engine rewrites the whole state file after each step. Serialized whole (4.9 kB), this
- * provider made up about two thirds of a 10-node network's state (1.6 MB after a flag day), and every step of the
- * window waited for those checkpoints. So what is serialized is four one-line methods that load its code from
- * the checkout (commandProvider.js). Builtin modules and this path are the only captures. A resource made before
- * the checkout moved finds the module in the checkout the provider runs in (its working directory is the
- * program's folder, stacks/, inside the checkout).
+ * What the dynamic provider's process loads for every LocalCommand (the resource's `__provider` property): a module
+ * whose `handler()` returns the provider. `pulumi.dynamic.Resource` would serialize the provider's closures into
+ * it (2.6 kB, even as four one-line methods that load commandProvider.js), and it is kept twice in every
+ * resource's state (inputs and outputs): about half a 10-node network's 1.1 MB state, which the engine writes
+ * whole before and after every step, one save at a time, while the window's steps wait. This module is the
+ * same contract in 0.6 kB: it loads the provider from the checkout that made the resource, or, if that checkout
+ * moved, from the one pulumi runs in (the provider's working directory is the program's folder, inside it).
+ * Its text only changes with the checkout's path, and a changed `__provider` alone changes nothing (the diff
+ * compares the command's own inputs).
  */
-export const localCommandProvider: pulumi.dynamic.ResourceProvider = {
-  diff: (id: string, olds: Inputs, news: Inputs) => providerModule().diff(id, olds, news),
-  create: (inputs: Inputs) => providerModule().create(inputs),
-  update: (id: string, olds: Inputs, news: Inputs) => providerModule().update(id, olds, news),
-  delete: (id: string, olds: Inputs) => providerModule().delete(id, olds),
-};
+export const providerLoader = (module: string): string =>
+  `"use strict";const p=require("path");exports.handler=()=>{` +
+  `try{return require(${JSON.stringify(module)})}catch(e){if(e.code!=="MODULE_NOT_FOUND")throw e}` +
+  `for(let d=process.cwd();;d=p.dirname(d)){const f=p.join(d,"components","local","commandProvider.js");` +
+  `try{return require(f)}catch(e){if(e.code!=="MODULE_NOT_FOUND")throw e}if(d===p.dirname(d))throw new Error(` +
+  JSON.stringify(
+    `flagday: the local command provider's code is not at ${module} (the checkout that made this ` +
+      `resource moved or is gone), nor in components/local/commandProvider.js above the provider's working ` +
+      `directory: run pulumi from a flagday checkout's stacks/ folder.`,
+  ) +
+  `)}};`;
+const PROVIDER_LOADER = providerLoader(PROVIDER_MODULE);
 
-function providerModule(): Required<pulumi.dynamic.ResourceProvider> {
-  try {
-    return require(PROVIDER_MODULE);
-  } catch (e) {
-    if ((e as { code?: string }).code !== "MODULE_NOT_FOUND") throw e;
-    const path = require("path");
-    for (let dir = process.cwd(); ; dir = path.dirname(dir)) {
-      try {
-        return require(path.join(dir, "components", "local", "commandProvider.js"));
-      } catch (again) {
-        if ((again as { code?: string }).code !== "MODULE_NOT_FOUND") throw again;
-        if (dir === path.dirname(dir)) {
-          throw new Error(
-            `flagday: the local command provider's code is not at ${PROVIDER_MODULE} (the checkout that made ` +
-              `this resource moved or is gone), nor in components/local/commandProvider.js above ` +
-              `${process.cwd()}: run pulumi from a flagday checkout's stacks/ folder.`,
-          );
-        }
-      }
-    }
-  }
-}
-
-export class LocalCommand extends pulumi.dynamic.Resource {
+/**
+ * A Pulumi dynamic resource (type `pulumi-nodejs:dynamic/flagday:LocalCommand`, as `pulumi.dynamic.Resource`
+ * names it, so existing stacks keep their resources), with its provider given as PROVIDER_LOADER.
+ */
+export class LocalCommand extends pulumi.CustomResource {
   declare readonly stdout: pulumi.Output<string>;
   declare readonly stderr: pulumi.Output<string>;
 
   constructor(name: string, args: LocalCommandArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      localCommandProvider,
+      "pulumi-nodejs:dynamic/flagday:LocalCommand",
       name,
-      { ...args, stdout: undefined, stderr: undefined },
+      { ...args, __provider: PROVIDER_LOADER, stdout: undefined, stderr: undefined },
       opts,
-      "flagday",
-      "LocalCommand",
     );
   }
 }

@@ -10,8 +10,14 @@ const { spawn } = require("node:child_process");
 /**
  * @typedef {{ create: string; update?: string; delete?: string; triggers?: unknown[];
  *   environment?: Record<string, string>; dir?: string; logFile?: string;
- *   environmentDigest?: string; stdout?: string; stderr?: string }} Inputs
+ *   environmentDigest?: string; createDigest?: string; updateDigest?: string;
+ *   stdout?: string; stderr?: string }} Inputs
  */
+
+/** A digest of a command's text; undefined for no command. */
+function textDigest(/** @type {string | undefined} */ text) {
+  return text === undefined ? undefined : crypto.createHash("sha256").update(text).digest("hex");
+}
 
 /** A digest of the environment, kept instead of its (possibly secret) values, to notice a change. */
 function environmentDigest(/** @type {Record<string, string> | undefined} */ environment) {
@@ -19,10 +25,17 @@ function environmentDigest(/** @type {Record<string, string> | undefined} */ env
   return crypto.createHash("sha256").update(JSON.stringify(entries)).digest("hex");
 }
 
+/**
+ * The state keeps `create` and `update` as digests: they are in the resource's inputs already, and the engine
+ * writes the whole state before and after every step, so every byte kept twice slows every step of the window.
+ * `delete` stays whole: it is what runs when the program no longer declares the resource.
+ */
 function outputsOf(/** @type {Inputs} */ inputs, /** @type {{ stdout: string; stderr: string }} */ run) {
-  const { environment, ...rest } = inputs;
+  const { environment, create, update, ...rest } = inputs;
   return {
     ...rest,
+    createDigest: textDigest(create),
+    ...(update === undefined ? {} : { updateDigest: textDigest(update) }),
     environmentDigest: environmentDigest(environment),
     stdout: run.stdout,
     stderr: run.stderr,
@@ -69,8 +82,11 @@ exports.diff = async (/** @type {string} */ _id, /** @type {Inputs} */ olds, /**
   const same = (/** @type {unknown} */ a, /** @type {unknown} */ b) =>
     JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
   const replaces = same(olds.triggers, news.triggers) ? [] : ["triggers"];
-  const fields = /** @type {const} */ (["create", "update", "delete", "dir", "logFile"]);
+  const fields = /** @type {const} */ (["delete", "dir", "logFile"]);
   const changed = fields.filter((f) => !same(olds[f], news[f]));
+  // `create` and `update` as digests (a state written before they were digests holds their text).
+  if ((olds.createDigest ?? textDigest(olds.create)) !== textDigest(news.create)) changed.push("create");
+  if ((olds.updateDigest ?? textDigest(olds.update)) !== textDigest(news.update)) changed.push("update");
   // The environment may hold secrets, so the state keeps only its digest: compare digests.
   const oldDigest = olds.environmentDigest ?? environmentDigest(undefined);
   if (oldDigest !== environmentDigest(news.environment)) changed.push("environment");
