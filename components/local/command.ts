@@ -38,22 +38,17 @@ export const localCommandProvider: Required<pulumi.dynamic.ResourceProvider> = r
  * it (2.6 kB, even as four one-line methods that load commandProvider.js), and it is kept twice in every
  * resource's state (inputs and outputs): about half a 10-node network's 1.1 MB state, which the engine writes
  * whole before and after every step, one save at a time, while the window's steps wait. This module is the
- * same contract in 0.6 kB: it loads the provider from the checkout that made the resource, or, if that checkout
+ * same contract in 0.5 kB: it loads the provider from the checkout that made the resource, or, if that checkout
  * moved, from the one pulumi runs in (the provider's working directory is the program's folder, inside it).
  * Its text only changes with the checkout's path, and a changed `__provider` alone changes nothing (the diff
  * compares the command's own inputs).
  */
 export const providerLoader = (module: string): string =>
-  `"use strict";const p=require("path");exports.handler=()=>{` +
-  `try{return require(${JSON.stringify(module)})}catch(e){if(e.code!=="MODULE_NOT_FOUND")throw e}` +
-  `for(let d=process.cwd();;d=p.dirname(d)){const f=p.join(d,"components","local","commandProvider.js");` +
-  `try{return require(f)}catch(e){if(e.code!=="MODULE_NOT_FOUND")throw e}if(d===p.dirname(d))throw new Error(` +
-  JSON.stringify(
-    `flagday: the local command provider's code is not at ${module} (the checkout that made this ` +
-      `resource moved or is gone), nor in components/local/commandProvider.js above the provider's working ` +
-      `directory: run pulumi from a flagday checkout's stacks/ folder.`,
-  ) +
-  `)}};`;
+  `"use strict";const p=require("path");exports.handler=()=>{const t=[${JSON.stringify(module)}];` +
+  `for(let d=process.cwd();d!==p.dirname(d);d=p.dirname(d))t.push(p.join(d,"components/local/commandProvider.js"));` +
+  `for(const f of t)try{return require(f)}catch(e){if(e.code!=="MODULE_NOT_FOUND")throw e}` +
+  `throw new Error("flagday: the local command provider's code is in none of "+t.join(", ")+" (the checkout ` +
+  `that made this resource moved or is gone): run pulumi from a flagday checkout's stacks/ folder.")};`;
 const PROVIDER_LOADER = providerLoader(PROVIDER_MODULE);
 
 /**

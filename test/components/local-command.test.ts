@@ -78,7 +78,7 @@ test("the provider Pulumi keeps in every resource's state is a small loader of t
     process.chdir(os.tmpdir());
     assert.throws(
       () => requireFromString(moved).handler(),
-      /not at \/nowhere\/components\/local\/commandProvider\.js .*run pulumi from a flagday checkout's stacks\/ folder/,
+      /in none of \/nowhere\/components\/local\/commandProvider\.js, .*run pulumi from a flagday checkout's stacks\/ folder/,
     );
   } finally {
     process.chdir(cwd);
