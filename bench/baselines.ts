@@ -7,9 +7,10 @@
  *   every node stopped and replaced at the same time, its new image pulled and booted after the old one is gone,
  *   the entrypoint's migration before it serves. Downtime: from the first node stopping until every node runs
  *   the new release and they attest each other (admin /info, as the checks read it).
- * - runbook: the runbook by hand, each step waited for: ingress rejects; stop each node in turn; a full (first,
- *   no warm base) snapshot of each in turn, its seal waited for; migrate each in turn; start each in turn
- *   (pull + boot); the checks (attest, txtest); ingress accepts. Downtime: reject -> accept.
+ * - runbook: the runbook by hand, each step waited for: ingress rejects; confirm no new transactions and equal
+ *   heights (the runbook's step 2: the flag day's own quiesce check, same quiet period); stop each node in turn;
+ *   a full (first, no warm base) snapshot of each in turn, its seal waited for; migrate each in turn; start each
+ *   in turn (pull + boot); the checks (attest, txtest); ingress accepts. Downtime: reject -> accept.
  */
 import { execFile } from "node:child_process";
 import * as path from "node:path";
@@ -188,11 +189,13 @@ export async function runbookSeconds(
   const handles = net.nodes.map((n) => ({ spec: { name: n.name }, adminUrl: n.admin, clientUrl: n.client }));
   const checks = checkCommands(handles as unknown as NodeHandle[], net.checks);
   const text = (o: pulumi.Output<string>) => new Promise<string>((resolve) => o.apply(resolve));
+  const quiesce = await text(checks.quiesce());
   const attest = await text(checks.attest(release.mrenclave));
   const txtest = await text(checks.txtest());
   const nodes = simNodes(net);
   const t0 = Date.now();
   await bash(gate.reject);
+  await bash(quiesce);
   for (const n of nodes) await bash(`${sleep(m.stop)}${stopScript(SIM, n.dir)}`);
   for (const n of nodes) {
     const snapshot = path.join(net.rootDir, "bench-runbook", `${from}-${to}-${t0}`, n.name);

@@ -35,8 +35,8 @@ export function criticalPathSeconds(report: FlagDayReport): number {
   return criticalPathMs(timedSteps(report.timed, report.network)) / 1000;
 }
 
-/** The downtime (ms) measured as the ingress steps reached the driver. */
-export function downtimeSeconds(report: FlagDayReport): number {
+/** The window on the driver's clock (ms): the first ingress-reject step's start to the last ingress-accept's end. */
+export function windowBounds(report: FlagDayReport): { start: number; end: number } {
   const stage = (m?: StepEventMetadata) =>
     m && m.op !== "same" ? stageOfStep(stepNameOf(m.urn), report.network) : undefined;
   let start: number | undefined;
@@ -46,6 +46,12 @@ export function downtimeSeconds(report: FlagDayReport): number {
     if (stage(event.resOutputsEvent?.metadata) === "ingress-accept") end = at;
   }
   if (start === undefined || end === undefined) throw new Error("bench: the flag day had no ingress window");
+  return { start, end };
+}
+
+/** The downtime (s) measured as the ingress steps reached the driver. */
+export function downtimeSeconds(report: FlagDayReport): number {
+  const { start, end } = windowBounds(report);
   return (end - start) / 1000;
 }
 

@@ -6,11 +6,13 @@ import { benchDowntime } from "./downtime";
 import { benchGraph } from "./graph";
 import { benchCoordinated } from "./coordinated";
 import { benchProfile } from "./profile";
+import { benchStateBackend } from "./stateBackend";
 
 async function main(): Promise<void> {
   await benchGraph();
   await benchDowntime();
   await benchProfile();
+  await benchStateBackend();
   await benchCoordinated();
 }
 
