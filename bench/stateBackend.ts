@@ -4,7 +4,8 @@
  * every step, one save at a time, and each save is several requests (it lists the stack's folder, checks and copies
  * the old file to `.bak`, then PUTs the new one). This runs the Kubernetes profile's 10-node flag day once per
  * backend with the state in moto's S3 server on loopback, behind a proxy that counts the requests and delays each
- * by a MODELLED in-region S3 latency divided by the profile's time_scale, like every other modelled figure:
+ * by a MODELLED in-region S3 latency divided by the time_scale, like every other modelled figure (the profile
+ * module's fine scale, where the model outweighs the tools):
  *   BENCH downtime-state-backend backend=<file|s3> profile=kubernetes nodes=10 ledger_gb=<g> time_scale=<k>
  *     seconds=<s> critical_path_seconds=<c> state_requests_in_window=<n> state_saves_in_window=<p>
  *     state_kb=<size of the state file at the end> s3_request_ms=<modelled, unscaled>
@@ -25,13 +26,19 @@ import { bringUp, flagDay, sendTraffic } from "../rehearsal/run";
 import { scratchNetwork } from "../rehearsal/scratch";
 import { startS3Server } from "../test/coordination/s3server";
 import { criticalPathSeconds, downtimeSeconds, windowBounds } from "./downtime";
-import { PROFILE_TIME_SCALE } from "./profile";
+import { FINE_TIME_SCALE } from "./profile";
 
 const NODES = 10;
 const LEDGER_GIB = 5;
 /** MODELLED: one in-region S3 request, unscaled (sources in the header). */
 export const S3_REQUEST_MS = 100;
 const BUCKET = "flagday-state";
+/**
+ * The profile module's fine scale (10), where the modelled steps outweigh the tools' own time. Each request then
+ * waits 10 ms, and moto's own time on loopback (about 5 ms a request: the window grew by 20 ms a save at scale
+ * 200, where the modelled wait is 0.5 ms) comes on top, unscaled.
+ */
+const TIME_SCALE = FINE_TIME_SCALE;
 
 export interface StateRequest {
   readonly method: string;
@@ -105,7 +112,7 @@ export function stateTraffic(requests: readonly StateRequest[], stack: string, f
 }
 
 export async function measureStateBackend(backend: "file" | "s3"): Promise<StateBackendFigures> {
-  const timeScale = PROFILE_TIME_SCALE;
+  const timeScale = TIME_SCALE;
   const s3 = backend === "s3" ? await startS3Server() : undefined;
   const proxy = s3 ? await delayingProxy(s3.endpoint, S3_REQUEST_MS / timeScale) : undefined;
   try {
@@ -170,7 +177,7 @@ export async function benchStateBackend(): Promise<StateBackendFigures[]> {
     out.push(f);
     console.log(
       `BENCH downtime-state-backend backend=${backend} profile=kubernetes nodes=${NODES} ledger_gb=${LEDGER_GIB} ` +
-        `time_scale=${PROFILE_TIME_SCALE} seconds=${f.seconds.toFixed(2)} ` +
+        `time_scale=${TIME_SCALE} seconds=${f.seconds.toFixed(2)} ` +
         `critical_path_seconds=${f.criticalPathSeconds.toFixed(2)}` +
         (f.requestsInWindow === undefined
           ? ""
