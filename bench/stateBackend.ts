@@ -24,7 +24,7 @@ import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { LatencyConfig } from "../components/local/latency";
 import { bringUp, flagDay, sendTraffic } from "../rehearsal/run";
 import { scratchNetwork } from "../rehearsal/scratch";
-import { startS3Server } from "../test/coordination/s3server";
+import { startS3Server } from "../rehearsal/s3server";
 import { criticalPathSeconds, downtimeSeconds, windowBounds } from "./downtime";
 import { FINE_TIME_SCALE } from "./profile";
 

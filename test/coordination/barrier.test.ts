@@ -25,7 +25,7 @@ import { DirectoryBoardBackend } from "../../components/coordination/boardDir";
 import { flagDayId } from "../../components/coordination/proposal";
 import { BARRIER_NAMES, stagesOf } from "../../components/stages";
 import { ALICE, BOB, CAROL, MALLORY, PROPOSAL, TestOperator } from "./fixtures";
-import { S3Server, startS3Server } from "./s3server";
+import { S3Server, startS3Server } from "../../rehearsal/s3server";
 import { FLAGDAY_BIN, ROOT } from "../sim/helpers";
 
 const ID = flagDayId(PROPOSAL);

@@ -27,7 +27,7 @@ import { S3BoardBackend, boardBucketPolicy } from "../../components/coordination
 import { flagDayId, flagDayProposal } from "../../components/coordination/proposal";
 import { hex } from "../unit/fixtures";
 import { ALICE, BOB, CAROL, COORD, MALLORY, PROPOSAL, TestOperator, input } from "./fixtures";
-import { S3Server, startS3Server } from "./s3server";
+import { S3Server, startS3Server } from "../../rehearsal/s3server";
 
 const ID = flagDayId(PROPOSAL);
 const OTHER = flagDayProposal(input({ to: { ...input().to, mrenclave: hex("dd") } }));

@@ -1,14 +1,14 @@
 /**
- * A real S3-compatible server on loopback for the board's S3 tests: moto's server, installed into .venv/ by
- * scripts/setup-s3-server.sh (run here too if it has not been, so a test file run on its own works). The
- * server listens on a port the OS picks and is stopped by the test that started it; it never skips.
+ * A real S3-compatible server on loopback, for the board's S3 tests and the state-backend bench: moto's server,
+ * installed into .venv/ by scripts/setup-s3-server.sh (run here too if it has not been, so a test file run on its
+ * own works). The server listens on a port the OS picks and is stopped by whoever started it; it never skips.
  */
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import * as path from "node:path";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 
-const ROOT = path.resolve(__dirname, "../..");
+const ROOT = path.resolve(__dirname, "..");
 const MOTO = path.join(ROOT, ".venv", "bin", "moto_server");
 
 export interface S3Server {
