@@ -123,8 +123,11 @@ function configReads(sf: ts.SourceFile): { reads: Map<string, ReadKind>; unreada
   return { reads, unreadable };
 }
 
-/** `flagday:<key>` with its path (`.field`, `[i]`); not a type token or a tag filter. */
-const KEY = /(?<![\w$:.-])flagday:[A-Za-z_$][\w$-]*(?:\.[A-Za-z_$][\w$]*|\[[^\]\s]*\])*(?![\w$:-])/g;
+/**
+ * `flagday:<key>` with its path (`.field`, `[i]`); not a type token (`flagday:index:X`, a dynamic resource's
+ * `pulumi-nodejs:dynamic/flagday:X`) or a tag filter.
+ */
+const KEY = /(?<![\w$:./-])flagday:[A-Za-z_$][\w$-]*(?:\.[A-Za-z_$][\w$]*|\[[^\]\s]*\])*(?![\w$:-])/g;
 
 function keysIn(text: string): string[] {
   return [...text.matchAll(KEY)].map((m) => m[0]);
@@ -210,6 +213,7 @@ describe("config keys: what the messages name", () => {
       parse(
         "x.ts",
         `super("flagday:index:ConsensusNode", name);
+         super("pulumi-nodejs:dynamic/flagday:LocalCommand", name);
          const tags = { "flagday:node": n, Name: "x" };
          tags["flagday:height"];
          filters: [{ name: "tag:flagday:transition", values: [id] }];
