@@ -18,7 +18,8 @@ import { criticalPathMs, timedSteps } from "./criticalPath";
 // (ten Node processes migrating and starting at once on a 2-core machine) does not stand in for the remote
 // operations it models. With 2 s here the 10-node run measured a ratio of 1.50 on 2 cores, from that contention;
 // 1.39, then 1.30 once the simulator ran from a bundle instead of through tsx (its 10-node start stage still takes
-// 3.0-4.1 s against 2.5 s on 3 nodes: ten simulated nodes booting at once on 2 cores).
+// 3.0-4.1 s against 2.5 s on 3 nodes: ten simulated nodes booting at once on 2 cores), and 1.16 once the state,
+// which the engine saves whole before and after every step, was halved (components/local/command.ts).
 export const STEP_LATENCY_SECONDS = Number(process.env.FLAGDAY_BENCH_STEP_SECONDS ?? 6);
 
 export interface DowntimeFigures {
