@@ -25,12 +25,12 @@
  */
 import { LatencyConfig, modelledSeconds } from "../components/local/latency";
 import { bringUp, flagDay, sendTraffic } from "../rehearsal/run";
-import { scratchNetwork } from "../rehearsal/scratch";
+import { scratchNetwork, ScratchOptions } from "../rehearsal/scratch";
 import { helmSeconds, resetTo, runbookSeconds, simNetwork } from "./baselines";
 import { StageWaits, timedSteps, windowWaits } from "./criticalPath";
 import { criticalPathSeconds, downtimeSeconds } from "./downtime";
 
-const NODES = 10;
+export const NODES = 10;
 const ledgersFromEnv = (name: string, fallback: number[]): number[] => {
   const v = process.env[name];
   if (v === undefined) return fallback;
@@ -70,18 +70,24 @@ export interface ProfileFigures {
   readonly waits: readonly StageWaits[];
 }
 
-export async function measureProfile(latency: LatencyConfig): Promise<ProfileFigures> {
-  const { profile, ledgerGiB } = latency;
-  const net = await scratchNetwork(`bench-profile-${profile}-${ledgerGiB}-${process.pid}`, {
+/** A 10-node rehearsal network on `latency`'s modelled profile (the state-backend bench's too). */
+export function profileNetwork(stackName: string, latency: LatencyConfig, env?: ScratchOptions["env"]) {
+  return scratchNetwork(stackName, {
     nodes: NODES,
     threshold: Math.floor((2 * NODES) / 3) + 1,
     config: {
-      "flagday:local.latency.profile": profile,
-      "flagday:local.latency.ledgerGiB": String(ledgerGiB),
+      "flagday:local.latency.profile": latency.profile,
+      "flagday:local.latency.ledgerGiB": String(latency.ledgerGiB),
       "flagday:local.latency.timeScale": String(latency.timeScale),
       "flagday:checks.livePeriodSeconds": "3",
     },
+    env,
   });
+}
+
+export async function measureProfile(latency: LatencyConfig): Promise<ProfileFigures> {
+  const { profile, ledgerGiB } = latency;
+  const net = await profileNetwork(`bench-profile-${profile}-${ledgerGiB}-${process.pid}`, latency);
   try {
     await bringUp(net.stack, "v1.0.0", net.log);
     await sendTraffic(net.stack, 3, net.log);

@@ -23,12 +23,10 @@ import { AddressInfo } from "node:net";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { LatencyConfig } from "../components/local/latency";
 import { bringUp, flagDay, sendTraffic } from "../rehearsal/run";
-import { scratchNetwork } from "../rehearsal/scratch";
 import { startS3Server } from "../rehearsal/s3server";
 import { criticalPathSeconds, downtimeSeconds, windowBounds } from "./downtime";
-import { FINE_TIME_SCALE } from "./profile";
+import { FINE_TIME_SCALE, NODES, profileNetwork } from "./profile";
 
-const NODES = 10;
 const LEDGER_GIB = 5;
 /** MODELLED: one in-region S3 request, unscaled (sources in the header). */
 export const S3_REQUEST_MS = 100;
@@ -112,31 +110,22 @@ export function stateTraffic(requests: readonly StateRequest[], stack: string, f
 }
 
 export async function measureStateBackend(backend: "file" | "s3"): Promise<StateBackendFigures> {
-  const timeScale = TIME_SCALE;
   const s3 = backend === "s3" ? await startS3Server() : undefined;
-  const proxy = s3 ? await delayingProxy(s3.endpoint, S3_REQUEST_MS / timeScale) : undefined;
+  const proxy = s3 ? await delayingProxy(s3.endpoint, S3_REQUEST_MS / TIME_SCALE) : undefined;
   try {
     if (s3) await s3.createBucket(BUCKET);
     const stackName = `bench-state-${backend}-${process.pid}`;
-    const latency: LatencyConfig = { profile: "kubernetes", ledgerGiB: LEDGER_GIB, timeScale };
-    const net = await scratchNetwork(stackName, {
-      nodes: NODES,
-      threshold: Math.floor((2 * NODES) / 3) + 1,
-      config: {
-        "flagday:local.latency.profile": latency.profile,
-        "flagday:local.latency.ledgerGiB": String(LEDGER_GIB),
-        "flagday:local.latency.timeScale": String(timeScale),
-        "flagday:checks.livePeriodSeconds": "3",
+    const latency: LatencyConfig = { profile: "kubernetes", ledgerGiB: LEDGER_GIB, timeScale: TIME_SCALE };
+    const net = await profileNetwork(
+      stackName,
+      latency,
+      proxy && {
+        PULUMI_BACKEND_URL: `s3://${BUCKET}?endpoint=${encodeURIComponent(proxy.endpoint)}&region=us-east-1&use_path_style=true`,
+        AWS_ACCESS_KEY_ID: "flagday-test",
+        AWS_SECRET_ACCESS_KEY: "flagday-test",
+        AWS_REGION: "us-east-1",
       },
-      env: proxy
-        ? {
-            PULUMI_BACKEND_URL: `s3://${BUCKET}?endpoint=${encodeURIComponent(proxy.endpoint)}&region=us-east-1&use_path_style=true`,
-            AWS_ACCESS_KEY_ID: "flagday-test",
-            AWS_SECRET_ACCESS_KEY: "flagday-test",
-            AWS_REGION: "us-east-1",
-          }
-        : undefined,
-    });
+    );
     try {
       await bringUp(net.stack, "v1.0.0", net.log);
       await sendTraffic(net.stack, 3, net.log);
