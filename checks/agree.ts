@@ -4,6 +4,7 @@
  * in words, signs its id with the operator's key and posts the signature to the coordination board. The key
  * is `flagday:operatorKey` (a Pulumi secret) or `--key-file`; it never reaches the output.
  */
+import { CHECKOUT } from "./checkout";
 import * as path from "node:path";
 import { KeyObject } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
@@ -27,8 +28,6 @@ import {
 import type { Deployed } from "../components/plan";
 import { networkArgsFromConfig } from "../stacks/config";
 
-const ROOT = path.resolve(__dirname, "..");
-
 export interface AgreeOptions {
   readonly stack: string;
   readonly keyFile?: string;
@@ -38,14 +37,14 @@ export interface AgreeOptions {
 
 /** The stack, through the engine this project builds (.engine/bin), with the caller's Pulumi environment. */
 async function selectStack(name: string): Promise<Stack> {
-  const pulumiCommand = await PulumiCommand.get({ root: path.join(ROOT, ".engine") });
+  const pulumiCommand = await PulumiCommand.get({ root: path.join(CHECKOUT, ".engine") });
   const envVars = Object.fromEntries(
     Object.entries(process.env).filter(
       ([k, v]) => v !== undefined && (k.startsWith("PULUMI_") || k === "PATH"),
     ),
   ) as Record<string, string>;
   const ws = await LocalWorkspace.create({
-    workDir: ROOT,
+    workDir: CHECKOUT,
     envVars,
     pulumiCommand,
     pulumiHome: envVars.PULUMI_HOME,
@@ -84,7 +83,7 @@ export async function agree(o: AgreeOptions, log: (line: string) => void): Promi
   const operator = stackOperator(config, Object.keys(proposal.operators), "agree", log);
   if (!operator) return 2;
   log(describeProposal(proposal));
-  const board = openBoard(config.getObject("board"), ROOT, operator);
+  const board = openBoard(config.getObject("board"), CHECKOUT, operator);
   if (!o.dryRun) {
     const key = operatorKey(config, o.keyFile);
     if (!isOperatorsKey(proposal, operator, key, log)) return 1;

@@ -4,7 +4,7 @@
  * Ed25519 private key: `--key-file`, or the environment variable FLAGDAY_OPERATOR_KEY (the stage step passes the
  * secret `flagday:operatorKey` there), never the command line.
  */
-import * as path from "node:path";
+import { CHECKOUT } from "./checkout";
 import { KeyObject } from "node:crypto";
 import { openBoard } from "../components/coordination/agreement";
 import { abortEntry, BarrierSpec, barrierOrder, waitAtBarrier } from "../components/coordination/barrier";
@@ -20,8 +20,6 @@ import {
   SEQUENCES,
   type SequenceName,
 } from "../components/stages";
-
-const ROOT = path.resolve(__dirname, "..");
 
 export class BarrierUsageError extends Error {}
 
@@ -125,7 +123,7 @@ export async function barrier(o: BarrierFlags): Promise<number> {
   const interval = Number(o.interval ?? 0.5);
   if (!Number.isFinite(timeout) || timeout < 0) throw new BarrierUsageError("--timeout must be seconds");
   if (!Number.isFinite(interval) || interval <= 0) throw new BarrierUsageError("--interval must be seconds");
-  const board = openBoard(parseJson(need(o.board, "--board"), "--board"), ROOT, spec.operator);
+  const board = openBoard(parseJson(need(o.board, "--board"), "--board"), CHECKOUT, spec.operator);
   const key = operatorPrivateKey(o.keyFile);
   const log = (l: string) => console.log(`${stamp()} ${l}`);
   const out = await waitAtBarrier(board, spec, key, {
@@ -154,7 +152,7 @@ export async function postAbort(
 ): Promise<number> {
   if (!a.reason.trim())
     throw new BarrierUsageError("--reason is required: say why, for every operator on the call");
-  const board = openBoard(a.board, ROOT, a.operator);
+  const board = openBoard(a.board, CHECKOUT, a.operator);
   try {
     const at = await board.put(abortEntry(a, key));
     log(`posted the abort of flag day ${shortId(a.flagDayId)} by ${a.operator}: ${at}`);

@@ -8,7 +8,7 @@
  * file (flagday:network.operators, with flagday:board), or `--operator-key name=<public key>` gives them as
  * `flagday barrier` takes them. A usage error of these flags is a BarrierUsageError, as `flagday barrier`'s.
  */
-import * as path from "node:path";
+import { CHECKOUT } from "./checkout";
 import { openBoard } from "../components/coordination/agreement";
 import { BarrierStatus, barrierStatus } from "../components/coordination/barrier";
 import {
@@ -22,8 +22,6 @@ import { FlagDayProposal, NetworkOperators, networkOperators } from "../componen
 import { BarrierName, BarrierStage, COORDINATED_SEQUENCES, SequenceName } from "../components/stages";
 import { BarrierUsageError, operatorKeyFlags, parseJson } from "./barrier";
 import { readStackFile, stackConfig } from "./plan";
-
-const ROOT = path.resolve(__dirname, "..");
 
 /** One barrier as the board shows it: who arrived, who is missing, and when each arrived. */
 export interface BarrierView {
@@ -199,7 +197,7 @@ function boardOf(config: unknown, stack: string | undefined): CoordinationBoard 
     );
   }
   try {
-    return openBoard(config, ROOT);
+    return openBoard(config, CHECKOUT);
   } catch (e) {
     throw new BarrierUsageError((e as Error).message);
   }

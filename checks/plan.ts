@@ -10,6 +10,7 @@
  * stack file names the new release, give `--from <the release the network runs>`. Both are names in
  * `flagday:releases`. Secrets (`secure:` values) are skipped: the plan needs none.
  */
+import { CHECKOUT } from "./checkout";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
@@ -19,8 +20,6 @@ import { describeRejected } from "../components/coordination/board";
 import { type RunbookInput, runbookMarkdown, runbookProposal, type Signatures } from "../components/runbook";
 import { networkArgsFromConfig, releaseNamed } from "../stacks/config";
 import { parseJson } from "./barrier";
-
-const ROOT = path.resolve(__dirname, "..");
 
 /** A problem with the command line or the stack file: the CLI prints it and exits 2. */
 export class PlanUsageError extends Error {}
@@ -38,7 +37,7 @@ export interface PlanOptions {
 }
 
 /** The stack file's `config:` map, as YAML gives it (objects stay objects). */
-export function readStackFile(stack: string, root = ROOT): Record<string, unknown> {
+export function readStackFile(stack: string, root = CHECKOUT): Record<string, unknown> {
   const file = path.join(root, "stacks", `Pulumi.${stack}.yaml`);
   if (!fs.existsSync(file)) {
     const known = fs
@@ -139,7 +138,7 @@ export async function readSignatures(input: RunbookInput, boardConfig: unknown):
     require("../components/coordination/agreement") as typeof import("../components/coordination/agreement");
   let board;
   try {
-    board = openBoard(boardConfig, ROOT);
+    board = openBoard(boardConfig, CHECKOUT);
   } catch (e) {
     throw new PlanUsageError(`--board: ${(e as Error).message}`);
   }
