@@ -14,7 +14,16 @@ import {
 import { reportBarrierWait, reportProgress } from "./progress";
 import { openBoard } from "./coordination/agreement";
 import { Deployed, HistoryEntry, Plan, Transition, transitionOrdinal } from "./plan";
-import { BarrierStage, NetworkStageName, RESTORE, SEQUENCES, Stage, StageName, stagesOf } from "./stages";
+import {
+  BarrierStage,
+  NetworkStageName,
+  PREPARE,
+  RESTORE,
+  SEQUENCES,
+  Stage,
+  StageName,
+  stagesOf,
+} from "./stages";
 import { BarrierContext, barrierCommand } from "./coordination/barrier";
 import { type Json, sha256Hex } from "./coordination/canonical";
 
@@ -77,10 +86,17 @@ export function buildStages(ctx: StageContext): BuiltStages {
   const generation = transition?.id ?? "initial";
   const servers: ServerStep[] = [];
   const healthy: Step[] = [];
-  const start = (i: number, dependsOn: pulumi.Resource[]): ServerStep => {
+  const start = (i: number, dependsOn: pulumi.Resource[], prepared?: pulumi.Resource[]): ServerStep => {
     const node = nodes[i];
     return (servers[i] = platform.nodeSteps.start(
-      { name: serverName(network.name, node.spec.name), node, release: network.release, network, generation },
+      {
+        name: serverName(network.name, node.spec.name),
+        node,
+        release: network.release,
+        network,
+        generation,
+        ...(prepared ? { prepared } : {}),
+      },
       { parent: node.parent, dependsOn },
     ));
   };
@@ -185,7 +201,14 @@ export function buildStages(ctx: StageContext): BuiltStages {
           : stage.waitFor === "every-node" || previous.length !== nodes.length
             ? [...all(previous), ...all(branches)]
             : [previous[i].resource, ...all(branches)];
-        if (stage.name === "start") return rolling ? roll(i) : start(i, dependsOn);
+        if (stage.name === "start") {
+          if (rolling) return roll(i);
+          return start(
+            i,
+            dependsOn,
+            PREPARE.flatMap((p) => stages.get(p.name)?.[i]?.resource ?? []),
+          );
+        }
         return platform.nodeSteps[stage.name](
           {
             name: stageStepName(network.name, ordinal, stage.name, node.spec.name),

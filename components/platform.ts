@@ -134,6 +134,13 @@ export interface StartArgs {
   readonly network: NetworkSpec;
   /** The transition this server starts in, or "initial". */
   readonly generation: string;
+  /**
+   * In a flag day or rollback, the node's steps of the prepare stages (stages.ts PREPARE: its pre-pull, its warm
+   * snapshot), done before the window. A part of the server that runs nothing and is made under a new name (a
+   * ConfigMap, a read of where the image was pulled) waits for these instead of `dependsOn`, so it is made
+   * before the ingress closes and replaced new-first. Absent on the rolling path.
+   */
+  readonly prepared?: readonly pulumi.Resource[];
 }
 
 export interface NodeStepArgs {

@@ -63,10 +63,11 @@ interface KubeNode {
   claim: pulumi.Output<string>;
   readonly selector: Readonly<Record<string, string>>;
   /**
-   * Per transition id, its pre-pull Job's name: its start prefers the host that Job ran on. The pull registers
-   * before the start (stage order), in the flag day and again, unchanged, in every steady update after it.
+   * Per transition id, its pre-pull Job (its name, and the step): its start prefers the host that Job ran on.
+   * The pull registers before the start (stage order), in the flag day and again, unchanged, in every steady
+   * update after it.
    */
-  readonly pulled: Map<string, string>;
+  readonly pulled: Map<string, { readonly job: string; readonly step: pulumi.Resource }>;
 }
 
 /**
@@ -292,7 +293,7 @@ export function kubernetesPlatform(
     },
 
     nodeSteps: {
-      start({ name: resourceName, node, release, network, generation }, opts) {
+      start({ name: resourceName, node, release, network, generation, prepared }, opts) {
         const s = stateOf(network, node);
         const settings = node.spec.settings ?? {};
         const image = imageOf(release, network);
@@ -343,37 +344,43 @@ export function kubernetesPlatform(
           ...s.selector,
           "flagday/release": releaseKey(release).replace(/[^A-Za-z0-9.-]/g, "-"),
         };
+        // Made ahead of the window, replaced new-first: what a part of the server that runs nothing waits for
+        // (StartArgs.prepared), so its steps and state saves are not inside the window.
+        const ahead = { parent: opts.parent, dependsOn: [...(prepared ?? [])] };
+        // Its name is the server's (a digest of everything the pod runs): new content is a new ConfigMap, and the
+        // old pod keeps reading its own until it stops. So it is made before the window, not replaced old-first.
         const config = new k8s.core.v1.ConfigMap(
           `${resourceName}-config`,
           {
             metadata: { name: pulumi.interpolate`${name}-network`, namespace: args.namespace },
             data: { "network.json": netJson },
           },
-          withProvider({ ...opts, deleteBeforeReplace: true }),
+          withProvider(ahead),
         );
         // The host that pulled the image, when this transition pulled it: preferred, and outside the name's
-        // digest. Read as the server starts, by a part of the server rather than by the pull: a steady update
-        // registers it again unchanged (its output kept), so the Deployment stays as it is and waits for no stage
-        // step. Its text is a trigger: changed text reads again, and finds the host the Deployment prefers (an
+        // digest. Read by a part of the server rather than by the pull: a steady update registers it again
+        // unchanged (its output kept, and no `prepared` to wait for), so the Deployment stays as it is and waits
+        // for no stage step. Its text is a trigger: changed text reads again, and finds the host the Deployment prefers (an
         // update would run the no-op, and @pulumi/command keeps the no-op's output). Not ignoreChanges on the
         // affinity instead: the engine keeps the old value in a replacement too, so every flag day's new
         // Deployment would get the previous one's host.
-        const pullJob = s.pulled.get(generation);
+        const pull = s.pulled.get(generation);
         const readHost =
-          pullJob &&
+          pull &&
           imageHostCommand({
             kubectl,
             node: node.spec.name,
-            job: pullJob,
+            job: pull.job,
             selector: s.selector,
             transitionId: generation,
           });
+        // After the pre-pull Job (prepared), before the window: two kubectl reads that need nothing stopped.
+        // Replaced new-first with every transition (deleting it runs nothing).
         const imageHost = readHost
           ? operatorCommand(
               `${resourceName}-image-host`,
               { create: readHost, triggers: [generation, readHost] },
-              // Like every part of a server, replaced old-first (deleting it runs nothing).
-              { ...opts, deleteBeforeReplace: true },
+              ahead,
             ).output
           : undefined;
         const spec = deploymentSpec({
@@ -485,7 +492,7 @@ export function kubernetesPlatform(
           },
           withProvider(opts),
         );
-        s.pulled.set(step.transition.id, objectName(step));
+        s.pulled.set(step.transition.id, { job: objectName(step), step: j });
         return { resource: j, output: j.metadata.name };
       },
 

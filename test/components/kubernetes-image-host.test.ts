@@ -9,7 +9,9 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import type { CustomResourceOptions, Resource } from "@pulumi/pulumi";
 import { KubernetesPlatformArgs } from "../../components/kubernetes";
+import type { StartArgs } from "../../components/platform";
 import {
   deploymentSpec,
   DeploymentInputs,
@@ -18,7 +20,7 @@ import {
   STAGE_ACCESS,
 } from "../../components/kubernetes/specs";
 import { CapturedResource, revealed } from "../graph/harness";
-import { assertFlagDayGraph } from "../graph/invariants";
+import { assertFlagDayGraph, checkFlagDayGraph } from "../graph/invariants";
 import { DEPLOYMENT_INPUTS, kube, network, runNetwork, V5, V6 } from "./fixtures";
 import { standIns } from "./stand-ins";
 
@@ -191,19 +193,68 @@ describe("the platform under mocks: the flag day's new server prefers its pre-pu
     }
   });
 
-  test("the host is read after the pre-pull Job, as the server starts: the Deployment waits for the read", () => {
+  test("the host is read after the pre-pull Job, before the window: the Deployment waits for the read", () => {
     for (const node of ["node1", "node2", "node3"]) {
       const read = g.named(`testnet-${node}-server-image-host`);
       const server = g.named(`testnet-${node}-server`);
       assert.ok(g.dependsOn(read, g.named(`testnet-u1-${node}-pull`)), `${node}: after its pull Job`);
-      assert.ok(g.dependsOn(read, g.named(`testnet-u1-${node}-migrate`)), `${node}: with the start`);
-      // Inside the window: two kubectl reads, beside the server's ConfigMap; the pull itself was before it.
-      assert.ok(g.dependsOn(read, g.named("testnet-u1-ingress-reject")));
-      assert.ok(g.dependsOn(g.named("testnet-u1-ingress-reject"), g.named(`testnet-u1-${node}-pull`)));
+      // Two kubectl reads that need nothing stopped: with the prepare stages, while clients are served.
+      assert.ok(!g.dependsOn(read, g.named("testnet-u1-ingress-reject")), `${node}: not in the window`);
+      assert.ok(
+        !g.dependsOn(read, g.named(`testnet-u1-${node}-migrate`)),
+        `${node}: not after the migration`,
+      );
       assert.ok(g.dependsOn(server, read), `${node}: the Deployment waits for the host`);
+      assert.ok(
+        g.dependsOn(server, g.named(`testnet-u1-${node}-migrate`)),
+        `${node}: the Deployment in the window`,
+      );
       assert.ok(g.dependsOn(g.named("testnet-u1-attest"), read));
-      assert.equal(read.deleteBeforeReplace, true, "a part of the server, replaced old-first");
+      assert.notEqual(read.deleteBeforeReplace, true, "replaced new-first: its delete runs nothing");
+      assert.equal(server.deleteBeforeReplace, true, "the server itself, old-first");
     }
+  });
+
+  test("the server's ConfigMap is made before the window under a new name, so the old pod's stays as it was", () => {
+    const configName = (graph: typeof g, node: string) =>
+      inputsOf(graph.named(`testnet-${node}-server-config`)).metadata.name as string;
+    for (const node of ["node1", "node2", "node3"]) {
+      const config = g.named(`testnet-${node}-server-config`);
+      assert.ok(!g.dependsOn(config, g.named("testnet-u1-ingress-reject")), `${node}: not in the window`);
+      assert.ok(g.dependsOn(g.named(`testnet-${node}-server`), config), `${node}: the Deployment mounts it`);
+      assert.notEqual(config.deleteBeforeReplace, true, `${node}: replaced new-first`);
+      assert.notEqual(
+        configName(g, node),
+        configName(initial.graph, node),
+        `${node}: a new name this flag day`,
+      );
+      assert.equal(configName(steady.graph, node), configName(g, node), `${node}: the same name when steady`);
+    }
+  });
+
+  test("the checker fails a platform whose parts made ahead wait for the window", async () => {
+    const late = () => {
+      const p = platform();
+      return {
+        ...p,
+        nodeSteps: {
+          ...p.nodeSteps,
+          start: (step: StartArgs, opts: CustomResourceOptions) =>
+            p.nodeSteps.start({ ...step, prepared: opts.dependsOn as Resource[] }, opts),
+        },
+      };
+    };
+    const up = await runNetwork(late, network(3, V6), initial.result.record, {}, cluster);
+    const v = checkFlagDayGraph(up.graph, network(3, V6), up.result.net.plan);
+    for (const part of ["config", "image-host"])
+      assert.ok(
+        v.some((x) =>
+          x.startsWith(
+            `a part of a server made ahead waits for nothing in the window: testnet-node1-server-${part} waits for testnet-u1-ingress-reject`,
+          ),
+        ),
+        v.join("\n"),
+      );
   });
 
   test("the host is outside the name's digest; the SGX placement is untouched", async () => {

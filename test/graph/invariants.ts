@@ -90,7 +90,9 @@ function undoneOf(t: Transition | undefined): Transition | undefined {
  * migration after its own snapshot -> every server after every migration -> attest after every server (and
  * every part of it) -> txtest -> ingress-accept -> live. Rolling plans (initial, steady): no stage step of any
  * other transition, no server held back by a stage step, and node i's server waits for node i-1's health check.
- * Always: servers are replaced old-first; ledgers and identities are protected and owe nothing to the release.
+ * Always: servers are replaced old-first, and so is every part of one but those made ahead (replaced new-first,
+ * they wait for nothing in the window and their server waits for them); ledgers and identities are protected
+ * and owe nothing to the release.
  */
 export function checkFlagDayGraph(
   graph: Graph,
@@ -117,8 +119,12 @@ export function checkFlagDayGraph(
       }
     }
   }
-  for (const { r } of servers) {
-    if (!r.deleteBeforeReplace) v.push(`servers are replaced old-first: ${r.name} lacks deleteBeforeReplace`);
+  // A part replaced new-first runs nothing and is made before the window (a Kubernetes server's ConfigMap under a
+  // name new with its content, the read of the host that pulled the image): checked below. The server is not.
+  const ahead = (x: (typeof servers)[number]) => x.role.part !== undefined && !x.r.deleteBeforeReplace;
+  for (const { r, role } of servers) {
+    if (!role.part && !r.deleteBeforeReplace)
+      v.push(`servers are replaced old-first: ${r.name} lacks deleteBeforeReplace`);
   }
   // A server is replaced old-first (every flag day), and the engine deletes ahead of it whatever takes an input
   // from it: a health check keyed on the server's id would be deleted (two state saves per node) inside the
@@ -194,7 +200,7 @@ export function checkFlagDayGraph(
     const stepsOf = (stage: StageName): CapturedResource[][] => {
       const s = stages.find((x) => x.name === stage)!;
       if (s.name === "start")
-        return nodeNames.map((n) => servers.filter((x) => x.role.node === n).map((x) => x.r));
+        return nodeNames.map((n) => servers.filter((x) => x.role.node === n && !ahead(x)).map((x) => x.r));
       if (s.scope === "network") {
         return [
           networkSteps.filter((x) => x.role.stage === stage && x.role.ordinal === ordinal).map((x) => x.r),
@@ -206,6 +212,19 @@ export function checkFlagDayGraph(
           .map((x) => x.r),
       );
     };
+    // A part made ahead waits for nothing inside the window, and its server waits for it. (A rollback that
+    // restores ledgers mounts new claims, made in the window, and the server's name, which such a part shares,
+    // names its claim.)
+    const reject = stages.some((s) => s.name === "restore") ? [] : stepsOf("ingress-reject").flat();
+    for (const x of servers.filter(ahead)) {
+      for (const b of reject)
+        if (graph.dependsOn(x.r, b))
+          v.push(
+            `a part of a server made ahead waits for nothing in the window: ${x.r.name} waits for ${b.name}`,
+          );
+      const server = mainServer(x.role.node);
+      if (server) waits(server, x.r, "a server waits for the parts made ahead of it");
+    }
     for (const stage of stages) {
       stepsOf(stage.name).forEach((rs, i) => {
         const whose = stage.scope === "network" ? "the network" : nodeNames[i];

@@ -150,6 +150,40 @@ describe(
       for (const j of jobs) assert.equal(j.status.succeeded, 1, `${j.metadata.name} succeeded`);
     });
 
+    test("in the window each node's server is its Deployment alone; its ConfigMap and host read came before", () => {
+      const at = (stage: string) => flag.steps.findIndex((s) => s.name.endsWith(`-${stage}`));
+      const [reject, accept] = [at("ingress-reject"), at("ingress-accept")];
+      assert.ok(reject >= 0 && accept > reject, "the window's bounds are in the engine's steps");
+      for (const node of NODES) {
+        const server = `${network.name}-${node}-server`;
+        const ran = (part: string, from: number, to: number) =>
+          flag.steps
+            .slice(from, to)
+            .filter((s) => s.name === `${server}${part}` && s.op !== "same")
+            .map((s) => s.op);
+        // The old Deployment out, the new one in: nothing else of the server inside the window.
+        assert.deepEqual(
+          ran("", reject, accept),
+          ["delete-replaced", "replace", "create-replacement"],
+          `${node}: its Deployment replaced old-first in the window`,
+        );
+        for (const part of ["-config", "-image-host"]) {
+          assert.deepEqual(
+            ran(part, reject, accept),
+            [],
+            `${node}: nothing of ${server}${part} in the window`,
+          );
+          const before = ran(part, 0, reject);
+          assert.ok(
+            before.includes("create") || before.includes("create-replacement"),
+            `${node}: ${server}${part} made before the window (${before.join(", ")})`,
+          );
+        }
+        // The old ConfigMap goes once the update is done, after the live window.
+        assert.deepEqual(ran("-config", accept, flag.steps.length), ["delete-replaced"]);
+      }
+    });
+
     test("each new Deployment prefers the host its pre-pull Job ran on, and its pod runs there", async () => {
       const pulls = (await get("jobs")).items.filter((j: any) => /^node\d-pull-/.test(j.metadata.name));
       assert.equal(pulls.length, NODES.length, "one pre-pull Job per node");
