@@ -73,4 +73,4 @@ function loadBundled(entry, bundle) {
   }
 }
 
-module.exports = { loadBundled, ROOT };
+module.exports = { loadBundled };
