@@ -32,6 +32,61 @@ function pulumiArgs(...args: string[]) {
     env: { ...process.env, ...(net.stack.workspace.envVars ?? {}) },
   };
 }
+/** Every live process below `pid`, from /proc (Linux): children first found, then theirs. */
+function descendants(pid: number): number[] {
+  const parents = new Map<number, number>();
+  for (const d of fs.readdirSync("/proc").filter((x) => /^\d+$/.test(x))) {
+    try {
+      // `pid (comm) state ppid …`: comm may hold spaces and parentheses, so read after its last ")".
+      const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
+      parents.set(Number(d), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out: number[] = [];
+  for (let i = -1; i < out.length; i++) {
+    const of = i < 0 ? pid : out[i];
+    for (const [child, parent] of parents) if (parent === of && !out.includes(child)) out.push(child);
+  }
+  return out;
+}
+
+/**
+ * The machine dies: the CLI and everything it started, the plugins too (the engine starts each in a process
+ * group of its own, so killing the CLI's group leaves them, and the commands they run, behind). Frozen first, so
+ * nothing spawns or is re-parented while the tree is read again; then all killed. Returns the pids it killed.
+ */
+function machineDies(pid: number): number[] {
+  const tree = [pid];
+  for (let more = [pid]; more.length > 0;) {
+    for (const p of more) {
+      try {
+        process.kill(p, "SIGSTOP");
+      } catch {
+        // gone meanwhile
+      }
+    }
+    more = tree.flatMap((p) => descendants(p)).filter((p) => !tree.includes(p));
+    tree.push(...more);
+  }
+  for (const p of tree) {
+    try {
+      process.kill(p, "SIGKILL");
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return tree;
+}
+const alive = (pid: number) => {
+  try {
+    return !/^\S+ \([^]*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+};
+
 const pulumi = (...args: string[]) => {
   const p = pulumiArgs(...args);
   const r = spawnSync(p.cmd, p.args, { env: p.env, encoding: "utf8", timeout: 600_000 });
@@ -58,8 +113,13 @@ test(
       assert.ok(Date.now() < deadline, "the update reached the snapshots");
       await new Promise((r) => setTimeout(r, 100));
     }
-    process.kill(-up.pid!, "SIGKILL"); // the machine dies: the CLI, the language host, every step
+    const killed = machineDies(up.pid!); // the CLI, the language host, the provider host, every step
     await exited;
+    assert.ok(killed.length >= 3, `the CLI and its plugins: ${killed.length} process(es)`);
+    const deadline2 = Date.now() + 10_000;
+    while (killed.some(alive) && Date.now() < deadline2) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(killed.filter(alive), [], "nothing the dead update started runs on");
+    net.log(`the machine died: ${killed.length} processes killed`);
 
     const locked = pulumi("up", "--yes", "--skip-preview");
     assert.notEqual(locked.code, 0);
