@@ -67,7 +67,8 @@ function machineDies(pid: number): number[] {
         // gone meanwhile
       }
     }
-    more = tree.flatMap((p) => descendants(p)).filter((p) => !tree.includes(p));
+    // Nothing stopped is re-parented, so the root's descendants are the whole tree.
+    more = descendants(pid).filter((p) => !tree.includes(p));
     tree.push(...more);
   }
   for (const p of tree) {
