@@ -286,9 +286,11 @@ async function cmdTxtest(o: Opts): Promise<number> {
     throw new UsageError(`--wallets must be a wallet set number from 1 (got "${o.wallets}")`);
   }
   const results = await runTxTests({ targets, only, commands, timeoutMs, wallets });
-  const rows = [["check", "result", "time", "detail"]];
-  for (const r of results)
-    rows.push([r.name, r.ok ? "PASS" : "FAIL", `${(r.ms / 1000).toFixed(1)}s`, r.detail]);
+  const rows = [["check", "result", "time", "started", "detail"]];
+  for (const r of results) {
+    const [time, started] = [r.ms, r.startMs].map((ms) => `${(ms / 1000).toFixed(2)}s`);
+    rows.push([r.name, r.ok ? "PASS" : "FAIL", time, `+${started}`, r.detail]);
+  }
   console.log(pad(rows));
   const bad = results.filter((r) => !r.ok);
   if (bad.length) return fail("txtest", bad.map((r) => `${r.name}: ${r.detail}`).join("; "));
@@ -489,7 +491,11 @@ const COMMANDS: Record<string, { summary: string; run: Run; flags: Flag[]; argum
     run: cmdTxtest,
     flags: [
       ["--only <checks>", `comma-separated checks to run (built in: ${TX_CHECKS.join(",")})`],
-      ["--command <name=shell-cmd>", "a check as a shell command that exits 0 on success", "repeatable"],
+      [
+        "--command <name=shell-cmd>",
+        "a check as a shell command that exits 0 on success; commands run one after another, beside the built-in checks (which run at once where they share no wallet)",
+        "repeatable",
+      ],
       ["--timeout <s>", "seconds each check may take (default 30)"],
       [
         "--wallets <n>",

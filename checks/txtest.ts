@@ -14,6 +14,8 @@ export type TxCheckName = (typeof TX_CHECKS)[number];
 export interface TxCheckResult {
   name: string;
   ok: boolean;
+  /** When it started, from the start of the tests. */
+  startMs: number;
   ms: number;
   detail: string;
 }
@@ -110,6 +112,52 @@ async function payAndCheck(
   return `tx ${sub.txId.slice(0, 12)} in block ${index} on all nodes; ${from === to ? `${from} balance unchanged` : `${from} -${amount}, ${to} +${amount}`}`;
 }
 
+/**
+ * The accounts each built-in check pays from, to or reads (before the operator's wallet-set prefix). Checks that
+ * share one run one after another, since each asserts exact balances; the others run at the same time.
+ */
+export const TX_CHECK_ACCOUNTS: Readonly<Record<TxCheckName, readonly string[]>> = {
+  "self-payment": ["alice"],
+  "cross-payment": ["bob", "carol"],
+  fog: ["fog0", "fog1"],
+  "non-fog": ["dave", "alice"],
+};
+
+/**
+ * The order the checks run in: a list of chains that run at the same time, each chain one check after another.
+ * Built-in checks that touch a common account share a chain, in the order given; every `--command` check runs in
+ * one chain of its own, in the order given (an operator's test clients may share wallets flagday cannot see), and
+ * so does a name that is neither.
+ */
+export function txTestChains(
+  names: readonly string[],
+  commands: ReadonlyMap<string, string>,
+  accountsOf: (name: string) => readonly string[] | undefined = (name) =>
+    TX_CHECK_ACCOUNTS[name as TxCheckName],
+): string[][] {
+  const builtins: { names: string[]; accounts: Set<string> }[] = [];
+  const commanded: string[] = [];
+  for (const name of names) {
+    const accounts = commands.has(name) ? undefined : accountsOf(name);
+    if (!accounts) {
+      commanded.push(name);
+      continue;
+    }
+    const sharing = builtins.filter((c) => accounts.some((a) => c.accounts.has(a)));
+    const into = sharing[0] ?? { names: [], accounts: new Set<string>() };
+    if (!sharing.length) builtins.push(into);
+    for (const other of sharing.slice(1)) {
+      into.names.push(...other.names);
+      other.accounts.forEach((a) => into.accounts.add(a));
+      builtins.splice(builtins.indexOf(other), 1);
+    }
+    into.names.push(name);
+    into.names.sort((x, y) => names.indexOf(x) - names.indexOf(y));
+    accounts.forEach((a) => into.accounts.add(a));
+  }
+  return [...builtins.map((c) => c.names), ...(commanded.length ? [commanded] : [])];
+}
+
 async function builtin(name: TxCheckName, o: TxTestOptions): Promise<string> {
   const w = (account: string) => (o.wallets ? `w${o.wallets}-${account}` : account);
   switch (name) {
@@ -132,27 +180,39 @@ async function builtin(name: TxCheckName, o: TxTestOptions): Promise<string> {
   }
 }
 
-export async function runTxTests(o: TxTestOptions): Promise<TxCheckResult[]> {
-  const names = o.only.length ? o.only : [...TX_CHECKS];
-  const results: TxCheckResult[] = [];
-  for (const name of names) {
-    const t0 = Date.now();
-    const cmd = o.commands.get(name);
-    try {
-      let detail: string;
-      if (cmd !== undefined) {
-        const r = await runCommand(cmd, o.timeoutMs);
-        if (r.code !== 0) throw new Error(`command exited ${r.code}: ${r.tail}`);
-        detail = `command exited 0${r.tail ? `: ${r.tail}` : ""}`;
-      } else if ((TX_CHECKS as readonly string[]).includes(name)) {
-        detail = await builtin(name as TxCheckName, o);
-      } else {
-        throw new Error(`unknown check "${name}" and no --command ${name}=… given`);
-      }
-      results.push({ name, ok: true, ms: Date.now() - t0, detail });
-    } catch (e) {
-      results.push({ name, ok: false, ms: Date.now() - t0, detail: (e as Error).message });
+async function runOne(name: string, o: TxTestOptions, t0: number): Promise<TxCheckResult> {
+  const start = Date.now();
+  const result = (ok: boolean, detail: string) => ({
+    name,
+    ok,
+    startMs: start - t0,
+    ms: Date.now() - start,
+    detail,
+  });
+  const cmd = o.commands.get(name);
+  try {
+    if (cmd !== undefined) {
+      const r = await runCommand(cmd, o.timeoutMs);
+      if (r.code !== 0) throw new Error(`command exited ${r.code}: ${r.tail}`);
+      return result(true, `command exited 0${r.tail ? `: ${r.tail}` : ""}`);
     }
+    if ((TX_CHECKS as readonly string[]).includes(name))
+      return result(true, await builtin(name as TxCheckName, o));
+    throw new Error(`unknown check "${name}" and no --command ${name}=… given`);
+  } catch (e) {
+    return result(false, (e as Error).message);
   }
-  return results;
+}
+
+/** Runs the checks (txTestChains: independent ones at the same time); the results in the order of `only`. */
+export async function runTxTests(o: TxTestOptions): Promise<TxCheckResult[]> {
+  const names = [...new Set(o.only.length ? o.only : TX_CHECKS)];
+  const t0 = Date.now();
+  const done = new Map<string, TxCheckResult>();
+  await Promise.all(
+    txTestChains(names, o.commands).map(async (chain) => {
+      for (const name of chain) done.set(name, await runOne(name, o, t0));
+    }),
+  );
+  return names.map((n) => done.get(n)!);
 }

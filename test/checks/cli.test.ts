@@ -73,9 +73,22 @@ describe("flagday CLI against the simulator", () => {
     const r = await flagday("txtest", "--nodes", nodesFile, "--timeout", "15");
     assert.equal(r.code, 0, r.stdout + r.stderr);
     for (const c of ["self-payment", "cross-payment", "fog", "non-fog"]) {
-      assert.match(r.stdout, new RegExp(`^${c}\\s+\\| PASS\\s+\\| \\d+\\.\\ds`, "m"));
+      assert.match(r.stdout, new RegExp(`^${c}\\s+\\| PASS\\s+\\| \\d+\\.\\d\\ds`, "m"));
     }
     assert.match(r.stdout, /double spend refused/);
+    // Checks that share no wallet run at the same time; self-payment and non-fog (both touch alice) in turn.
+    const row = (c: string) => {
+      const m = new RegExp(`^${c}\\s+\\| PASS\\s+\\| (\\d+\\.\\d\\d)s\\s+\\| \\+(\\d+\\.\\d\\d)s`, "m").exec(
+        r.stdout,
+      );
+      assert.ok(m, `${c} row with its time and start in:\n${r.stdout}`);
+      return { time: Number(m[1]), started: Number(m[2]) };
+    };
+    const [self, cross, fog, nonFog] = ["self-payment", "cross-payment", "fog", "non-fog"].map(row);
+    const selfEnds = self.started + self.time;
+    // The table rounds to 0.01 s: allow that much either way.
+    assert.ok(cross.started < selfEnds - 0.01 && fog.started < selfEnds - 0.01, r.stdout);
+    assert.ok(nonFog.started >= selfEnds - 0.01, r.stdout);
     const cmd = await flagday(
       "txtest",
       "--nodes",
