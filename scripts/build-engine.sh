@@ -86,6 +86,6 @@ install -m 0755 "$ROOT/node_modules/@pulumi/pulumi/pulumi-resource-pulumi-nodejs
 install -m 0755 "$ROOT/scripts/pulumi-analyzer-policy" "$BIN/"
 # The stage commands call the checks CLI and the simulator by name, as an installed package's bins would be.
 ln -sf "$ROOT/bin/flagday.js" "$BIN/flagday"
-ln -sf "$ROOT/bin/consensus-service-sim.js" "$BIN/consensus-service-sim"
+ln -sf "$ROOT/bin/consensus-service-sim" "$BIN/consensus-service-sim"
 
 step "ready: $("$BIN/pulumi" version) in $BIN"
