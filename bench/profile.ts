@@ -7,7 +7,8 @@
  *   BENCH downtime-profile profile=<p> nodes=10 ledger_gb=<g> seconds=<s> critical_path_seconds=<c>
  *     helm_seconds=<h> runbook_seconds=<r>          (one line, per profile and ledger size)
  *   BENCH downtime-profile-targets profile=<p> …   (the ratios the targets are about)
- * Every modelled figure is divided by time_scale so the whole module finishes in about 30 minutes on 2 cores;
+ * Every modelled figure is divided by time_scale so the whole module finishes in about 30 minutes on 2 cores (the
+ * quiesce check's quiet period too: mc-consensus-tool's 40 s, latency.ts [quiet]);
  * what the engine, the simulator and the checks take is not scaled. The 5 GiB ledger runs once more at
  * fine_time_scale (FINE_TIME_SCALE), where the modelled steps outweigh the tools' own time.
  * Targets: seconds <= 1.15 x critical_path_seconds; seconds(500) <= 1.1 x seconds(5) (the warm snapshot keeps
@@ -24,6 +25,7 @@
  * never skips them).
  */
 import { LatencyConfig, modelledSeconds } from "../components/local/latency";
+import { WAIT_FOR_QUIET_SECONDS } from "../components/mobilecoin";
 import { bringUp, flagDay, sendTraffic } from "../rehearsal/run";
 import { scratchNetwork, ScratchOptions } from "../rehearsal/scratch";
 import { helmSeconds, resetTo, runbookSeconds, simNetwork } from "./baselines";
@@ -80,6 +82,8 @@ export function profileNetwork(stackName: string, latency: LatencyConfig, env?: 
       "flagday:local.latency.ledgerGiB": String(latency.ledgerGiB),
       "flagday:local.latency.timeScale": String(latency.timeScale),
       "flagday:checks.livePeriodSeconds": "3",
+      // The quiet period real operators wait (mc-consensus-tool's), scaled as every modelled figure is.
+      "flagday:checks.quietPeriodSeconds": String(modelledSeconds(latency).quiet),
     },
     env,
   });
@@ -127,7 +131,7 @@ export async function benchProfile(
   const timeScale = PROFILE_TIME_SCALE;
   console.log(
     `BENCH downtime-profile-model time_scale=${timeScale} fine_time_scale=${FINE_TIME_SCALE} figures=MODELLED ` +
-      `source=components/local/latency.ts`,
+      `source=components/local/latency.ts quiet_period_seconds=${WAIT_FOR_QUIET_SECONDS}/time_scale`,
   );
   const out: ProfileFigures[] = [];
   for (const profile of profiles) {

@@ -1,10 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
-import { shellQuote as q } from "./mobilecoin";
+import { shellQuote as q, WAIT_FOR_QUIET_SECONDS } from "./mobilecoin";
 import { NodeHandle } from "./platform";
 
 /** How the network stages check the network. Every check is the `flagday` CLI, also run by hand on the call. */
 export interface ChecksOptions {
-  /** Quiesce: how long heights must stay equal and unchanged. @default 40 (mc-consensus-tool wait-for-quiet) */
+  /** Quiesce: how long heights must stay equal and unchanged. @default 40 (WAIT_FOR_QUIET_SECONDS) */
   readonly quietPeriodSeconds?: number;
   /** How long any one check may wait before it fails the stage. @default 600 */
   readonly timeoutSeconds?: number;
@@ -54,7 +54,7 @@ export function checkCommands(nodes: readonly NodeHandle[], opts: ChecksOptions)
   return {
     /** No new transactions, equal heights for the quiet period; prints `height=<n>`. */
     quiesce: () =>
-      pulumi.interpolate`${cli} quiesce --quiet-period ${opts.quietPeriodSeconds ?? 40} --timeout ${timeout} ${targets}`,
+      pulumi.interpolate`${cli} quiesce --quiet-period ${opts.quietPeriodSeconds ?? WAIT_FOR_QUIET_SECONDS} --timeout ${timeout} ${targets}`,
     /** Every node on `mrenclave`, and a new block. */
     attest: (mrenclave: string) =>
       pulumi.interpolate`${cli} attest --mrenclave ${mrenclave} --timeout ${timeout}${traffic ? " --submit-tx" : ""} ${targets}`,

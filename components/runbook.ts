@@ -11,6 +11,7 @@ import type { ChecksOptions } from "./checks";
 import { type MaintenanceWindow, windowBounds } from "./gates";
 import type { NetworkSpec } from "./network";
 import { consensusChanges, type EnclaveRelease } from "./release";
+import { WAIT_FOR_QUIET_SECONDS } from "./mobilecoin";
 import type { AgreementStatus } from "./coordination/board";
 import {
   DEFAULT_LIVE_PERIOD_SECONDS,
@@ -349,7 +350,7 @@ function settingsOf(name: StageName, c: ChecksOptions | undefined, to: EnclaveRe
   const timeout = `timeout ${c?.timeoutSeconds ?? 600} s`;
   switch (name) {
     case "quiesce":
-      return `quiet period ${c?.quietPeriodSeconds ?? 40} s, ${timeout}`;
+      return `quiet period ${c?.quietPeriodSeconds ?? WAIT_FOR_QUIET_SECONDS} s, ${timeout}`;
     case "attest":
     case "start":
       return `MRENCLAVE ${to.mrenclave}, ${timeout}`;

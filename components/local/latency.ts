@@ -23,7 +23,12 @@
  * - [pull] MobileCoin's node image is pulled with `imagePullPolicy: Always` (MOBILECOIN.md); a pull of a
  *   multi-hundred-MB image is ASSUMED to take 45 s.
  * - [attach] attaching an EBS volume or a cloud PD to a node: ASSUMED 10 s.
+ * - [quiet] the quiesce check's quiet period, which the flag day and the runbook by hand both wait: `mc-consensus-tool
+ *   wait-for-quiet --period 40` (MOBILECOIN.md; WAIT_FOR_QUIET_SECONDS, the checks' default). Not a platform's
+ *   operation: the benchmarks set it as the stack's `flagday:checks.quietPeriodSeconds`, scaled like the rest.
  */
+
+import { WAIT_FOR_QUIET_SECONDS } from "../mobilecoin";
 
 export interface LatencyProfile {
   readonly name: string;
@@ -127,6 +132,8 @@ export function modelledSeconds(c: LatencyConfig) {
     pull: s(p.pullSeconds),
     attach: s(p.attachSeconds),
     migrate: s(p.migrateSeconds),
+    /** The quiesce check's quiet period [quiet]. */
+    quiet: s(WAIT_FOR_QUIET_SECONDS),
   };
 }
 export type ModelledSeconds = ReturnType<typeof modelledSeconds>;
