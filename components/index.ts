@@ -7,3 +7,4 @@ export * from "./checks";
 export * from "./orchestrate";
 export * from "./consensusNetwork";
 export * from "./gates";
+export { keepSourcePositionsOnly } from "./sourcePositions";

@@ -1,6 +1,6 @@
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { ConsensusNetwork, Deployed, Platform } from "../components";
+import { ConsensusNetwork, Deployed, keepSourcePositionsOnly, Platform } from "../components";
 import { networkArgsFromConfig } from "./config";
 import { localPlatform, localPlatformArgs } from "../components/local/platform";
 import { ConsensusNetworkArgs, planNetwork } from "../components/consensusNetwork";
@@ -18,6 +18,9 @@ import { awsPlatformArgs } from "../components/aws/args";
 import { awsPlatform } from "../components/aws/platform";
 import { kubernetesPlatform } from "../components/kubernetes/platform";
 import { kubernetesPlatformArgs } from "../components/kubernetes/args";
+
+// Every resource's state keeps its source position, not the whole stack it was constructed in: smaller saves.
+keepSourcePositionsOnly();
 
 /**
  * The flagday program behind every stack (stacks/Pulumi.<stack>.yaml). It reads the network from config, what

@@ -162,6 +162,27 @@ test(
   },
 );
 
+test("the state keeps each resource's source position, not the whole stack it was made in", async () => {
+  // keepSourcePositionsOnly (stacks/index.ts): the engine writes the whole state before and after every step.
+  const { resources } = (await net.stack.exportStack()).deployment as {
+    resources: { urn: string; custom?: boolean; sourcePosition?: string; stackTrace?: unknown[] }[];
+  };
+  // The stack's root resource is registered by the SDK before the program is loaded, so before the cut.
+  const deep = resources.filter(
+    (r) => (r.stackTrace?.length ?? 0) > 1 && !r.urn.includes("::pulumi:pulumi:Stack::"),
+  );
+  assert.ok(resources.length > 30, `${resources.length} resources`);
+  assert.deepEqual(
+    deep.map((r) => `${r.urn}: ${r.stackTrace!.length} frames`),
+    [],
+    "no resource keeps more than its first frame",
+  );
+  // What is kept is the source position: the flag day's own steps name the flagday file that made them.
+  const steps = resources.filter((r) => r.custom && r.urn.endsWith("-stop"));
+  assert.equal(steps.length, NODES.length);
+  for (const r of steps) assert.match(r.sourcePosition ?? "", /^project:\/\/\/components\/.+\.ts#\d+/, r.urn);
+});
+
 test("a re-run with nothing changed runs no stage", { timeout: 120_000 }, async () => {
   const events: EngineEvent[] = [];
   const outputsBefore = JSON.stringify(await net.stack.outputs());
