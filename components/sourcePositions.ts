@@ -7,9 +7,9 @@ const CUT = Symbol.for("flagday.sourcePositionsOnly");
  * engine keeps it in the stack's state (`stackTrace`: about 0.65 kB a resource here, 13 % of a 10-node network's
  * state). The engine writes the whole state before and after every step, one save at a time, while the window's
  * steps wait for it, so every byte of it is paid inside the window about 130 times on 10 nodes. Measured on the
- * Kubernetes profile, 5 GiB, `time_scale=200` (bench/profile.ts): the window's steps start sooner after what they
- * wait for (the tenth stop 28-34 ms after the first instead of 59-67 ms) and the window took 5.27-5.43 s instead of
- * 5.72-5.86 s.
+ * Kubernetes profile, 5 GiB, `time_scale=200` (bench/profile.ts), the window over its critical path: 1.140-1.160
+ * in four runs with the whole traces, 1.120 and 1.145 with the first frame kept, 1.131 and 1.133 with none; a
+ * stage's ten steps start closer together (the stop stage's within 35-37 ms, against 67-112 ms).
  *
  * This keeps only the first frame: the resource's source position (the line that constructs it), which is what
  * Pulumi's messages name. `Resource.stackTrace` is the SDK's private static (@pulumi/pulumi 3.259.0, pinned); if a

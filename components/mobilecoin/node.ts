@@ -24,8 +24,8 @@ export const DISTRIBUTION_STATE_FILE = `${LEDGER_PATH}/.distribution-state`;
 export const ENCLAVE_IN_IMAGE = "/usr/bin/libconsensus-enclave.signed.so";
 
 /**
- * How long `mc-consensus-tool wait-for-quiet` waits for the heights to stay unchanged by default (its `--period`):
- * the quiesce check's default quiet period, and the one a modelled flag day waits (bench/profile.ts).
+ * The quiet period of `mc-consensus-tool wait-for-quiet --period 40` (MOBILECOIN.md), seconds the heights must stay
+ * unchanged: the quiesce check's default quiet period, and the one a modelled flag day waits (bench/profile.ts).
  */
 export const WAIT_FOR_QUIET_SECONDS = 40;
 
