@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type ProfileFigures, targetFigures, waitsFigures } from "../../bench/profile";
+import { median, type ProfileFigures, targetFigures, waitsFigures } from "../../bench/profile";
 
 const row = (
   ledgerGiB: number,
@@ -46,4 +46,34 @@ test("waits: each stage's wait and run in whole ms, min-max", () => {
     ]),
     "wait_ms=ingress-reject:0-0,stop:47-136 run_ms=ingress-reject:167-167,stop:271-441",
   );
+});
+
+test("targets: a row run several times is judged on medians, each run over its own critical path and helm", () => {
+  const run = (ledgerGiB: number, seconds: number, cp: number, runbookSeconds?: number): ProfileFigures => ({
+    ...row(ledgerGiB, 200, seconds, runbookSeconds),
+    criticalPathSeconds: cp,
+  });
+  const line = targetFigures(
+    [
+      // Over the critical path 1.25, 1.2 and 1.1: the median is 1.2, not 11 / 10 (the medians' ratio).
+      run(5, 10, 8, 40),
+      run(5, 12, 10),
+      run(5, 11, 10),
+      run(500, 11, 10, 400),
+      run(500, 13, 10),
+      run(500, 12, 10),
+    ],
+    200,
+  );
+  assert.equal(
+    line,
+    "runs_5=3 runs_500=3 overhead_5=1.200 overhead_500=1.200 ratio_500_over_5=1.091 " +
+      "over_runbook_5=0.275 over_runbook_500=0.030 over_helm_5=2.000 over_helm_500=2.000",
+  );
+});
+
+test("median: odd and even counts, any order", () => {
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.equal(median([7]), 7);
 });
