@@ -220,8 +220,9 @@ export function targetFigures(rows: readonly ProfileFigures[], mainScale: number
     const got = xs.filter((x): x is number => x !== undefined);
     return got.length ? median(got) : undefined;
   };
-  const per = (pick: (runs: ProfileFigures[]) => number | undefined) =>
-    [...groups].map(([l, runs]) => ({ l, v: pick(runs) }));
+  /** `<name>_<label>=<value>` for every row label. */
+  const each = (name: string, pick: (runs: ProfileFigures[]) => number | undefined) =>
+    [...groups].map(([l, runs]) => `${name}_${l}=${fixed(pick(runs))}`);
   const sizes = [...new Set(rows.map((f) => f.timeScale))].flatMap((scale) => {
     const gib = [...new Set(rows.filter((f) => f.timeScale === scale).map((f) => f.ledgerGiB))].sort(
       (a, b) => a - b,
@@ -233,25 +234,14 @@ export function targetFigures(rows: readonly ProfileFigures[], mainScale: number
     const suffix = scale === mainScale ? "" : `_scale${scale}`;
     return [`ratio_${large}_over_${small}${suffix}=${fixed(secs(large) / secs(small))}`];
   });
-  const show = (name: string, xs: { l: string; v: number | undefined }[]) =>
-    xs.map(({ l, v }) => `${name}_${l}=${fixed(v)}`);
   return [
     ...[...groups].filter(([, runs]) => runs.length > 1).map(([l, runs]) => `runs_${l}=${runs.length}`),
-    ...show(
-      "overhead",
-      per((runs) => med(runs.map((f) => f.seconds / f.criticalPathSeconds))),
-    ),
+    ...each("overhead", (runs) => med(runs.map((f) => f.seconds / f.criticalPathSeconds))),
     ...sizes,
-    ...show(
-      "over_runbook",
-      per((runs) => {
-        const runbook = med(runs.map((f) => f.runbookSeconds));
-        return runbook === undefined ? undefined : med(runs.map((f) => f.seconds))! / runbook;
-      }),
-    ),
-    ...show(
-      "over_helm",
-      per((runs) => med(runs.map((f) => f.seconds / f.helmSeconds))),
-    ),
+    ...each("over_runbook", (runs) => {
+      const runbook = med(runs.map((f) => f.runbookSeconds));
+      return runbook === undefined ? undefined : med(runs.map((f) => f.seconds))! / runbook;
+    }),
+    ...each("over_helm", (runs) => med(runs.map((f) => f.seconds / f.helmSeconds))),
   ].join(" ");
 }
