@@ -211,10 +211,13 @@ export function median(xs: readonly number[]): number {
  * large ledger's seconds over the median of the small one's. `runs_<label>=<n>` says how many when more than one.
  */
 export function targetFigures(rows: readonly ProfileFigures[], mainScale: number): string {
-  const label = (f: ProfileFigures) =>
-    `${f.ledgerGiB}${f.timeScale === mainScale ? "" : `_scale${f.timeScale}`}`;
+  const label = (ledgerGiB: number, scale: number) =>
+    `${ledgerGiB}${scale === mainScale ? "" : `_scale${scale}`}`;
   const groups = new Map<string, ProfileFigures[]>();
-  for (const f of rows) groups.set(label(f), [...(groups.get(label(f)) ?? []), f]);
+  for (const f of rows) {
+    const l = label(f.ledgerGiB, f.timeScale);
+    groups.set(l, [...(groups.get(l) ?? []), f]);
+  }
   const fixed = (x: number | undefined) => (x === undefined ? "not-run" : x.toFixed(3));
   const med = (xs: (number | undefined)[]) => {
     const got = xs.filter((x): x is number => x !== undefined);
@@ -229,8 +232,7 @@ export function targetFigures(rows: readonly ProfileFigures[], mainScale: number
     );
     if (gib.length < 2) return [];
     const [small, large] = [gib[0], gib[gib.length - 1]];
-    const secs = (g: number) =>
-      med(rows.filter((f) => f.timeScale === scale && f.ledgerGiB === g).map((f) => f.seconds))!;
+    const secs = (g: number) => median(groups.get(label(g, scale))!.map((f) => f.seconds));
     const suffix = scale === mainScale ? "" : `_scale${scale}`;
     return [`ratio_${large}_over_${small}${suffix}=${fixed(secs(large) / secs(small))}`];
   });
