@@ -58,6 +58,8 @@ const SIM_BIN = path.resolve(__dirname, "../../bin/consensus-service-sim.js");
 const SNAP = "/apis/snapshot.storage.k8s.io/v1";
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, "Z");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** How long stop() waits for the moves under way before it stops the pods' processes regardless. */
+const STOP_GRACE_MS = 15_000;
 
 /** Why a pod cannot start yet: its containers wait with this reason, as a kubelet's do. */
 class Waiting extends Error {
@@ -98,6 +100,9 @@ export class KubeAgent {
   private readonly tools: string;
   private timer?: NodeJS.Timeout;
   private ticking = false;
+  private tickStart = 0;
+  private tickPhase = "";
+  private stuckLogged = 0;
   private lastBeat = 0;
   private readonly since = now();
 
@@ -211,8 +216,17 @@ export class KubeAgent {
   /** Stops the loop and (unless `keepNodes`: a restarted agent adopts them) every process the agent runs. */
   async stop(o: { keepNodes?: boolean } = {}): Promise<void> {
     clearInterval(this.timer);
-    while (this.ticking) await sleep(50);
-    await Promise.all([...this.pods.values()].map((s) => s.busy));
+    // The moves under way finish first, but a stuck one (a request or a process that never answers) must not
+    // hold the stop: after STOP_GRACE_MS the pods' processes are stopped anyway, and the log says so.
+    const deadline = Date.now() + STOP_GRACE_MS;
+    while (this.ticking && Date.now() < deadline) await sleep(50);
+    const busy = Promise.all([...this.pods.values()].map((s) => s.busy));
+    const settled = await Promise.race([
+      busy.then(() => true),
+      sleep(Math.max(0, deadline - Date.now())).then(() => false),
+    ]);
+    if (this.ticking || !settled)
+      this.log(`stop: a move was still under way after ${STOP_GRACE_MS / 1000} s; stopping the pods anyway`);
     if (!o.keepNodes) await Promise.all([...this.pods.values()].map((s) => this.kill(s)));
   }
 
@@ -245,12 +259,25 @@ export class KubeAgent {
   }
 
   private async tick() {
-    if (this.ticking) return;
+    if (this.ticking) {
+      // A loop that does not come round is what a hang looks like from outside: say where it is, now and then.
+      const stuck = Date.now() - this.tickStart;
+      if (stuck > 30_000 && Date.now() - this.stuckLogged > 30_000) {
+        this.stuckLogged = Date.now();
+        this.log(`the loop has been in ${this.tickPhase} for ${Math.round(stuck / 1000)} s`);
+      }
+      return;
+    }
     this.ticking = true;
+    this.tickStart = Date.now();
     try {
+      this.tickPhase = "the heartbeat";
       if (Date.now() - this.lastBeat > 10_000) await this.heartbeat();
+      this.tickPhase = "provisioning volumes";
       await this.provision();
+      this.tickPhase = "taking snapshots";
       await this.snapshots();
+      this.tickPhase = "listing pods";
       const list = await this.api<{ items: Obj[] }>(
         "GET",
         `/api/v1/pods?fieldSelector=spec.nodeName%3D${this.nodeName}`,
@@ -611,6 +638,8 @@ export class KubeAgent {
     fs.writeFileSync(configFile, JSON.stringify(config, null, 2));
     const out = await promisify(execFile)(process.execPath, [SIM_BIN, "start", "--config", configFile], {
       env: { ...process.env, ...env[plan.name] },
+      // The simulator gives up on a node not ready in 20 s; this bounds the start itself.
+      timeout: 60_000,
     }).then(
       (r) => ({ code: 0, text: r.stdout }),
       (e: { code?: number; stdout?: string; stderr?: string }) => ({
@@ -637,9 +666,9 @@ export class KubeAgent {
       }
     }
     if (st.sim) {
-      await promisify(execFile)(process.execPath, [SIM_BIN, "stop", "--dir", st.sim.dir]).catch((e) =>
-        this.log(`stop ${st.sim?.dir}: ${(e as Error).message}`),
-      );
+      await promisify(execFile)(process.execPath, [SIM_BIN, "stop", "--dir", st.sim.dir], {
+        timeout: 60_000,
+      }).catch((e) => this.log(`stop ${st.sim?.dir}: ${(e as Error).message}`));
       st.sim = undefined;
     }
   }

@@ -31,6 +31,9 @@ export type Api = <T = Record<string, unknown>>(
   contentType?: string,
 ) => Promise<T>;
 
+/** The longest one request may take, answer included (the API server's own limit is 60 s). */
+const REQUEST_DEADLINE_MS = 90_000;
+
 /** A client for the kubeconfig's context (its current one unless named). */
 export function kubeApi(kubeconfigFile: string, context?: string): Api {
   const kc = loadYaml(fs.readFileSync(kubeconfigFile, "utf8")) as Kubeconfig;
@@ -70,10 +73,22 @@ export function kubeApi(kubeconfigFile: string, context?: string): Api {
         },
         (res) => {
           const chunks: Buffer[] = [];
+          // A connection that breaks mid-answer ends no "end": without these the promise would never settle,
+          // and the agent's loop, which awaits it, would stop for good.
+          res.on("error", reject);
+          res.on("aborted", () => reject(new Error(`${method} ${path}: the answer was cut off`)));
           res.on("data", (c: Buffer) => chunks.push(c));
           res.on("end", () => {
             const raw = Buffer.concat(chunks).toString("utf8");
-            const parsed = raw ? (JSON.parse(raw) as { message?: string }) : {};
+            let parsed: { message?: string };
+            try {
+              parsed = raw ? (JSON.parse(raw) as { message?: string }) : {};
+            } catch {
+              reject(
+                new ApiError(res.statusCode ?? 500, `${method} ${path}: not JSON: ${raw.slice(0, 200)}`),
+              );
+              return;
+            }
             if ((res.statusCode ?? 500) >= 400) {
               reject(new ApiError(res.statusCode ?? 500, `${method} ${path}: ${parsed.message ?? raw}`));
             } else resolve(parsed as never);
@@ -82,6 +97,13 @@ export function kubeApi(kubeconfigFile: string, context?: string): Api {
       );
       req.on("timeout", () => req.destroy(new Error(`${method} ${path}: timed out`)));
       req.on("error", reject);
+      // The socket's idle timeout above does not bound an answer that trickles: this does, whatever happens.
+      const deadline = setTimeout(() => {
+        const e = new Error(`${method} ${path}: no whole answer in ${REQUEST_DEADLINE_MS / 1000} s`);
+        reject(e);
+        req.destroy(e);
+      }, REQUEST_DEADLINE_MS);
+      req.once("close", () => clearTimeout(deadline));
       req.end(text);
     });
 }

@@ -214,11 +214,19 @@ function tail(file: string, lines: number): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Every control plane process still running, killed if the test process exits without stopping them. */
+/** The longest a kubectl call of the rehearsal may take (its `wait`s ask for at most a few minutes). */
+const KUBECTL_TIMEOUT_MS = 300_000;
+
+/**
+ * Every control plane process still running, killed if the test process exits without stopping them, or is
+ * terminated: node's test runner sends SIGTERM to a test file that runs past its timeout, and etcd, the API
+ * server and the controllers must not outlive it to slow every file after it.
+ */
 const live = new Set<ChildProcess>();
 process.on("exit", () => {
   for (const p of live) p.kill("SIGKILL");
 });
+process.once("SIGTERM", () => process.exit(143));
 
 /**
  * Starts a Kubernetes control plane of its own on loopback in a temporary directory: etcd, kube-apiserver (RBAC,
@@ -289,6 +297,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       const { stdout } = await run(path.join(bin, "kubectl"), ["--kubeconfig", kubeconfig, ...args], {
         env,
         maxBuffer: 64 * 1024 * 1024,
+        // kubectl's own request timeout is none: a stuck API server must fail the caller, not hang it.
+        timeout: KUBECTL_TIMEOUT_MS,
+        killSignal: "SIGKILL",
       });
       return stdout;
     } catch (e) {

@@ -21,45 +21,95 @@ import { sim, tmpDir } from "../sim/helpers";
 const NODES = ["node1", "node2", "node3"];
 const { network, releases, ledgerFormats } = committedRehearsal(ROOT);
 
-describe(
-  "a flag day on the Kubernetes platform, through the engine, on a real control plane",
-  {
-    timeout: BUILD_TIMEOUT_MS + 1_800_000,
-  },
-  () => {
-    let kube: KubeRehearsal;
-    let net: ScratchNetwork;
-    let gate: ClientGate;
-    let flag: FlagDayReport;
-    const lines: string[] = [];
-    const log = (l: string) => {
-      lines.push(l);
-      if (process.env.FLAGDAY_TEST_VERBOSE) console.log(l);
-    };
-    const get = async (...args: string[]): Promise<any> =>
-      JSON.parse(await kube.controlPlane.kubectl("-n", kube.namespace, "get", ...args, "-o", "json"));
-    const ledgerOf = async (claim: string) => {
-      const pvc = await get("pvc", claim);
-      const pv = JSON.parse(await kube.controlPlane.kubectl("get", "pv", pvc.spec.volumeName, "-o", "json"));
-      return pv.spec.local.path as string;
-    };
-    /** Each node's claim: the one its Deployment mounts now. */
-    const claimOf = async (node: string) => {
-      const deps = (await get("deployments", "-l", `app.kubernetes.io/instance=${node}`)).items;
-      assert.equal(deps.length, 1, `${node} has one Deployment`);
-      return deps[0].spec.template.spec.volumes.find((v: any) => v.name === "ledger").persistentVolumeClaim
-        .claimName as string;
-    };
-    const dump = async (node: string) => {
-      const r = await sim("ledger-dump", "--ledger-db", await ledgerOf(await claimOf(node)));
-      assert.equal(r.code, 0, r.stderr);
-      return JSON.parse(r.stdout) as { format: number; blocks: { index: number; id: string }[] };
-    };
-    const reopenedMarks = async () =>
-      (await get("configmaps")).items.filter((c: any) => /-reopened-/.test(c.metadata.name)).length;
-    const ingressClass = async () => (await get("ingress", `${network.name}-client`)).spec.ingressClassName;
+/**
+ * Each test's bound: about four times its usual length (up to 45 s here). A hang fails its test in minutes, and
+ * prints where it was, instead of holding the whole run until CI's limit.
+ */
+const TEST_TIMEOUT_MS = 240_000;
 
-    before(async () => {
+describe("a flag day on the Kubernetes platform, through the engine, on a real control plane", () => {
+  let kube: KubeRehearsal;
+  let net: ScratchNetwork;
+  let gate: ClientGate;
+  let flag: FlagDayReport;
+  const lines: string[] = [];
+  const log = (l: string) => {
+    lines.push(l);
+    if (process.env.FLAGDAY_TEST_VERBOSE) console.log(l);
+  };
+  const get = async (...args: string[]): Promise<any> =>
+    JSON.parse(await kube.controlPlane.kubectl("-n", kube.namespace, "get", ...args, "-o", "json"));
+  const ledgerOf = async (claim: string) => {
+    const pvc = await get("pvc", claim);
+    const pv = JSON.parse(await kube.controlPlane.kubectl("get", "pv", pvc.spec.volumeName, "-o", "json"));
+    return pv.spec.local.path as string;
+  };
+  /** Each node's claim: the one its Deployment mounts now. */
+  const claimOf = async (node: string) => {
+    const deps = (await get("deployments", "-l", `app.kubernetes.io/instance=${node}`)).items;
+    assert.equal(deps.length, 1, `${node} has one Deployment`);
+    return deps[0].spec.template.spec.volumes.find((v: any) => v.name === "ledger").persistentVolumeClaim
+      .claimName as string;
+  };
+  const dump = async (node: string) => {
+    const r = await sim("ledger-dump", "--ledger-db", await ledgerOf(await claimOf(node)));
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as { format: number; blocks: { index: number; id: string }[] };
+  };
+  const reopenedMarks = async () =>
+    (await get("configmaps")).items.filter((c: any) => /-reopened-/.test(c.metadata.name)).length;
+  const ingressClass = async () => (await get("ingress", `${network.name}-client`)).spec.ingressClassName;
+  /** What the first failed or timed-out test prints: the engine's last steps, the control plane's and the agent's logs. */
+  let diagnosed = false;
+  const diagnose = (name: string) => {
+    if (process.env.FLAGDAY_TEST_VERBOSE) return;
+    // The first failure is the one to read: those after it mostly follow from it.
+    if (diagnosed)
+      return console.log(`--- ${name}: failed or timed out (the first failure's logs are above)`);
+    diagnosed = true;
+    const agentLog = kube ? `${kube.agentConfig.dir}/agent.log` : "";
+    const agentTail = fs.existsSync(agentLog)
+      ? fs.readFileSync(agentLog, "utf8").split("\n").slice(-40).join("\n")
+      : "(no agent log)";
+    console.log(
+      [
+        `--- ${name}: failed or timed out; the last progress lines ---`,
+        ...lines.slice(-60),
+        `--- the agent's log (${agentLog}) ---`,
+        agentTail,
+        kube?.controlPlane.logs(20) ?? "(no control plane)",
+      ].join("\n"),
+    );
+  };
+  /** Waits for a part of the teardown for at most a minute; says so when it failed or is still running. */
+  const bounded = async (what: string, p: Promise<unknown> | undefined) => {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      p?.catch((e: Error) => console.log(`teardown: ${what} failed: ${e.message}`)),
+      new Promise<void>((r) => {
+        timer = setTimeout(() => r(console.log(`teardown: ${what} still runs after 60 s; going on`)), 60_000);
+      }),
+    ]);
+    clearTimeout(timer);
+  };
+  /** A test bounded by TEST_TIMEOUT_MS that prints the diagnostics when it fails or runs out of time. */
+  const step = (name: string, fn: () => Promise<void> | void) =>
+    test(name, { timeout: TEST_TIMEOUT_MS }, async (t) => {
+      // The signal aborts when the test ends, and on a timeout while it still runs.
+      let ended = false;
+      t.signal.addEventListener("abort", () => ended || diagnose(name));
+      try {
+        await fn();
+      } catch (e) {
+        diagnose(name);
+        throw e;
+      } finally {
+        ended = true;
+      }
+    });
+
+  before(
+    async () => {
       const basePort = await freeBase(NODES.length);
       kube = await startKubeRehearsal({
         dir: tmpDir("kube-flagday"),
@@ -79,17 +129,28 @@ describe(
         probe: () => probeIngress(kube.ingressPort, 1500, kube.clientHost("node1")),
         closed: async () => (await ingressClass()) !== "nginx",
       };
-    });
-    after(async () => {
+    },
+    // scripts/test.sh builds the control plane first; run alone on a cold machine, this builds it.
+    { timeout: BUILD_TIMEOUT_MS + TEST_TIMEOUT_MS },
+  );
+  after(
+    async () => {
       if (process.env.FLAGDAY_TEST_VERBOSE) console.log(kube?.controlPlane.logs(20));
-      await net?.stack.workspace.removeStack(net.name, { force: true }).catch(() => undefined);
-      await net?.cleanup();
-      await kube?.stop();
+      // The cluster first: its agent's loop and processes are what would keep this file from ending. After a
+      // timeout an update may still run, so each part is bounded and one that fails or hangs does not stop
+      // the others.
+      await bounded("stopping the cluster", kube?.stop());
+      await bounded("removing the stack", net?.stack.workspace.removeStack(net.name, { force: true }));
+      await bounded("removing the scratch network", net?.cleanup());
       // When the rehearsal did not start, its folder stays: the agent's log there was named in the output.
       if (kube) fs.rmSync(kube.agentConfig.dir, { recursive: true, force: true });
-    });
+    },
+    { timeout: TEST_TIMEOUT_MS },
+  );
 
-    test("bring-up: a Deployment, claim and Services per node, the client Ingress open, nodes in consensus", async () => {
+  step(
+    "bring-up: a Deployment, claim and Services per node, the client Ingress open, nodes in consensus",
+    async () => {
       const res = await bringUp(net.stack, "v1.0.0", log);
       assert.equal(res.summary.result, "succeeded");
       for (const node of NODES) {
@@ -102,55 +163,58 @@ describe(
       assert.equal(await ingressClass(), "nginx");
       assert.equal(await gate.probe(), "served", "a client reaches node1 through the ingress");
       await sendTraffic(net.stack, 4, log);
-    });
+    },
+  );
 
-    test("the flag day: every stage in order, the nodes on v2.0.0, every pre-window block kept", async () => {
-      const before = await Promise.all(NODES.map(dump));
-      flag = await flagDay(net.stack, "v2.0.0", log, { gate });
-      assert.equal(flag.sequence, "flag-day");
-      const order = flag.stages.map((s) => s.stage);
-      const expected = stagesOf("flag-day", false)
-        .map((s) => s.name)
-        .filter((s) => order.includes(s));
-      assert.deepEqual(order, expected, "stages ran in the sequence's order");
-      for (const s of FLAG_DAY.filter((x) => x.scope !== "operators")) {
-        assert.ok(order.includes(s.name), `stage ${s.name} ran`);
-      }
-      assert.ok(flag.clientProbes.during.length > 0, "clients knocked during the window");
-      assert.ok(
-        flag.clientProbes.during.every((p) => p === "refused"),
-        "every client refused in the window",
+  step("the flag day: every stage in order, the nodes on v2.0.0, every pre-window block kept", async () => {
+    const before = await Promise.all(NODES.map(dump));
+    flag = await flagDay(net.stack, "v2.0.0", log, { gate });
+    assert.equal(flag.sequence, "flag-day");
+    const order = flag.stages.map((s) => s.stage);
+    const expected = stagesOf("flag-day", false)
+      .map((s) => s.name)
+      .filter((s) => order.includes(s));
+    assert.deepEqual(order, expected, "stages ran in the sequence's order");
+    for (const s of FLAG_DAY.filter((x) => x.scope !== "operators")) {
+      assert.ok(order.includes(s.name), `stage ${s.name} ran`);
+    }
+    assert.ok(flag.clientProbes.during.length > 0, "clients knocked during the window");
+    assert.ok(
+      flag.clientProbes.during.every((p) => p === "refused"),
+      "every client refused in the window",
+    );
+    assert.equal(flag.clientProbes.after, "served");
+    assert.equal(await ingressClass(), "nginx");
+    for (const [i, node] of NODES.entries()) {
+      const after = await dump(node);
+      assert.equal(after.format, 2, `${node}: migrated to format 2`);
+      assert.deepEqual(
+        after.blocks.slice(0, before[i].blocks.length),
+        before[i].blocks,
+        `${node}: blocks kept`,
       );
-      assert.equal(flag.clientProbes.after, "served");
-      assert.equal(await ingressClass(), "nginx");
-      for (const [i, node] of NODES.entries()) {
-        const after = await dump(node);
-        assert.equal(after.format, 2, `${node}: migrated to format 2`);
-        assert.deepEqual(
-          after.blocks.slice(0, before[i].blocks.length),
-          before[i].blocks,
-          `${node}: blocks kept`,
-        );
-        const [dep] = (await get("deployments", "-l", `app.kubernetes.io/instance=${node}`)).items;
-        assert.equal(dep.metadata.annotations["flagday/mrenclave"], releases["v2.0.0"].mrenclave);
-      }
-      const all = (await get("volumesnapshots")).items;
-      const warm = all.filter((s: any) => /-warm-snapshot-/.test(s.metadata.name));
-      const snaps = all.filter((s: any) => /-snapshot-/.test(s.metadata.name) && !warm.includes(s));
-      assert.equal(warm.length, NODES.length, "one warm snapshot per node, before the window");
-      assert.equal(snaps.length, NODES.length, "one window snapshot per node");
-      for (const s of snaps) {
-        assert.equal(s.status.readyToUse, true, `${s.metadata.name} sealed`);
-        assert.match(s.metadata.annotations["flagday/height"], /^\d+$/);
-        assert.match(s.spec.source.persistentVolumeClaimName, /^node\d-data$/);
-      }
-      const jobs = (await get("jobs")).items.filter((j: any) => /-migrate-/.test(j.metadata.name));
-      assert.equal(jobs.length, NODES.length);
-      assert.equal(await reopenedMarks(), 1, "the flag day recorded that it reopened the ingress");
-      for (const j of jobs) assert.equal(j.status.succeeded, 1, `${j.metadata.name} succeeded`);
-    });
+      const [dep] = (await get("deployments", "-l", `app.kubernetes.io/instance=${node}`)).items;
+      assert.equal(dep.metadata.annotations["flagday/mrenclave"], releases["v2.0.0"].mrenclave);
+    }
+    const all = (await get("volumesnapshots")).items;
+    const warm = all.filter((s: any) => /-warm-snapshot-/.test(s.metadata.name));
+    const snaps = all.filter((s: any) => /-snapshot-/.test(s.metadata.name) && !warm.includes(s));
+    assert.equal(warm.length, NODES.length, "one warm snapshot per node, before the window");
+    assert.equal(snaps.length, NODES.length, "one window snapshot per node");
+    for (const s of snaps) {
+      assert.equal(s.status.readyToUse, true, `${s.metadata.name} sealed`);
+      assert.match(s.metadata.annotations["flagday/height"], /^\d+$/);
+      assert.match(s.spec.source.persistentVolumeClaimName, /^node\d-data$/);
+    }
+    const jobs = (await get("jobs")).items.filter((j: any) => /-migrate-/.test(j.metadata.name));
+    assert.equal(jobs.length, NODES.length);
+    assert.equal(await reopenedMarks(), 1, "the flag day recorded that it reopened the ingress");
+    for (const j of jobs) assert.equal(j.status.succeeded, 1, `${j.metadata.name} succeeded`);
+  });
 
-    test("in the window each node's server is its Deployment alone; its ConfigMap and host read came before", () => {
+  step(
+    "in the window each node's server is its Deployment alone; its ConfigMap and host read came before",
+    () => {
       const at = (stage: string) => flag.steps.findIndex((s) => s.name.endsWith(`-${stage}`));
       const [reject, accept] = [at("ingress-reject"), at("ingress-accept")];
       assert.ok(reject >= 0 && accept > reject, "the window's bounds are in the engine's steps");
@@ -182,46 +246,47 @@ describe(
         // The old ConfigMap goes once the update is done, after the live window.
         assert.deepEqual(ran("-config", accept, flag.steps.length), ["delete-replaced"]);
       }
-    });
+    },
+  );
 
-    test("each new Deployment prefers the host its pre-pull Job ran on, and its pod runs there", async () => {
-      const pulls = (await get("jobs")).items.filter((j: any) => /^node\d-pull-/.test(j.metadata.name));
-      assert.equal(pulls.length, NODES.length, "one pre-pull Job per node");
-      for (const node of NODES) {
-        const job = pulls.find((j: any) => j.metadata.name.startsWith(`${node}-pull-`));
-        const [pulled] = (await get("pods", "-l", `job-name=${job.metadata.name}`)).items;
-        assert.ok(pulled?.spec.nodeName, `${node}: the pre-pull's pod was bound to a Node`);
-        const [dep] = (await get("deployments", "-l", `app.kubernetes.io/instance=${node}`)).items;
-        assert.deepEqual(
-          dep.spec.template.spec.affinity,
-          preferHostAffinity(pulled.spec.nodeName),
-          `${node}: the Deployment prefers ${pulled.spec.nodeName}`,
-        );
-        const pods = (await get("pods", "-l", `app.kubernetes.io/instance=${node}`)).items;
-        assert.deepEqual(
-          pods.map((p: any) => p.spec.nodeName),
-          [pulled.spec.nodeName],
-          `${node}: its pod runs where the image was pulled`,
-        );
-      }
-    });
-
-    test("a re-run changes nothing: no step runs, no object's generation moves", async () => {
-      const gens = async () =>
-        (await get("deployments")).items
-          .map((d: any) => `${d.metadata.name}@${d.metadata.generation}`)
-          .sort();
-      const beforeGens = await gens();
-      const res = await net.stack.up({ onOutput: undefined });
-      // The stack reads its own record (a stack reference): a read, not a change.
-      const changed = Object.entries(res.summary.resourceChanges ?? {}).filter(
-        ([op]) => op !== "same" && op !== "read",
+  step("each new Deployment prefers the host its pre-pull Job ran on, and its pod runs there", async () => {
+    const pulls = (await get("jobs")).items.filter((j: any) => /^node\d-pull-/.test(j.metadata.name));
+    assert.equal(pulls.length, NODES.length, "one pre-pull Job per node");
+    for (const node of NODES) {
+      const job = pulls.find((j: any) => j.metadata.name.startsWith(`${node}-pull-`));
+      const [pulled] = (await get("pods", "-l", `job-name=${job.metadata.name}`)).items;
+      assert.ok(pulled?.spec.nodeName, `${node}: the pre-pull's pod was bound to a Node`);
+      const [dep] = (await get("deployments", "-l", `app.kubernetes.io/instance=${node}`)).items;
+      assert.deepEqual(
+        dep.spec.template.spec.affinity,
+        preferHostAffinity(pulled.spec.nodeName),
+        `${node}: the Deployment prefers ${pulled.spec.nodeName}`,
       );
-      assert.deepEqual(changed, [], "nothing created, updated or replaced");
-      assert.deepEqual(await gens(), beforeGens);
-    });
+      const pods = (await get("pods", "-l", `app.kubernetes.io/instance=${node}`)).items;
+      assert.deepEqual(
+        pods.map((p: any) => p.spec.nodeName),
+        [pulled.spec.nodeName],
+        `${node}: its pod runs where the image was pulled`,
+      );
+    }
+  });
 
-    test("the rollback: refused by the guard while blocks would be lost, then restores every node's snapshot", async () => {
+  step("a re-run changes nothing: no step runs, no object's generation moves", async () => {
+    const gens = async () =>
+      (await get("deployments")).items.map((d: any) => `${d.metadata.name}@${d.metadata.generation}`).sort();
+    const beforeGens = await gens();
+    const res = await net.stack.up({ onOutput: undefined });
+    // The stack reads its own record (a stack reference): a read, not a change.
+    const changed = Object.entries(res.summary.resourceChanges ?? {}).filter(
+      ([op]) => op !== "same" && op !== "read",
+    );
+    assert.deepEqual(changed, [], "nothing created, updated or replaced");
+    assert.deepEqual(await gens(), beforeGens);
+  });
+
+  step(
+    "the rollback: refused by the guard while blocks would be lost, then restores every node's snapshot",
+    async () => {
       await sendTraffic(net.stack, 2, log);
       const onV2 = await Promise.all(NODES.map(dump));
       const refused = await flagDay(net.stack, "v1.0.0", log, { gate }).then(
@@ -260,9 +325,12 @@ describe(
       assert.equal(await ingressClass(), "nginx");
       assert.equal(back.clientProbes.after, "served");
       void flag;
-    });
+    },
+  );
 
-    test("a migration Job fails on node2: the window holds (ingress closed, nobody on v2); the abort, which also updates the closed Ingress, restores every node", async () => {
+  step(
+    "a migration Job fails on node2: the window holds (ingress closed, nobody on v2); the abort, which also updates the closed Ingress, restores every node",
+    async () => {
       await net.stack.removeConfig("flagday:acceptDataLoss");
       const rel = JSON.parse((await net.stack.getConfig("flagday:releases")).value);
       rel["v2.0.0"].migrations = [
@@ -331,6 +399,6 @@ describe(
         record.history.slice(-2).map((h) => `${h.sequence}:${h.outcome}`),
         ["flag-day:aborted", "rollback-restore:completed"],
       );
-    });
-  },
-);
+    },
+  );
+});
