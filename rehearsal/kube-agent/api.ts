@@ -34,8 +34,15 @@ export type Api = <T = Record<string, unknown>>(
 /** The longest one request may take, answer included (the API server's own limit is 60 s). */
 const REQUEST_DEADLINE_MS = 90_000;
 
-/** A client for the kubeconfig's context (its current one unless named). */
-export function kubeApi(kubeconfigFile: string, context?: string): Api {
+/**
+ * A client for the kubeconfig's context (its current one unless named). Every request settles: with the answer,
+ * or with an error when the connection breaks, the answer is not JSON, or no whole answer came within `deadlineMs`.
+ */
+export function kubeApi(
+  kubeconfigFile: string,
+  context?: string,
+  { deadlineMs = REQUEST_DEADLINE_MS }: { deadlineMs?: number } = {},
+): Api {
   const kc = loadYaml(fs.readFileSync(kubeconfigFile, "utf8")) as Kubeconfig;
   const name = context ?? kc["current-context"];
   const ctx = kc.contexts?.find((c) => c.name === name)?.context;
@@ -99,10 +106,10 @@ export function kubeApi(kubeconfigFile: string, context?: string): Api {
       req.on("error", reject);
       // The socket's idle timeout above does not bound an answer that trickles: this does, whatever happens.
       const deadline = setTimeout(() => {
-        const e = new Error(`${method} ${path}: no whole answer in ${REQUEST_DEADLINE_MS / 1000} s`);
+        const e = new Error(`${method} ${path}: no whole answer in ${deadlineMs / 1000} s`);
         reject(e);
         req.destroy(e);
-      }, REQUEST_DEADLINE_MS);
+      }, deadlineMs);
       req.once("close", () => clearTimeout(deadline));
       req.end(text);
     });
