@@ -7,16 +7,27 @@ import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { test } from "node:test";
+import { after, test } from "node:test";
 import { promisify } from "node:util";
 
 const ROOT = path.resolve(__dirname, "../..");
 const LAUNCHER = path.join(ROOT, "bin", "consensus-service-sim");
 const run = promisify(execFile);
 
+/** Every folder a test here makes, removed when the file ends. */
+const made: string[] = [];
+const scratch = (prefix: string) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+};
+after(() => {
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 /** A PATH with the shell tools the launcher uses and no node. */
 function pathWithoutNode(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "flagday-no-node-"));
+  const dir = scratch("flagday-no-node-");
   for (const tool of ["sh", "basename", "dirname", "readlink"]) {
     const at = ["/usr/bin", "/bin"].map((d) => path.join(d, tool)).find((p) => fs.existsSync(p));
     assert.ok(at, `${tool} on this machine`);
@@ -26,7 +37,7 @@ function pathWithoutNode(): string {
 }
 
 const nodeDir = (name: string) => {
-  const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "flagday-sim-")), name);
+  const dir = path.join(scratch("flagday-sim-"), name);
   fs.mkdirSync(dir);
   return dir;
 };
@@ -36,7 +47,7 @@ test("a stop of a node with no pid file is answered without node, as the simulat
   const bare = await run(LAUNCHER, ["stop", "--dir", dir], { env: { PATH: pathWithoutNode() } });
   assert.equal(bare.stdout, "consensus-service-sim node7: already stopped\n");
   // Through a link, the way .engine/bin calls it by name.
-  const linkDir = fs.mkdtempSync(path.join(os.tmpdir(), "flagday-bin-"));
+  const linkDir = scratch("flagday-bin-");
   fs.symlinkSync(LAUNCHER, path.join(linkDir, "consensus-service-sim"));
   const linked = await run(path.join(linkDir, "consensus-service-sim"), ["stop", "--dir", dir], {
     env: { PATH: pathWithoutNode() },
