@@ -13,7 +13,7 @@ bash scripts/setup-s3-server.sh
 echo "[test] type-check"
 tsc --noEmit
 echo "[test] node --test"
-# A backstop against a hang: on node 20 `--test-timeout` bounds each test file (its process gets SIGTERM), on
-# newer node each test. The longest file takes about 10 minutes; the tests set tighter bounds of their own.
+# A backstop against a hang: on node 20 `--test-timeout` bounds each test file (its process gets SIGTERM) and is
+# the bound of every test that sets none. The longest file takes about 10 minutes; many tests set tighter bounds.
 exec node --import tsx --test --test-reporter=spec --test-timeout="${FLAGDAY_TEST_FILE_TIMEOUT_MS:-1800000}" \
   "${@:-test/**/*.test.ts}"

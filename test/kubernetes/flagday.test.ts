@@ -22,8 +22,8 @@ const NODES = ["node1", "node2", "node3"];
 const { network, releases, ledgerFormats } = committedRehearsal(ROOT);
 
 /**
- * Each test's bound: about four times its usual length (up to 45 s here). A hang fails its test in minutes, and
- * prints where it was, instead of holding the whole run until CI's limit.
+ * Each test's bound: about five times its usual length (up to 45 s alone, 50 s beside the fault matrix). A hang
+ * fails its test in minutes and prints where it was, instead of holding the whole run until CI's limit.
  */
 const TEST_TIMEOUT_MS = 240_000;
 
