@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { median, type ProfileFigures, targetFigures, waitsFigures } from "../../bench/profile";
+import {
+  median,
+  type ProfileFigures,
+  RUNBOOK_EVERY_RUN_SECONDS,
+  runbookEveryRun,
+  targetFigures,
+  waitsFigures,
+} from "../../bench/profile";
 
 const row = (
   ledgerGiB: number,
@@ -76,4 +83,17 @@ test("median: odd and even counts, any order", () => {
   assert.equal(median([3, 1, 2]), 2);
   assert.equal(median([4, 1, 3, 2]), 2.5);
   assert.equal(median([7]), 7);
+});
+
+test("runbook: measured in every run where its modelled waits are short, once where ten full snapshots take minutes", () => {
+  const every = (profile: "kubernetes" | "aws", ledgerGiB: number, timeScale: number) =>
+    runbookEveryRun({ profile, ledgerGiB, timeScale });
+  // 5 GiB at 200: about 6 modelled seconds (ten 0.26 s full seals, pulls, boots); 500 GiB: about 260 s.
+  assert.equal(every("kubernetes", 5, 200), true);
+  assert.equal(every("aws", 5, 200), true);
+  assert.equal(every("kubernetes", 500, 200), false);
+  assert.equal(every("aws", 500, 200), false);
+  // At the fine scale even 5 GiB is about two minutes of modelled waits.
+  assert.equal(every("aws", 5, 10), false);
+  assert.ok(RUNBOOK_EVERY_RUN_SECONDS >= 10 && RUNBOOK_EVERY_RUN_SECONDS <= 120);
 });
