@@ -78,9 +78,10 @@ const ALL_PROFILES: readonly LatencyConfig["profile"][] = ["kubernetes", "aws"];
 /**
  * The runbook by hand varies from run to run too (5 GiB at 200: 11.78 to 12.36 s in four runs, two profiles over
  * two runs of the module; 13.27 s with the simulator at normal priority), by as much as the margin of the target
- * on it, so where it is short each run measures its own and the target takes the median, as of the flag day's. Short: its modelled waits (bench/baselines.ts runbookSeconds:
- * every node's stop, cut, full seal, migration, pull and boot one after another, and the quiet period) come to
- * at most RUNBOOK_EVERY_RUN_SECONDS; a 500 GiB runbook (about 260 s at 200, ten full snapshots) runs once.
+ * on it. So where it is short each run measures its own, and the target takes their median, as it does the flag
+ * day's. Short: its modelled waits (bench/baselines.ts runbookSeconds: every node's stop, cut, full seal,
+ * migration, pull and boot one after another, and the quiet period) come to at most RUNBOOK_EVERY_RUN_SECONDS;
+ * a 500 GiB runbook (about 260 s at 200, ten full snapshots) runs once.
  */
 export const RUNBOOK_EVERY_RUN_SECONDS = 60;
 export function runbookEveryRun(latency: LatencyConfig): boolean {

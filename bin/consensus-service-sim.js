@@ -11,14 +11,14 @@ const { loadBundled } = require("./bundle");
 /**
  * A simulated node stands for a remote host: on a real network its work (loading, migrating, starting) runs on
  * that host and takes no CPU from the operator's machine. Here it shares the machine with the engine, the stack
- * program and the checks, so it runs at a lower priority (FLAGDAY_SIM_NICE, a niceness, 10 by default; 0 to
- * share the CPU equally): its own steps take what they take, but ten nodes loading at once on two cores no
- * longer hold up the engine between steps (bench/profile.ts, README "Benchmarks"). Set before the bundle
- * loads, and inherited by the node the `start` command spawns. Only ever raised: a process started nicer
- * than this keeps its niceness.
+ * program and the checks, so it runs at a lower priority: FLAGDAY_SIM_NICE, a niceness (unset or empty: 10; 0
+ * shares the CPU equally). Its own steps take what they take, but ten nodes loading at once on two cores no
+ * longer hold up the engine between steps (bench/profile.ts; the README's benchmarks, under "Tests"). Set
+ * before the bundle loads, and inherited by the node the `start` command spawns. Only ever raised: a process
+ * started nicer than this keeps its niceness.
  */
 function lowerPriority() {
-  const v = process.env.FLAGDAY_SIM_NICE ?? "10";
+  const v = process.env.FLAGDAY_SIM_NICE || "10";
   const nice = Number(v);
   if (!Number.isInteger(nice) || nice < 0 || nice > 19) {
     console.error(

@@ -42,10 +42,11 @@ async function startedNiceness(env: Record<string, string>): Promise<number> {
   return os.getPriority(pid);
 }
 
-test("the simulated node runs at niceness 10 by default, and at what FLAGDAY_SIM_NICE says", async () => {
+test("the simulated node runs at niceness 10 by default (unset or empty), and at what FLAGDAY_SIM_NICE says", async () => {
   // Only ever raised: a test run started nicer than that keeps its own.
   const here = os.getPriority();
   assert.equal(await startedNiceness({}), Math.max(here, 10));
+  assert.equal(await startedNiceness({ FLAGDAY_SIM_NICE: "" }), Math.max(here, 10), "empty is unset");
   assert.equal(await startedNiceness({ FLAGDAY_SIM_NICE: "15" }), Math.max(here, 15));
   assert.equal(await startedNiceness({ FLAGDAY_SIM_NICE: "0" }), here);
 });
