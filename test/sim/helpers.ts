@@ -119,12 +119,18 @@ export interface RunResult {
   stderr: string;
 }
 
-export function runBin(bin: string, args: string[], timeoutMs = 30_000): Promise<RunResult> {
+/** Runs `bin` under node with TEST_ENV, plus `env` over it. */
+export function runBin(
+  bin: string,
+  args: string[],
+  timeoutMs = 30_000,
+  env: Record<string, string> = {},
+): Promise<RunResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [bin, ...args],
-      { env: TEST_ENV, timeout: timeoutMs },
+      { env: { ...TEST_ENV, ...env }, timeout: timeoutMs },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
         resolve({ code, stdout: String(stdout), stderr: String(stderr) });

@@ -2,42 +2,25 @@
 // (bin/consensus-service-sim.js, FLAGDAY_SIM_NICE): the node the `start` command spawns is the one that must be.
 
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
-import { makeNet, SIM_BIN, TEST_ENV, type TestNet } from "./helpers";
+import { destroyNet, makeNet, runBin, SIM_BIN, type TestNet } from "./helpers";
 
 const nets: TestNet[] = [];
 after(async () => {
-  for (const t of nets) {
-    await simWith({}, "stop", "--dir", t.configs[0].dir);
-    fs.rmSync(t.root, { recursive: true, force: true });
-  }
+  for (const t of nets) await destroyNet(t);
 });
 
-function simWith(env: Record<string, string>, ...args: string[]) {
-  return new Promise<{ code: number; out: string }>((resolve) => {
-    execFile(
-      process.execPath,
-      [SIM_BIN, ...args],
-      { env: { ...TEST_ENV, ...env }, timeout: 30_000 },
-      (err, stdout, stderr) =>
-        resolve({
-          code: err ? (typeof err.code === "number" ? err.code : 1) : 0,
-          out: String(stdout) + String(stderr),
-        }),
-    );
-  });
-}
+const simWith = (env: Record<string, string>, ...args: string[]) => runBin(SIM_BIN, args, 30_000, env);
 
 /** Starts node1 of a fresh one-node network with `env`; the niceness its node process runs at. */
 async function startedNiceness(env: Record<string, string>): Promise<number> {
   const t = await makeNet(1, 1);
   nets.push(t);
   const r = await simWith(env, "start", "--config", t.configFiles[0]);
-  assert.equal(r.code, 0, r.out);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
   const pid = Number(fs.readFileSync(path.join(t.configs[0].dir, "node.pid"), "utf8"));
   return os.getPriority(pid);
 }
@@ -56,7 +39,7 @@ test("a FLAGDAY_SIM_NICE that is not a niceness is refused, naming it and the ra
     const r = await simWith({ FLAGDAY_SIM_NICE: bad }, "--help");
     assert.equal(r.code, 2, bad);
     assert.match(
-      r.out,
+      r.stderr,
       new RegExp(`FLAGDAY_SIM_NICE=${bad.replace(".", "\\.")}: a niceness from 0 .* to 19`),
     );
   }
