@@ -10,7 +10,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Stack } from "@pulumi/pulumi/automation";
-import { PRACTICE_BASE_PORT, rehearsalStack, ROOT } from "./run";
+import { fileBackendUrl, PRACTICE_BASE_PORT, rehearsalStack, ROOT } from "./run";
 
 export interface ScratchNetwork {
   readonly stack: Stack;
@@ -105,7 +105,7 @@ export async function scratchNetwork(stackName: string, opts: ScratchOptions = {
   };
   const stateDir = opts.stateDir ?? path.join(scratch, "state");
   const env = {
-    PULUMI_BACKEND_URL: `file://${stateDir}`,
+    PULUMI_BACKEND_URL: fileBackendUrl(stateDir),
     PULUMI_HOME: path.join(scratch, "home"),
     PULUMI_CONFIG_PASSPHRASE: "flagday-test-only",
     PULUMI_SKIP_UPDATE_CHECK: "true",

@@ -36,19 +36,25 @@ export const localCommandProvider: Required<pulumi.dynamic.ResourceProvider> = r
  * What the dynamic provider's process loads for every LocalCommand (the resource's `__provider` property): a module
  * whose `handler()` returns the provider. `pulumi.dynamic.Resource` would serialize the provider's closures into
  * it (2.6 kB, even as four one-line methods that load commandProvider.js), and it is kept twice in every
- * resource's state (inputs and outputs): about half a 10-node network's 1.1 MB state, which the engine writes
- * whole before and after every step, one save at a time, while the window's steps wait. This module is the
- * same contract in 0.5 kB: it loads the provider from the checkout that made the resource, or, if that checkout
- * moved, from the one pulumi runs in (the provider's working directory is the program's folder, inside it).
- * Its text only changes with the checkout's path, and a changed `__provider` alone changes nothing (the diff
- * compares the command's own inputs).
+ * resource's state (inputs and outputs), which the engine writes whole before and after every step, one save at a
+ * time, while the window's steps wait: every byte here is about 200 bytes of every save of a 10-node network. This
+ * module is the same contract in about 0.3 kB: it loads the provider from the checkout that made the resource, or,
+ * if that checkout moved, from the one pulumi runs in (the provider's working directory is the program's folder,
+ * inside it). Its text only changes with the checkout's path (or with this function), and a changed `__provider`
+ * alone changes nothing (the SDK's dynamic provider diffs the command's own inputs only).
  */
-export const providerLoader = (module: string): string =>
-  `"use strict";const p=require("path");exports.handler=()=>{const t=[${JSON.stringify(module)}];` +
-  `for(let d=process.cwd();d!==p.dirname(d);d=p.dirname(d))t.push(p.join(d,"components/local/commandProvider.js"));` +
-  `for(const f of t)try{return require(f)}catch(e){if(e.code!=="MODULE_NOT_FOUND")throw e}` +
-  `throw new Error("flagday: the local command provider's code is in none of "+t.join(", ")+" (the checkout ` +
-  `that made this resource moved or is gone): run pulumi from a flagday checkout's stacks/ folder.")};`;
+export const providerLoader = (module: string): string => {
+  const suffix = "/components/local/commandProvider.js";
+  if (!module.endsWith(suffix))
+    throw new Error(`flagday: the local command provider ${module} is not at *${suffix}`);
+  const root = module.slice(0, -suffix.length);
+  return (
+    `"use strict";exports.handler=()=>{const p=require("path"),s=${JSON.stringify(suffix)},t=[${JSON.stringify(root)}+s];` +
+    `for(let d=process.cwd();d!==p.dirname(d);d=p.dirname(d))t.push(d+s);` +
+    `for(const f of t)try{return require(f)}catch(e){if(e.code!=="MODULE_NOT_FOUND")throw e}` +
+    `throw Error("flagday: no local command provider in "+t.join(", ")+": run pulumi in a flagday checkout")};`
+  );
+};
 const PROVIDER_LOADER = providerLoader(PROVIDER_MODULE);
 
 /**

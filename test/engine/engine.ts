@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { EngineEvent, LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { fileBackendUrl } from "../../rehearsal/run";
 
 /** The repository root and the engine toolchain that `npm run engine` builds. */
 export const ROOT = path.resolve(__dirname, "..", "..");
@@ -20,7 +21,7 @@ export async function engineStack(
   const env: Record<string, string> = {
     PATH: `${path.join(ROOT, ".engine", "bin")}:${path.join(ROOT, "bin")}:${path.join(ROOT, "node_modules", ".bin")}:${process.env.PATH}`,
     PULUMI_HOME: path.join(stateDir, "home"),
-    PULUMI_BACKEND_URL: `file://${path.join(stateDir, "state")}`,
+    PULUMI_BACKEND_URL: fileBackendUrl(path.join(stateDir, "state")),
     PULUMI_CONFIG_PASSPHRASE: "flagday-test-only",
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_NODEJS_TRANSPILE_ONLY: "true",

@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ROOT } from "../../rehearsal/run";
+import { fileBackendUrl, ROOT } from "../../rehearsal/run";
 import { freeBase } from "../../rehearsal/scratch";
 
 const STACK = `practice-clean-${process.pid}`;
@@ -78,7 +78,7 @@ before(async () => {
     ...process.env,
     // A backend and PULUMI_HOME of its own (scripts/env.sh keeps what it is given), so the run neither sees nor
     // changes the practice stacks of .pulumi-state.
-    PULUMI_BACKEND_URL: `file://${path.join(scratch, "state")}`,
+    PULUMI_BACKEND_URL: fileBackendUrl(path.join(scratch, "state")),
     PULUMI_HOME: path.join(scratch, "home"),
   };
 });
