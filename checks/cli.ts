@@ -7,7 +7,7 @@ import { Argument, Command, CommanderError } from "commander";
 import { fetchAll, httpJson, setRequestTimeout, submitPayment } from "./client";
 import { type NodeStatus, type NodeTarget, shortHex } from "./info";
 import type { BarrierFlags } from "./barrier";
-import { pollUntil, type PollOptions } from "./poll";
+import { FAST_PROBE_MS, pollUntil, type PollOptions } from "./poll";
 import { runTxTests, TX_CHECKS } from "./txtest";
 import {
   attestVerdict,
@@ -173,6 +173,17 @@ async function cmdStatus(o: Opts): Promise<number> {
 
 /** The poll interval of a polling subcommand, in ms. */
 const intervalMs = (o: Opts) => seconds(o.interval, "--interval", 0.5) * 1000;
+/**
+ * quiesce, attest and healthy probe fast for their first seconds (poll.ts `fastForMs`): in the window they usually
+ * pass within a second (a rehearsal's quiet period, a block right after the submission, a node just started), and
+ * every tick of `--interval` they wait past that is downtime. A probe is one admin /info request per node.
+ */
+const FAST_START_MS = 2000;
+const fastPoll = (o: Opts) => ({
+  timeoutMs: seconds(o.timeout, "--timeout") * 1000,
+  intervalMs: intervalMs(o),
+  fastForMs: FAST_START_MS,
+});
 
 /** `--mrenclave`, checked. */
 function mrenclave(o: Opts): string {
@@ -206,7 +217,7 @@ async function cmdQuiesce(o: Opts): Promise<number> {
       if (!v.ok && v.nodes.length) samples.splice(0, samples.length - 1); // the quiet period restarts from now
       return v;
     },
-    { timeoutMs, intervalMs: intervalMs(o) },
+    { timeoutMs, intervalMs: intervalMs(o), fastForMs: FAST_START_MS },
   );
   const last = samples[samples.length - 1].nodes;
   console.log(statusTable(last));
@@ -240,7 +251,7 @@ async function submitSomewhere(
 async function cmdAttest(o: Opts): Promise<number> {
   const targets = loadTargets(o);
   const expected = mrenclave(o);
-  const opts = { timeoutMs: seconds(o.timeout, "--timeout") * 1000, intervalMs: intervalMs(o) };
+  const opts = fastPoll(o);
   const allowUnreported = o.allowUnreportedMrenclave;
   const first = await fetchAll(targets);
   const baseline = Math.max(0, ...first.filter((s) => s.reachable).map((s) => s.blockHeight ?? 0));
@@ -353,7 +364,7 @@ async function cmdLive(o: Opts): Promise<number> {
 async function cmdHealthy(o: Opts): Promise<number> {
   const targets = loadTargets(o);
   const expected = mrenclave(o);
-  const opts = { timeoutMs: seconds(o.timeout, "--timeout") * 1000, intervalMs: intervalMs(o) };
+  const opts = fastPoll(o);
   const allowUnreported = o.allowUnreportedMrenclave;
   // A wrong MRENCLAVE is fatal; anything else may be a node still starting or catching up.
   return pollCheck("healthy", targets, (st) => healthyVerdict(st, expected, { allowUnreported }), opts);
@@ -435,6 +446,13 @@ const TARGETS: Flag[] = [
   ["--client <name=url>", "that node's client API (simulator only)", "repeatable"],
 ];
 const POLL: Flag[] = [["--interval <s>", "seconds between polls (default 0.5)"]];
+/** quiesce, attest, healthy: FAST_START_MS. */
+const FAST_POLL: Flag[] = [
+  [
+    "--interval <s>",
+    `seconds between polls (default 0.5; ${FAST_PROBE_MS / 1000} in the first ${FAST_START_MS / 1000} s)`,
+  ],
+];
 const TIMEOUT: Flag = ["--timeout <s>", "seconds before it fails (required)"];
 const MRENCLAVE: Flag = ["--mrenclave <hex>", "the expected MRENCLAVE, 64 hex digits (required)"];
 const EVENTS: Flag = [
@@ -471,7 +489,7 @@ const COMMANDS: Record<string, { summary: string; run: Run; flags: Flag[]; argum
       ["--quiet-period <s>", "seconds the heights must stay unchanged (required)"],
       TIMEOUT,
       ...TARGETS,
-      ...POLL,
+      ...FAST_POLL,
     ],
   },
   attest: {
@@ -483,7 +501,7 @@ const COMMANDS: Record<string, { summary: string; run: Run; flags: Flag[]; argum
       ["--submit-tx", "submit self-payments so that a block is made (simulator client API)"],
       UNREPORTED,
       ...TARGETS,
-      ...POLL,
+      ...FAST_POLL,
     ],
   },
   txtest: {
@@ -518,7 +536,7 @@ const COMMANDS: Record<string, { summary: string; run: Run; flags: Flag[]; argum
   healthy: {
     summary: "wait until the nodes answer, synced, on the expected MRENCLAVE",
     run: cmdHealthy,
-    flags: [MRENCLAVE, TIMEOUT, UNREPORTED, ...TARGETS, ...POLL],
+    flags: [MRENCLAVE, TIMEOUT, UNREPORTED, ...TARGETS, ...FAST_POLL],
   },
   heights: {
     summary: "every node's height; with --at-most, the rollback guard",

@@ -20,7 +20,17 @@ export interface PollOptions<V extends Polled> {
   onProgress?: (v: V) => void | Promise<void>;
   /** Whether a verdict ends the poll early. @default it passed. A fatal verdict always ends it. */
   until?: (v: V) => boolean;
+  /**
+   * For this long after the poll starts, probe every FAST_PROBE_MS (or `intervalMs`, if shorter): a check that
+   * can pass within a second (a short quiet period, a block right after a submission) passes when it does, not at
+   * the next tick of `intervalMs`. A check that waits for minutes then probes at `intervalMs` as before.
+   * @default 0 (every probe `intervalMs` apart)
+   */
+  fastForMs?: number;
 }
+
+/** The wait between probes at the start of a poll with `fastForMs` (the transaction tests' own interval). */
+export const FAST_PROBE_MS = 100;
 
 /**
  * Probe until a verdict ends the poll (`until`, by default a pass), one is fatal, or the timeout is reached;
@@ -29,11 +39,14 @@ export interface PollOptions<V extends Polled> {
  */
 export async function pollUntil<V extends Polled>(probe: () => Promise<V>, o: PollOptions<V>): Promise<V> {
   const until = o.until ?? ((v: V) => v.ok);
-  const deadline = Date.now() + o.timeoutMs;
+  const start = Date.now();
+  const deadline = start + o.timeoutMs;
   for (;;) {
     const v = await probe();
     if (v.fatal || until(v) || Date.now() >= deadline) return v;
     await o.onProgress?.(v);
-    await sleep(Math.min(o.intervalMs, Math.max(0, deadline - Date.now())));
+    const fast = Date.now() - start < (o.fastForMs ?? 0);
+    const interval = fast ? Math.min(FAST_PROBE_MS, o.intervalMs) : o.intervalMs;
+    await sleep(Math.min(interval, Math.max(0, deadline - Date.now())));
   }
 }

@@ -1,7 +1,7 @@
 // pollUntil, the one polling loop of the checks CLI, with scripted verdicts: no network, short intervals.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { pollUntil } from "../../checks/poll";
+import { FAST_PROBE_MS, pollUntil } from "../../checks/poll";
 import { healthyVerdict, type Verdict } from "../../checks/verdicts";
 import { hex, node } from "../unit/fixtures";
 
@@ -39,6 +39,39 @@ describe("pollUntil", () => {
     assert.ok(took >= 200 && took < 1500, `took ${took} ms`);
     // About one probe per interval, and one more at the deadline itself.
     assert.ok(s.calls() >= 5 && s.calls() <= 12, `${s.calls()} probes`);
+  });
+
+  test("fastForMs: a check that passes a few hundred ms in passes then, not at the next interval", async () => {
+    const s = script(waiting(1), waiting(2), { ok: true, reason: "done" });
+    const t0 = Date.now();
+    const v = await pollUntil(s.probe, { timeoutMs: 60_000, intervalMs: 5000, fastForMs: 2000 });
+    assert.equal(v.reason, "done");
+    assert.equal(s.calls(), 3);
+    // Two waits of FAST_PROBE_MS; without fastForMs, two of intervalMs (10 s).
+    assert.ok(Date.now() - t0 < 2 * FAST_PROBE_MS + 1000, `took ${Date.now() - t0} ms`);
+  });
+
+  test("fastForMs: once it has passed, probes come intervalMs apart again", async () => {
+    const at: number[] = [];
+    const probe = async () => {
+      at.push(Date.now());
+      return waiting(at.length);
+    };
+    const t0 = Date.now();
+    const fastForMs = 250;
+    const intervalMs = 600;
+    await pollUntil(probe, { timeoutMs: 1500, intervalMs, fastForMs });
+    const gaps = at.slice(1).map((t, i) => ({ after: at[i] - t0, gap: t - at[i] }));
+    // Fast at first (FAST_PROBE_MS, with room for a slow machine)...
+    assert.ok(gaps[0].gap < intervalMs / 2, `first gap ${gaps[0].gap} ms`);
+    // ...then every intervalMs, or less only where the deadline cut the wait short.
+    for (const { after, gap } of gaps.filter((g) => g.after >= fastForMs)) {
+      assert.ok(gap >= Math.min(intervalMs, 1500 - after) - 30, `a ${gap} ms gap ${after} ms in`);
+    }
+    assert.ok(
+      gaps.some((g) => g.after >= fastForMs),
+      "no probe after fastForMs",
+    );
   });
 
   test("a timeout of 0 probes exactly once", async () => {
