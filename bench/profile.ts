@@ -155,6 +155,30 @@ export async function measureProfile(
   }
 }
 
+/**
+ * The runs of one profile, in the order they run: at `timeScale` round by round, each round one run of every
+ * ledger size (5, 500, 5, 500, ...), so that the machine's drift over the half hour of a module (helm, the same
+ * work every time, takes 2.2 to 3.0 s on this machine) falls on both sizes alike and not on whichever ran later:
+ * the `seconds(500) <= 1.1 x seconds(5)` target compares them. Then each fine-scale row, once.
+ */
+export function profileRuns(
+  profile: LatencyConfig["profile"],
+  timeScale: number,
+  ledgers: readonly number[] = LEDGERS_GIB,
+  fineLedgers: readonly number[] = FINE_LEDGERS_GIB,
+  repeat: number = REPEAT,
+): { latency: LatencyConfig; run: number; n: number }[] {
+  const rounds = Array.from({ length: repeat }, (_, i) => i + 1).flatMap((run) =>
+    ledgers.map((ledgerGiB) => ({ latency: { profile, ledgerGiB, timeScale }, run, n: repeat })),
+  );
+  const fine = fineLedgers.map((ledgerGiB) => ({
+    latency: { profile, ledgerGiB, timeScale: FINE_TIME_SCALE },
+    run: 1,
+    n: 1,
+  }));
+  return [...rounds, ...fine];
+}
+
 const profilesFromEnv = () =>
   (process.env.FLAGDAY_BENCH_PROFILES?.split(",").filter(Boolean) as LatencyConfig["profile"][]) ??
   ALL_PROFILES;
@@ -170,27 +194,20 @@ export async function benchProfile(
   const out: ProfileFigures[] = [];
   for (const profile of profiles) {
     const rows: ProfileFigures[] = [];
-    const runs = [
-      ...LEDGERS_GIB.map((ledgerGiB) => ({ profile, ledgerGiB, timeScale })),
-      ...FINE_LEDGERS_GIB.map((ledgerGiB) => ({ profile, ledgerGiB, timeScale: FINE_TIME_SCALE })),
-    ];
-    for (const latency of runs) {
-      const n = latency.timeScale === timeScale ? REPEAT : 1;
-      for (let run = 1; run <= n; run++) {
-        const f = await measureProfile(latency, RUN_RUNBOOK && (run === 1 || runbookEveryRun(latency)));
-        rows.push(f);
-        const of = n > 1 ? ` run=${run}/${n}` : "";
-        console.log(
-          `BENCH downtime-profile profile=${profile} nodes=${NODES} ledger_gb=${f.ledgerGiB} ` +
-            `time_scale=${f.timeScale}${of} ` +
-            `seconds=${f.seconds.toFixed(2)} critical_path_seconds=${f.criticalPathSeconds.toFixed(2)} ` +
-            `helm_seconds=${f.helmSeconds.toFixed(2)} runbook_seconds=${f.runbookSeconds?.toFixed(2) ?? "not-run"}`,
-        );
-        console.log(
-          `BENCH downtime-profile-waits profile=${profile} ledger_gb=${f.ledgerGiB} time_scale=${f.timeScale}${of} ` +
-            `checkpoints=${process.env.PULUMI_SKIP_CHECKPOINTS === "true" ? "skipped" : "saved"} ${waitsFigures(f.waits)}`,
-        );
-      }
+    for (const { latency, run, n } of profileRuns(profile, timeScale)) {
+      const f = await measureProfile(latency, RUN_RUNBOOK && (run === 1 || runbookEveryRun(latency)));
+      rows.push(f);
+      const of = n > 1 ? ` run=${run}/${n}` : "";
+      console.log(
+        `BENCH downtime-profile profile=${profile} nodes=${NODES} ledger_gb=${f.ledgerGiB} ` +
+          `time_scale=${f.timeScale}${of} ` +
+          `seconds=${f.seconds.toFixed(2)} critical_path_seconds=${f.criticalPathSeconds.toFixed(2)} ` +
+          `helm_seconds=${f.helmSeconds.toFixed(2)} runbook_seconds=${f.runbookSeconds?.toFixed(2) ?? "not-run"}`,
+      );
+      console.log(
+        `BENCH downtime-profile-waits profile=${profile} ledger_gb=${f.ledgerGiB} time_scale=${f.timeScale}${of} ` +
+          `checkpoints=${process.env.PULUMI_SKIP_CHECKPOINTS === "true" ? "skipped" : "saved"} ${waitsFigures(f.waits)}`,
+      );
     }
     console.log(`BENCH downtime-profile-targets profile=${profile} ${targetFigures(rows, timeScale)}`);
     out.push(...rows);

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
+  FINE_TIME_SCALE,
   median,
   type ProfileFigures,
   RUNBOOK_EVERY_RUN_SECONDS,
+  profileRuns,
   runbookEveryRun,
   targetFigures,
   waitsFigures,
@@ -96,4 +98,21 @@ test("runbook: measured in every run where its modelled waits are short, once wh
   // At the fine scale even 5 GiB is about two minutes of modelled waits.
   assert.equal(every("aws", 5, 10), false);
   assert.ok(RUNBOOK_EVERY_RUN_SECONDS >= 10 && RUNBOOK_EVERY_RUN_SECONDS <= 120);
+});
+
+test("runs: round by round at the main scale, every ledger size in each round, then each fine-scale row once", () => {
+  const order = profileRuns("aws", 200, [5, 500], [5], 3).map(
+    ({ latency, run, n }) => `${latency.ledgerGiB}@${latency.timeScale} ${run}/${n}`,
+  );
+  assert.deepEqual(order, [
+    "5@200 1/3",
+    "500@200 1/3",
+    "5@200 2/3",
+    "500@200 2/3",
+    "5@200 3/3",
+    "500@200 3/3",
+    `5@${FINE_TIME_SCALE} 1/1`,
+  ]);
+  assert.ok(profileRuns("kubernetes", 200, [5], [], 2).every((r) => r.latency.profile === "kubernetes"));
+  assert.deepEqual(profileRuns("aws", 200, [], [], 3), []);
 });
