@@ -38,7 +38,7 @@ export const localCommandProvider: Required<pulumi.dynamic.ResourceProvider> = r
  * it (2.6 kB, even as four one-line methods that load commandProvider.js), and it is kept twice in every
  * resource's state (inputs and outputs), which the engine writes whole before and after every step, one save at a
  * time, while the window's steps wait: every byte here is about 200 bytes of every save of a 10-node network. This
- * module is the same contract in about 0.3 kB: it loads the provider from the checkout that made the resource, or,
+ * module is the same contract in under 0.4 kB: it loads the provider from the checkout that made the resource, or,
  * if that checkout moved, from the one pulumi runs in (the provider's working directory is the program's folder,
  * inside it). Its text only changes with the checkout's path (or with this function), and a changed `__provider`
  * alone changes nothing (the SDK's dynamic provider diffs the command's own inputs only).
