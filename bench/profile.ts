@@ -56,9 +56,8 @@ const RUN_RUNBOOK = process.env.FLAGDAY_BENCH_RUNBOOK !== "skip";
  * and ten simulated nodes; one run in three or four comes out 1 to 1.5 s slower), so the targets are judged on
  * the median of the runs: of five, which stays with the typical runs when two are slow (a median of three
  * moved by up to 15 % between the two ledger sizes' rows, whose windows are the same work at 200). Every run
- * prints its own row. The
- * runbook baseline runs beside each of them when it is short (`runbookEveryRun`), else in the first only; the
- * fine-scale rows run once (they are far from their targets and take minutes each).
+ * prints its own row. The runbook baseline runs beside each of them when it is short (`runbookEveryRun`), else
+ * in the first only; the fine-scale rows run once (they are far from their targets and take minutes each).
  */
 export const REPEAT = (() => {
   const v = process.env.FLAGDAY_BENCH_REPEAT ?? "5";
