@@ -159,7 +159,7 @@ export async function measureProfile(
 
 /**
  * The runs of one profile, in the order they run: at `timeScale` round by round, each round one run of every
- * ledger size (5, 500, 5, 500, ...), so that the machine's drift over the half hour of a module (helm, the same
+ * ledger size (5, 500, 5, 500, ...), so that the machine's drift over the forty minutes of a module (helm, the same
  * work every time, takes 2.2 to 3.0 s on this machine) falls on both sizes alike and not on whichever ran later:
  * the `seconds(500) <= 1.1 x seconds(5)` target compares them. Then each fine-scale row, once.
  */
